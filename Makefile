@@ -1,0 +1,27 @@
+# The two commands of the README: `make bench` and `make test`. Both build .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch is pinned here (not in pyproject) so the install is fast on this machine type; override
+# TORCH_PIN= to keep an existing torch, e.g. `make test TORCH_PIN=`.
+TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
+LOSSES ?= bce,wgan-gp,hinge
+
+.PHONY: bench test install clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(if $(strip $(TORCH_PIN)),$(PY) -m pip install -q $(TORCH_PIN))
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+bench: install
+	$(VENV)/bin/ganeval bench --losses $(LOSSES)
+
+test: install
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,75 @@
+"""Shared helpers of the speed benchmarks: timing, memory, device description, report tables."""
+
+from __future__ import annotations
+
+import platform
+import resource
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], None], device: torch.device, min_time: float, warmup: int) -> tuple[float, int]:
+    """Seconds per call of ``fn`` after ``warmup`` calls, over at least ``min_time`` seconds."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        if n % 5 == 0:
+            sync(device)
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time:
+                return elapsed / n, n
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """CUDA: peak allocated by torch since the last reset. CPU: the process's peak RSS so far."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"CPU {platform.machine()} ({torch.get_num_threads()} threads)"
+    return (f"{name}; torch {torch.__version__}; CUDA {torch.version.cuda or '-'}; "
+            f"python {platform.python_version()}")
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def write_section(path, title: str, body: str) -> None:
+    """Replace (or append) the ``## title`` section of a markdown file, keeping the others."""
+    from pathlib import Path
+
+    path = Path(path)
+    text = path.read_text() if path.exists() else "# ganeval speed figures\n\nWritten by `benchmarks/perf_*.py`.\n"
+    marker = f"\n## {title}\n"
+    if marker in text:
+        head, rest = text.split(marker, 1)
+        nxt = rest.find("\n## ")
+        tail = rest[nxt:] if nxt >= 0 else ""
+        text = head + marker + body.rstrip() + "\n" + tail
+    else:
+        text = text.rstrip() + "\n" + marker + body.rstrip() + "\n"
+    path.write_text(text)

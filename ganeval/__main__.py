@@ -1,0 +1,3 @@
+from ganeval.cli import entry_point
+
+entry_point()

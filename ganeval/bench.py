@@ -1,0 +1,215 @@
+"""The bench: expand a BenchSpec into cells, train each cell's seeds (batched), evaluate, aggregate.
+
+Resume rule: a seed-run with a valid ``metrics.json`` is done and skipped; any other seed-run
+continues from the newest checkpoint its whole cell shares. Nothing here trusts a run folder whose
+``config.json`` differs from what the spec now asks for: that is an error before any work starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import platform
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganeval import __version__, fileio
+from ganeval.device import device_name, resolve_device
+from ganeval.errors import RunFolderError
+from ganeval.evaluate import CONFIG_FILE, evaluate_trainer, read_metrics, write_config
+from ganeval.progress import Progress
+from ganeval.results import write_results
+from ganeval.spec import BenchSpec, RunSpec
+from ganeval.train.checkpoint import ensure_writable
+from ganeval.train.trainer import CellTrainer
+
+log = logging.getLogger(__name__)
+SPEC_FILE = "spec.toml"
+ENV_FILE = "env.json"
+
+
+@dataclass
+class BenchOutcome:
+    out_dir: Path
+    trained: int = 0
+    skipped: int = 0
+    failures: list[str] = field(default_factory=list)
+    wall_time_s: float = 0.0
+
+
+def default_out_dir(spec: BenchSpec, root: Path = Path("runs")) -> Path:
+    """``runs/bench-<hash>``: the same spec always maps to the same folder, so re-running the same
+    command resumes it, and a different spec never lands on top of another's runs."""
+    digest = hashlib.sha256(spec.to_toml().encode()).hexdigest()[:8]
+    return root / f"bench-{digest}"
+
+
+def run_dir_for(out_dir: Path, run: RunSpec, seed: int) -> Path:
+    return Path(out_dir) / run.benchmark / run.cell_name / f"seed-{seed}"
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    import numpy
+
+    info: dict[str, Any] = {
+        "ganeval": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "device": str(device),
+        "device_name": device_name(device),
+        "cpu_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "git_commit": _git_commit(),
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        import torch_fidelity
+
+        info["torch_fidelity"] = torch_fidelity.__version__
+    except ImportError:  # pragma: no cover - a dependency, but the bench does not need it
+        pass
+    return info
+
+
+def _existing_config(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return fileio.read_json(run_dir / CONFIG_FILE)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+
+
+def check_run_folder(run_dir: Path, run: RunSpec, seed: int) -> None:
+    """Refuse to resume a run folder made with another configuration (or another bench)."""
+    existing = _existing_config(run_dir)
+    wanted = {**run.to_dict(), "seed": seed}
+    if existing is not None and existing != wanted:
+        changed = sorted(k for k in set(existing) | set(wanted) if existing.get(k) != wanted.get(k))
+        raise RunFolderError(
+            f"{run_dir} holds a run with a different configuration ({', '.join(changed) or 'unreadable'}); "
+            "use another --out, or --no-resume to retrain it")
+
+
+def preflight(spec: BenchSpec, out_dir: Path, resume: bool) -> None:
+    """Check every run folder before anything is written."""
+    if resume:
+        for run in spec.cells():
+            for seed in spec.seeds:
+                check_run_folder(run_dir_for(out_dir, run, seed), run, seed)
+
+
+def _clear_run(run_dir: Path) -> None:
+    for name in ("checkpoints", "eval"):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    for name in ("metrics.json", "trace.csv", "events.json", "samples.png", CONFIG_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def run_cell(run: RunSpec, dirs: dict[int, Path], device: torch.device, resume: bool, batch_seeds: bool,
+             progress: Progress) -> tuple[int, int]:
+    """Train and evaluate the unfinished seed-runs of one cell (``dirs``: seed -> run folder).
+
+    Returns (seed-runs trained, seed-runs already complete)."""
+    todo = [s for s, d in dirs.items() if not (resume and read_metrics(d) is not None)]
+    if not todo:
+        return 0, len(dirs)
+    for s in todo:
+        if not resume:
+            _clear_run(dirs[s])
+        write_config(dirs[s], run, s)
+    groups = [todo] if batch_seeds else [[s] for s in todo]
+    for group in groups:
+        trainer = CellTrainer(run, group, [dirs[s] for s in group], device)
+        if resume:
+            trainer.resume()
+        trainer.train(on_steps=lambda n, k=len(group): progress.advance(n * k))
+        evaluate_trainer(trainer)
+    return len(todo), len(dirs) - len(todo)
+
+
+def train_run(run: RunSpec, seed: int, run_dir: Path, device: str = "auto", resume: bool = True) -> dict[str, Any]:
+    """One seed-run into ``run_dir`` (``ganeval train``); returns its metrics document."""
+    torch_device = resolve_device(device)
+    run_dir = Path(run_dir)
+    ensure_writable(run_dir)
+    if resume:
+        check_run_folder(run_dir, run, seed)
+    run_cell(run, {seed: run_dir}, torch_device, resume, True, Progress())
+    doc = read_metrics(run_dir)
+    assert doc is not None
+    return doc
+
+
+def _cell_summary(run: RunSpec, seeds: list[int], out_dir: Path) -> str:
+    docs = [read_metrics(run_dir_for(out_dir, run, s)) for s in seeds]
+    parts = []
+    for key in ("modes_covered", "hq_rate", "kl"):
+        vals = [d["metrics"].get(key) for d in docs if d and d["metrics"].get(key) is not None]
+        if vals:
+            parts.append(f"{key} {sum(vals) / len(vals):.3g}")
+    return ", ".join(parts)
+
+
+def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Progress | None = None) -> BenchOutcome:
+    """Run every cell of ``spec`` into ``out_dir`` (resuming what is there), then aggregate."""
+    progress = progress or Progress()
+    spec.validate()
+    device = resolve_device(spec.device)
+    out_dir = Path(out_dir)
+    ensure_writable(out_dir)
+    preflight(spec, out_dir, resume)
+    t0 = time.perf_counter()
+    fileio.write_text(out_dir / SPEC_FILE, spec.to_toml())
+    env = environment(device)
+    fileio.write_json(out_dir / ENV_FILE, env)
+    outcome = BenchOutcome(out_dir)
+    cells = spec.cells()
+    remaining = 0
+    for run in cells:
+        pending = [s for s in spec.seeds if not (resume and read_metrics(run_dir_for(out_dir, run, s)))]
+        remaining += run.steps * len(pending)
+    progress.start(remaining, len(cells))
+    try:
+        for run in cells:
+            progress.cell_started(f"{run.benchmark}/{run.cell_name}", len(spec.seeds))
+            try:
+                dirs = {seed: run_dir_for(out_dir, run, seed) for seed in spec.seeds}
+                trained, skipped = run_cell(run, dirs, device, resume, spec.batch_seeds, progress)
+            except torch.OutOfMemoryError as exc:
+                msg = f"{run.cell_key}: out of memory ({str(exc).splitlines()[0]})"
+                log.error(msg)
+                outcome.failures.append(msg)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                progress.cell_done(f"{run.benchmark}/{run.cell_name}", "FAILED: out of memory")
+                continue
+            outcome.trained += trained
+            outcome.skipped += skipped
+            progress.cell_done(f"{run.benchmark}/{run.cell_name}",
+                               ("skipped (done) — " if not trained else "") + _cell_summary(run, spec.seeds, out_dir))
+    finally:
+        progress.close()
+    outcome.wall_time_s = time.perf_counter() - t0
+    env["wall_time_s"] = outcome.wall_time_s
+    env["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    fileio.write_json(out_dir / ENV_FILE, env)
+    write_results(out_dir)
+    return outcome

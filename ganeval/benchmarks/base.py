@@ -1,0 +1,73 @@
+"""What every benchmark provides, and the registry that finds them by name."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ganeval.registry import Registry
+from ganeval.rng import SeedStreams
+
+
+class Benchmark(ABC):
+    """A data distribution with known modes and an evaluator.
+
+    Public API (for any generator, not only ganeval's): :meth:`sample` draws real data and
+    :meth:`evaluate` scores generated samples. The trainer uses :meth:`batch`, which draws the
+    same distribution from per-seed counter-based streams.
+    """
+
+    name: str
+    description: str
+    n_modes: int
+    data_shape: tuple[int, ...]
+    #: RunSpec fields this benchmark's protocol sets (model family, sizes, steps, learning rates).
+    train_defaults: dict[str, Any]
+    #: Further RunSpec fields for particular losses on this benchmark, with the reason in a comment.
+    loss_defaults: dict[str, dict[str, Any]] = {}
+
+    @abstractmethod
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` real samples, ``[n, *data_shape]``."""
+
+    @abstractmethod
+    def batch(self, streams: SeedStreams, step: int | torch.Tensor, substep: int, batch_size: int) -> torch.Tensor:
+        """One training batch per seed, ``[S, batch_size, *data_shape]`` on the streams' device."""
+
+    @abstractmethod
+    def evaluate(self, samples: torch.Tensor, **options: Any) -> dict[str, float]:
+        """Metrics of generated ``samples [N, *data_shape]`` as a flat dict of floats."""
+
+    def eval_options(self, run) -> dict[str, Any]:
+        """The evaluate() options a RunSpec sets (thresholds), so they are recorded with results."""
+        return {}
+
+    @abstractmethod
+    def save_samples_figure(self, path, samples: torch.Tensor, title: str, run=None) -> None:
+        """A PNG of generated ``samples`` as a person would inspect them (points over modes, a grid)."""
+
+    @abstractmethod
+    def save_comparison_figure(self, path, panels: list[tuple[str, torch.Tensor]], title: str, run=None) -> None:
+        """One PNG with a panel of samples per label, to compare losses side by side."""
+
+    def __repr__(self) -> str:
+        return f"<benchmark {self.name}: {self.description}>"
+
+
+BENCHMARKS: Registry[Callable[[], Benchmark]] = Registry("benchmark")
+_instances: dict[str, Benchmark] = {}
+
+
+def register_benchmark(name: str, factory: Callable[[], Benchmark]) -> None:
+    BENCHMARKS.register(name, factory)
+
+
+def get_benchmark(name: str) -> Benchmark:
+    """The benchmark called ``name`` (``ring8``, ``grid25``, ...); one shared instance per name."""
+    factory = BENCHMARKS.get(name)
+    if name not in _instances:
+        _instances[name] = factory()
+    return _instances[name]

@@ -1,0 +1,281 @@
+"""The ``ganeval`` command. Thin: parse, validate, call the library, print, choose the exit code.
+
+Exit codes: 0 success, 1 ran but found a problem (failed cells, a regression), 2 bad usage or
+input. Every expected failure is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ganeval import __version__
+from ganeval.errors import GanevalError, SpecError
+from ganeval.spec import RUN_FIELDS, BenchSpec, check_run_value, load_spec, parse_seeds
+
+EXIT_PROBLEM = 1
+EXIT_USAGE = 2
+
+
+def _split_names(value: str | None, option: str) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise click.BadParameter("give at least one name", param_hint=option)
+    return names
+
+
+def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--set key=value`` (repeatable): value read as a TOML literal, else as a string."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SpecError(f"--set expects KEY=VALUE, got {pair!r}")
+        key, raw = (s.strip() for s in pair.split("=", 1))
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        out[key] = check_run_value(key, value, "--set")
+    return out
+
+
+def _positive(ctx, param, value):
+    if value is not None and value <= 0:
+        raise click.BadParameter(f"must be positive, got {value}")
+    return value
+
+
+def _seeds_option(ctx, param, value):
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if "," in text:
+            return parse_seeds([int(v) for v in text.split(",") if v.strip()], "--seeds")
+        return parse_seeds(int(text), "--seeds")
+    except ValueError:
+        raise click.BadParameter(f"expects a count (3) or a list (0,4,7), got {value!r}") from None
+    except SpecError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--seeds ")) from None
+
+
+run_options = [
+    click.option("--steps", type=int, callback=_positive, help="generator steps per run (overrides the protocol)"),
+    click.option("--batch-size", "batch_size", type=int, callback=_positive, help="samples per batch"),
+    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                 help="any run setting, e.g. --set lr_d=2e-4 (repeatable; same names as the spec's keys)"),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+                 help="where to train  [default: auto]"),
+]
+
+
+def with_options(options):
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ganeval")
+@click.option("-v", "--verbose", is_flag=True, help="log progress details")
+def cli(verbose: bool) -> None:
+    """Diagnose and evaluate GAN training stability: train losses over many seeds on stability
+    benchmarks, measure mode coverage, trace gradients, and compare."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, device) -> BenchSpec:
+    spec = load_spec(Path(spec_file)) if spec_file else BenchSpec()
+    if losses is not None:
+        spec.losses = losses
+    if benchmarks is not None:
+        spec.benchmarks = benchmarks
+    if seeds is not None:
+        spec.seeds = seeds
+    if device is not None:
+        spec.device = device
+    cli_run = _parse_sets(sets)
+    if steps is not None:
+        cli_run["steps"] = steps
+    if batch_size is not None:
+        cli_run["batch_size"] = batch_size
+    spec.validate()
+    # Flags beat every table of the spec file: apply them at the most specific level too.
+    spec.run.update(cli_run)
+    for table in (spec.benchmark_overrides, spec.loss_overrides, spec.cell_overrides):
+        for values in table.values():
+            values.update(cli_run)
+    return spec
+
+
+@cli.command()
+@click.option("--losses", help="comma-separated losses  [default: bce,wgan-gp,hinge]")
+@click.option("--benchmarks", help="comma-separated benchmarks  [default: ring8,grid25]")
+@click.option("--seeds", callback=_seeds_option, help="number of seeds (3) or a list (0,4,7)  [default: 3]")
+@with_options(run_options)
+@click.option("--out", type=click.Path(path_type=Path), help="bench folder  [default: runs/bench-<spec hash>]")
+@click.option("--spec", "spec_file", type=click.Path(path_type=Path), help="bench spec TOML; flags override it")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="skip finished runs and continue unfinished ones from their checkpoints")
+@click.option("--report/--no-report", "make_report", default=True, show_default=True, help="write report.md")
+def bench(losses, benchmarks, seeds, steps, batch_size, sets, device, out, spec_file, resume, make_report):
+    """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
+    from ganeval.bench import default_out_dir, run_bench
+    from ganeval.progress import default_progress
+    from ganeval.report import build_report
+    from ganeval.results import collect, summarize
+
+    spec = _bench_spec(spec_file, _split_names(losses, "--losses"), _split_names(benchmarks, "--benchmarks"),
+                       seeds, steps, batch_size, sets, device)
+    out_dir = out if out is not None else default_out_dir(spec)
+    click.echo(f"bench folder: {out_dir}", err=True)
+    outcome = run_bench(spec, out_dir, resume=resume, progress=default_progress())
+    frame = collect(out_dir)
+    _print_summary(frame)
+    if make_report:
+        path = build_report(out_dir)
+        click.echo(f"\nreport: {path}")
+    click.echo(f"results: {out_dir / 'results.csv'}  ({outcome.trained} seed-runs trained, "
+               f"{outcome.skipped} already done, {outcome.wall_time_s:.0f} s)")
+    if outcome.failures:
+        for failure in outcome.failures:
+            click.echo(f"failed: {failure}", err=True)
+        sys.exit(EXIT_PROBLEM)
+
+
+def _print_summary(frame) -> None:
+    from ganeval.report import _CONTEXT_METRICS, benchmark_table
+    from ganeval.results import metric_columns, summarize
+
+    if frame.empty:
+        click.echo("no complete runs")
+        return
+    for benchmark in dict.fromkeys(frame["benchmark"]):
+        sub = frame[frame["benchmark"] == benchmark]
+        metrics = [m for m in metric_columns(sub) if m not in _CONTEXT_METRICS]
+        click.echo(f"\n{benchmark}")
+        click.echo(benchmark_table(summarize(sub, metrics), metrics))
+
+
+@cli.command()
+@click.option("--benchmark", default="ring8", show_default=True, help="benchmark name")
+@click.option("--loss", default="bce", show_default=True, help="loss name")
+@click.option("--variant", default="none", show_default=True, help="stabilizer variant")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="run seed")
+@with_options(run_options)
+@click.option("--out", type=click.Path(path_type=Path), help="run folder  [default: runs/train/BENCH/LOSS/seed-K]")
+@click.option("--resume/--no-resume", default=True, show_default=True, help="continue from the last checkpoint")
+def train(benchmark, loss, variant, seed, steps, batch_size, sets, device, out, resume):
+    """Train one run (one benchmark, loss and seed) into a run folder, then evaluate it."""
+    from ganeval.bench import train_run
+
+    spec = _bench_spec(None, [loss], [benchmark], [seed], steps, batch_size, sets, device)
+    spec.variants = [variant]
+    spec.validate()
+    run = spec.cells()[0]
+    run_dir = out if out is not None else Path("runs") / "train" / benchmark / run.cell_name / f"seed-{seed}"
+    doc = train_run(run, seed, run_dir, spec.device, resume)
+    click.echo(f"run folder: {run_dir}")
+    _print_metrics(doc)
+
+
+def _print_metrics(doc: dict[str, Any]) -> None:
+    from ganeval.metrics.catalog import METRICS
+
+    click.echo(f"{doc['benchmark']} · {doc['loss']} · seed {doc['seed']} · step {doc['step']} · {doc['status']}")
+    for name, value in doc["metrics"].items():
+        fmt = METRICS.get(name).fmt if name in METRICS else ".4g"
+        click.echo(f"  {name:>16}: {'nan' if value is None else format(value, fmt)}")
+
+
+@cli.command("eval")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--step", type=int, help="checkpoint step to evaluate  [default: the newest good one]")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+def eval_cmd(run_dir, step, device):
+    """Re-evaluate a finished or partial run from its checkpoint."""
+    from ganeval.device import resolve_device
+    from ganeval.evaluate import evaluate_run_dir
+
+    doc = evaluate_run_dir(run_dir, step, resolve_device(device))
+    _print_metrics(doc)
+
+
+@cli.command()
+@click.argument("bench_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="report file  [default: BENCH_DIR/report.md]")
+def report(bench_dir, output):
+    """Rebuild results.csv and report.md from a bench folder (reads the disk only)."""
+    from ganeval.report import build_report
+    from ganeval.results import check_bench_dir, collect
+
+    check_bench_dir(bench_dir)
+    path = build_report(bench_dir, output)
+    _print_summary(collect(bench_dir))
+    click.echo(f"\nreport: {path}")
+
+
+@cli.command("list")
+def list_cmd():
+    """Available losses, benchmarks, variants, models and metrics."""
+    from ganeval.benchmarks import BENCHMARKS, get_benchmark
+    from ganeval.losses import LOSSES
+    from ganeval.metrics.catalog import METRICS
+    from ganeval.models import MODELS
+    from ganeval.variants import VARIANTS
+
+    click.echo("losses:")
+    for name, loss in LOSSES.items():
+        defaults = ", ".join(f"{k}={v}" for k, v in loss.defaults.items())
+        click.echo(f"  {name:<10} {loss.description}\n  {'':<10} defaults: {defaults} ({loss.paper})")
+    click.echo("benchmarks:")
+    for name, _ in BENCHMARKS.items():
+        b = get_benchmark(name)
+        click.echo(f"  {name:<14} {b.description} ({b.n_modes} modes)")
+    click.echo("variants:")
+    for name, v in VARIANTS.items():
+        click.echo(f"  {name:<10} {v.description}")
+    click.echo("models:")
+    for name, m in MODELS.items():
+        click.echo(f"  {name:<10} {m.description}")
+    click.echo("metrics:")
+    for name, m in METRICS.items():
+        click.echo(f"  {name:<16} ({m.direction}) {m.description}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the click group and turns expected failures into one line + exit 2."""
+    try:
+        result = cli.main(args=argv, prog_name="ganeval", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("ganeval: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        click.echo(f"ganeval: error: {exc.format_message()}{hint}", err=True)
+        return EXIT_USAGE
+    except GanevalError as exc:
+        click.echo(f"ganeval: error: {exc}", err=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        click.echo("ganeval: interrupted; finished runs and checkpoints are kept — re-run the same command to resume",
+                   err=True)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def entry_point() -> None:
+    sys.exit(main())

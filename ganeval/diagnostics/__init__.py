@@ -1,0 +1,1 @@
+"""Training diagnostics: gradient-norm tracing and stability events."""

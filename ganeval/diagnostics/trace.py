@@ -1,0 +1,87 @@
+"""``trace.csv``: one row per logged training step, one file per seed-run.
+
+Rows are collected as device tensors (no host sync per step) and written in bulk at each flush;
+every flush rewrites the file atomically, so a killed run leaves the last flushed trace intact.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ganeval import fileio
+
+STEP = "step"
+WALL_TIME = "wall_time"
+
+
+def format_value(value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.7g}"
+
+
+def read_trace(path: Path) -> list[dict[str, float]]:
+    """Rows of a trace.csv as dicts of floats (``step`` as int); a missing file gives no rows."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    rows = []
+    for raw in csv.DictReader(io.StringIO(text)):
+        try:
+            row = {k: float(v) for k, v in raw.items() if k is not None and v not in (None, "")}
+            row[STEP] = int(row[STEP])
+        except (ValueError, KeyError):
+            continue  # a row we cannot read is skipped, never fatal
+        rows.append(row)
+    return rows
+
+
+class TraceLog:
+    """Per-seed trace rows: ``record`` appends ``[S, C]`` device stats, ``flush`` writes CSVs."""
+
+    def __init__(self, paths: Sequence[Path], columns: Sequence[str]):
+        self.paths = [Path(p) for p in paths]
+        self.columns = list(columns)
+        self.header = [STEP, *self.columns, WALL_TIME]
+        self._rows: list[list[list[str]]] = [[] for _ in self.paths]
+        self._pending: list[tuple[int, torch.Tensor, float]] = []
+
+    def resume(self, step: int) -> None:
+        """Keep the rows already on disk for steps before ``step`` (those after it are redone)."""
+        for i, path in enumerate(self.paths):
+            kept = [r for r in read_trace(path) if r[STEP] < step]
+            self._rows[i] = [[format_value(r[STEP]), *(format_value(r.get(c, math.nan)) for c in self.header[1:])]
+                             for r in kept]
+
+    def record(self, step: int, stats: torch.Tensor, wall_time: float) -> None:
+        """``stats [S, C]`` for ``step``; kept on its device until the next flush."""
+        self._pending.append((step, stats.detach(), wall_time))
+
+    def record_many(self, steps: Sequence[int], stats: torch.Tensor, wall_times: Sequence[float]) -> None:
+        """``stats [T, S, C]`` for ``steps``, e.g. a device buffer filled inside a CUDA graph."""
+        for t, step in enumerate(steps):
+            self._pending.append((step, stats[t], wall_times[t]))
+
+    def flush(self) -> None:
+        if self._pending:
+            values = torch.stack([s for _, s, _ in self._pending]).to("cpu", torch.float64)  # one copy
+            for t, (step, _, wall) in enumerate(self._pending):
+                for i in range(len(self.paths)):
+                    self._rows[i].append([str(step), *(format_value(v) for v in values[t, i].tolist()),
+                                          format_value(wall)])
+            self._pending.clear()
+        for path, rows in zip(self.paths, self._rows):
+            buf = io.StringIO()
+            writer = csv.writer(buf, lineterminator="\n")
+            writer.writerow(self.header)
+            writer.writerows(rows)
+            fileio.write_text(path, buf.getvalue())

@@ -1,0 +1,146 @@
+"""Atomic files: every file ganeval writes goes to a temporary name, is fsynced, then renamed.
+
+A reader therefore sees either the old complete file or the new complete file, never a torn one,
+and a run killed at any moment leaves nothing half-written under a final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganeval.errors import IntegrityError, RunFolderError
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise RunFolderError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_text(path: Path, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _clean_floats(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as null so every reader can parse the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_floats(v) for v in value]
+    return value
+
+
+def write_json(path: Path, obj: Any) -> None:
+    text = json.dumps(_clean_floats(obj), indent=2, sort_keys=False, default=_json_default)
+    write_text(path, text + "\n")
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sidecar(path: Path) -> Path:
+    return Path(str(path) + ".sha256")
+
+
+def save_tensors(path: Path, obj: Any) -> str:
+    """Save a state dict atomically with a ``.sha256`` sidecar; returns the digest.
+
+    The payload is written first and the sidecar last, so a sidecar always describes a complete
+    payload; a payload without a valid sidecar is treated as unfinished by :func:`load_tensors`.
+    """
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
+    digest = sha256_bytes(data)
+    write_bytes(path, data)
+    write_text(sidecar(path), f"{digest}  {Path(path).name}\n")
+    return digest
+
+
+def load_tensors(path: Path, expected_sha256: str | None = None, map_location: Any = "cpu") -> Any:
+    """Load a file written by :func:`save_tensors` after checking its hash; ``weights_only`` always.
+
+    Raises :class:`IntegrityError` when the sidecar is missing or the content does not match, and
+    when the file holds anything but tensors and plain containers (a pickle with code is refused).
+    """
+    path = Path(path)
+    if expected_sha256 is None:
+        try:
+            expected_sha256 = sidecar(path).read_text().split()[0]
+        except (OSError, IndexError):
+            raise IntegrityError(f"{path}: no checksum sidecar ({sidecar(path).name})") from None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IntegrityError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    actual = sha256_bytes(data)
+    if actual != expected_sha256:
+        raise IntegrityError(f"{path}: SHA-256 mismatch (expected {expected_sha256[:12]}…, got {actual[:12]}…)")
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError/RuntimeError for unsafe or corrupt payloads
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise IntegrityError(f"{path}: refused to load (only tensors are accepted): {first}") from None

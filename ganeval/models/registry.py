@@ -1,0 +1,51 @@
+"""Model families by name: a benchmark names the family its protocol uses (``mlp``, ``dcgan``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ganeval.registry import Registry
+from ganeval.rng import derive_seed
+
+# derive_seed purposes: one independent initialisation stream per network.
+INIT_G = 101
+INIT_D = 102
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str
+    description: str
+    build: Callable[..., tuple[nn.Module, nn.Module]]
+
+
+MODELS: Registry[ModelFamily] = Registry("model")
+
+
+def register_model(family: ModelFamily) -> ModelFamily:
+    return MODELS.register(family.name, family)
+
+
+def init_generators(seeds: Sequence[int], purpose: int) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(derive_seed(s, purpose)) for s in seeds]
+
+
+def build_models(run, seeds: Sequence[int], data_shape: Sequence[int]) -> tuple[nn.Module, nn.Module]:
+    """Build seed-batched (G, D) on the CPU for ``run`` (a RunSpec); seed k's weights depend on
+    seed k alone. Each family reads the few RunSpec fields its architecture has."""
+    entry = MODELS.get(run.model)
+    return entry.build(init_generators(seeds, INIT_G), init_generators(seeds, INIT_D), data_shape, run)
+
+
+def _build_mlp(g_gens, d_gens, data_shape, run):
+    from ganeval.models.mlp import MLPDiscriminator, MLPGenerator
+
+    return (MLPGenerator(g_gens, run.z_dim, data_shape, run.hidden, run.depth),
+            MLPDiscriminator(d_gens, data_shape, run.hidden, run.depth))
+
+
+register_model(ModelFamily("mlp", "fully connected ReLU G and D (MoG protocol of Metz et al. 2017)", _build_mlp))

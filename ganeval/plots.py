@@ -1,0 +1,61 @@
+"""Figures (matplotlib, Agg backend, PNG). Every figure has a title and labelled axes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from ganeval import fileio  # noqa: E402
+
+
+def save_figure(fig, path: Path, dpi: int = 110) -> None:
+    """Render to PNG in memory and write atomically."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    fileio.write_bytes(path, buf.getvalue())
+
+
+def draw_points(ax, samples: torch.Tensor, centers: torch.Tensor, std: float, hq_sigmas: float, title: str) -> None:
+    """Generated 2-D samples over the true mode centres, with the high-quality radius drawn."""
+    pts = samples.detach().cpu().float()
+    pts = pts[torch.isfinite(pts).all(dim=1)]
+    c = centers.cpu().float()
+    ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.35, color="tab:blue", label="generated", rasterized=True)
+    for x, y in c.tolist():
+        ax.add_patch(plt.Circle((x, y), hq_sigmas * std, fill=False, color="tab:red", lw=0.8))
+    ax.scatter(c[:, 0], c[:, 1], s=12, marker="x", color="tab:red", label="true modes")
+    span = float(c.abs().max()) * 1.35 + 0.5
+    ax.set_xlim(-span, span)
+    ax.set_ylim(-span, span)
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+
+
+def samples_figure(path: Path, samples: torch.Tensor, centers: torch.Tensor, std: float, hq_sigmas: float,
+                   title: str) -> None:
+    fig, ax = plt.subplots(figsize=(4, 4))
+    draw_points(ax, samples, centers, std, hq_sigmas, title)
+    ax.legend(loc="upper right", fontsize=7, markerscale=3)
+    save_figure(fig, path)
+
+
+def samples_grid_figure(path: Path, panels: Sequence[tuple[str, torch.Tensor]], centers: torch.Tensor, std: float,
+                        hq_sigmas: float, title: str) -> None:
+    """One panel per (label, samples), side by side, for comparing losses on one benchmark."""
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), squeeze=False)
+    for ax, (label, samples) in zip(axes[0], panels):
+        draw_points(ax, samples, centers, std, hq_sigmas, label)
+    fig.suptitle(title, fontsize=11)
+    save_figure(fig, path)

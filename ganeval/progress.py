@@ -1,0 +1,103 @@
+"""Progress of a bench: a live bar on a terminal, a line every half minute elsewhere (CI logs)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class Progress:
+    """Counts seed-steps (one step of one seed) and finished cells. Silent by default."""
+
+    def start(self, total_seed_steps: int, total_cells: int) -> None:
+        pass
+
+    def cell_started(self, name: str, seeds: int) -> None:
+        pass
+
+    def advance(self, seed_steps: int) -> None:
+        pass
+
+    def cell_done(self, name: str, summary: str = "") -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class BarProgress(Progress):
+    """tqdm bar for an interactive terminal."""
+
+    def __init__(self, stream: TextIO = sys.stderr):
+        self.stream = stream
+        self.bar = None
+        self.cells_done = 0
+        self.total_cells = 0
+
+    def start(self, total_seed_steps: int, total_cells: int) -> None:
+        from tqdm import tqdm
+
+        self.total_cells = total_cells
+        self.bar = tqdm(total=total_seed_steps, unit="seed-step", unit_scale=True, file=self.stream,
+                        dynamic_ncols=True, desc=f"cells 0/{total_cells}")
+
+    def cell_started(self, name: str, seeds: int) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(name)
+
+    def advance(self, seed_steps: int) -> None:
+        if self.bar is not None:
+            self.bar.update(seed_steps)
+
+    def cell_done(self, name: str, summary: str = "") -> None:
+        self.cells_done += 1
+        if self.bar is not None:
+            self.bar.set_description(f"cells {self.cells_done}/{self.total_cells}")
+            if summary:
+                self.bar.write(f"{name}: {summary}", file=self.stream)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class LineProgress(Progress):
+    """Plain lines for logs: one per finished cell and at most one every ``interval`` seconds."""
+
+    def __init__(self, stream: TextIO = sys.stderr, interval: float = 30.0):
+        self.stream, self.interval = stream, interval
+        self.total = self.done = 0
+        self.cells_done = self.total_cells = 0
+        self.t0 = self.last = time.monotonic()
+        self.current = ""
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def start(self, total_seed_steps: int, total_cells: int) -> None:
+        self.total, self.total_cells = total_seed_steps, total_cells
+        self.t0 = self.last = time.monotonic()
+
+    def cell_started(self, name: str, seeds: int) -> None:
+        self.current = name
+
+    def advance(self, seed_steps: int) -> None:
+        self.done += seed_steps
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            rate = self.done / max(now - self.t0, 1e-9)
+            pct = 100.0 * self.done / max(self.total, 1)
+            self._line(f"[{now - self.t0:6.0f}s] {pct:5.1f}% cells {self.cells_done}/{self.total_cells} "
+                       f"({self.current}) {rate:,.0f} seed-steps/s")
+
+    def cell_done(self, name: str, summary: str = "") -> None:
+        self.cells_done += 1
+        elapsed = time.monotonic() - self.t0
+        self._line(f"[{elapsed:6.0f}s] cell {self.cells_done}/{self.total_cells} done: {name}"
+                   + (f" — {summary}" if summary else ""))
+
+
+def default_progress(stream: TextIO = sys.stderr) -> Progress:
+    return BarProgress(stream) if stream.isatty() else LineProgress(stream)

@@ -1,0 +1,91 @@
+"""Reading run folders back and aggregating them: ``results.csv`` (one row per seed-run) and
+per-cell summaries (mean, std and n over seeds) as pandas DataFrames."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ganeval import fileio
+from ganeval.errors import RunFolderError
+from ganeval.evaluate import CONFIG_FILE, read_metrics
+from ganeval.metrics.catalog import METRICS
+
+RESULTS_FILE = "results.csv"
+ID_COLUMNS = ["benchmark", "loss", "variant", "seed"]
+INFO_COLUMNS = ["status", "step", "diverged_step", "train_time_s"]
+
+
+def find_run_dirs(bench_dir: Path) -> list[Path]:
+    """Seed-run folders below a bench folder (``<benchmark>/<cell>/seed-<k>`` with a config)."""
+    bench_dir = Path(bench_dir)
+    return sorted(p.parent for p in bench_dir.glob(f"*/*/seed-*/{CONFIG_FILE}"))
+
+
+def check_bench_dir(bench_dir: Path) -> Path:
+    bench_dir = Path(bench_dir)
+    if not bench_dir.is_dir():
+        raise RunFolderError(f"bench folder not found: {bench_dir}")
+    if not (bench_dir / "spec.toml").is_file() and not find_run_dirs(bench_dir):
+        raise RunFolderError(f"{bench_dir} is not a ganeval bench folder (no spec.toml, no run folders)")
+    return bench_dir
+
+
+def collect(bench_dir: Path) -> pd.DataFrame:
+    """One row per complete seed-run: identity, status, timings, then every metric as a column."""
+    rows: list[dict[str, Any]] = []
+    for run_dir in find_run_dirs(bench_dir):
+        doc = read_metrics(run_dir)
+        if doc is None:
+            continue
+        row = {k: doc.get(k) for k in ID_COLUMNS + INFO_COLUMNS}
+        for name, value in doc["metrics"].items():
+            row[name] = math.nan if value is None else value
+        row["run_dir"] = str(run_dir.relative_to(bench_dir))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=ID_COLUMNS + INFO_COLUMNS)
+    frame = frame.sort_values(ID_COLUMNS, kind="stable").reset_index(drop=True)
+    return frame
+
+
+def incomplete_runs(bench_dir: Path) -> list[Path]:
+    return [d for d in find_run_dirs(bench_dir) if read_metrics(d) is None]
+
+
+def write_results(bench_dir: Path) -> pd.DataFrame:
+    frame = collect(bench_dir)
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, float_format="%.6g")
+    fileio.write_text(Path(bench_dir) / RESULTS_FILE, buf.getvalue())
+    return frame
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns of ``frame`` that are registered metrics, in registry order."""
+    return [name for name in METRICS.names() if name in frame.columns]
+
+
+def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    """Mean, std and n (finite values) over seeds per (benchmark, loss, variant) for each metric.
+
+    Columns are a MultiIndex (metric, statistic); ``n_seeds`` and ``n_diverged`` come first.
+    """
+    metrics = metrics if metrics is not None else metric_columns(frame)
+    keys = ["benchmark", "loss", "variant"]
+    groups = frame.groupby(keys, sort=False)
+    out = pd.DataFrame(index=pd.MultiIndex.from_tuples(list(groups.groups.keys()), names=keys))
+    out[("runs", "n")] = groups.size()
+    out[("runs", "diverged")] = groups["status"].apply(lambda s: int((s == "diverged").sum()))
+    for m in metrics:
+        values = groups[m]
+        out[(m, "mean")] = values.mean()
+        out[(m, "std")] = values.std(ddof=1)
+        out[(m, "n")] = values.count()
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    return out

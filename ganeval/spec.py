@@ -1,0 +1,324 @@
+"""Bench and run specifications: defaults in one place, strict validation, TOML in and out.
+
+Resolution order for one run, later wins:
+RunSpec defaults < benchmark protocol < loss paper defaults < benchmark x loss protocol
+< spec top level < [benchmark.NAME] < [loss.NAME] < [cell."BENCH/LOSS[/VARIANT]"] < CLI flags.
+
+The resolved spec written to a bench folder pins every run in a [cell] table, so it re-runs as is
+even if a later ganeval changes its defaults. TOML keys and CLI flags use the same names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from ganeval.errors import SpecError
+from ganeval.registry import unknown_name_message
+
+SPEC_VERSION = 1
+DEFAULT_BENCHMARKS = ["ring8", "grid25"]
+DEFAULT_LOSSES = ["bce", "wgan-gp", "hinge"]
+DEFAULT_SEEDS = 3
+DEVICES = ("auto", "cpu", "cuda")
+OPTIMIZERS = ("adam", "rmsprop")
+Z_DISTRIBUTIONS = ("normal", "uniform")
+
+
+@dataclass
+class RunSpec:
+    """Everything one training run depends on, except its seed. Written to ``config.json``."""
+
+    benchmark: str
+    loss: str
+    variant: str = "none"
+    model: str = "mlp"
+    z_dim: int = 16
+    z_dist: str = "normal"
+    hidden: int = 128
+    depth: int = 2
+    base_filters: int = 64
+    batch_size: int = 256
+    steps: int = 5000
+    n_critic: int = 1
+    optimizer: str = "adam"
+    lr_g: float = 1e-3
+    lr_d: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    gp_weight: float = 0.0
+    clip_value: float = 0.0
+    ckpt_every: int = 1000
+    trace_every: int = 10
+    eval_samples: int = 2500
+    hq_sigmas: float = 3.0
+    cover_threshold: int = 1
+
+    @property
+    def cell_name(self) -> str:
+        return self.loss if self.variant == "none" else f"{self.loss}-{self.variant}"
+
+    @property
+    def cell_key(self) -> str:
+        key = f"{self.benchmark}/{self.loss}"
+        return key if self.variant == "none" else f"{key}/{self.variant}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Fields a spec or flag may set (the identity fields come from the grid).
+IDENTITY = ("benchmark", "loss", "variant")
+RUN_FIELDS = {f.name: f for f in fields(RunSpec) if f.name not in IDENTITY}
+
+_POSITIVE_INT = ("z_dim", "hidden", "base_filters", "batch_size", "steps", "n_critic", "ckpt_every",
+                 "trace_every", "eval_samples", "cover_threshold")
+_NONNEG_INT = ("depth",)
+_POSITIVE_FLOAT = ("lr_g", "lr_d", "hq_sigmas")
+_NONNEG_FLOAT = ("gp_weight", "clip_value")
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def check_run_value(key: str, value: Any, where: str) -> Any:
+    """Validate and normalise one RunSpec field; raises SpecError naming ``where`` and ``key``."""
+    if key not in RUN_FIELDS:
+        raise SpecError(_unknown_key(key, list(RUN_FIELDS), where))
+    bad = f"{where}: {key!r} must be"
+    if key in _POSITIVE_INT or key in _NONNEG_INT:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{bad} an integer, got {_type_name(value)} {value!r}")
+        if key in _POSITIVE_INT and value <= 0:
+            raise SpecError(f"{bad} positive, got {value}")
+        if value < 0:
+            raise SpecError(f"{bad} >= 0, got {value}")
+        return value
+    if key in _POSITIVE_FLOAT or key in _NONNEG_FLOAT:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecError(f"{bad} a number, got {_type_name(value)} {value!r}")
+        value = float(value)
+        if not value == value or value in (float("inf"), float("-inf")):
+            raise SpecError(f"{bad} finite, got {value}")
+        if key in _POSITIVE_FLOAT and value <= 0:
+            raise SpecError(f"{bad} positive, got {value}")
+        if value < 0:
+            raise SpecError(f"{bad} >= 0, got {value}")
+        return value
+    if key == "betas":
+        if (not isinstance(value, (list, tuple)) or len(value) != 2
+                or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in value)):
+            raise SpecError(f"{bad} two numbers in [0, 1), got {value!r}")
+        return [float(b) for b in value]
+    if key == "optimizer":
+        return _choice(value, OPTIMIZERS, f"{where}: optimizer")
+    if key == "z_dist":
+        return _choice(value, Z_DISTRIBUTIONS, f"{where}: z_dist")
+    if key == "model":
+        from ganeval.models import MODELS
+
+        if not isinstance(value, str) or value not in MODELS:
+            raise SpecError(f"{where}: " + unknown_name_message("model", str(value), MODELS.names()))
+        return value
+    raise AssertionError(f"no validator for {key}")  # pragma: no cover - every field has one above
+
+
+def _choice(value: Any, choices: tuple[str, ...], what: str) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise SpecError(f"{what} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _unknown_key(key: str, valid: list[str], where: str) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{where}: unknown key {key!r}{hint}"
+
+
+@dataclass
+class BenchSpec:
+    """A grid of runs: benchmarks x losses x variants, each over ``seeds``, plus overrides."""
+
+    benchmarks: list[str] = field(default_factory=lambda: list(DEFAULT_BENCHMARKS))
+    losses: list[str] = field(default_factory=lambda: list(DEFAULT_LOSSES))
+    variants: list[str] = field(default_factory=lambda: ["none"])
+    seeds: list[int] = field(default_factory=lambda: list(range(DEFAULT_SEEDS)))
+    device: str = "auto"
+    batch_seeds: bool = True
+    run: dict[str, Any] = field(default_factory=dict)
+    benchmark_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    loss_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cell_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def validate(self) -> BenchSpec:
+        from ganeval.benchmarks import BENCHMARKS
+        from ganeval.losses import LOSSES
+        from ganeval.variants import parse_variant
+
+        for kind, names, registry in (("benchmark", self.benchmarks, BENCHMARKS), ("loss", self.losses, LOSSES)):
+            if not names:
+                raise SpecError(f"at least one {kind} is needed")
+            for name in names:
+                registry.get(name)
+            if len(set(names)) != len(names):
+                raise SpecError(f"{kind} listed twice in {names}")
+        if not self.variants:
+            raise SpecError("at least one variant is needed ('none' for the plain losses)")
+        for v in self.variants:
+            parse_variant(v)
+        if not self.seeds:
+            raise SpecError("at least one seed is needed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise SpecError(f"seed listed twice in {self.seeds}")
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 or s >= 2**63 for s in self.seeds):
+            raise SpecError(f"seeds must be non-negative integers, got {self.seeds}")
+        _choice(self.device, DEVICES, "device")
+        for key, value in self.run.items():
+            self.run[key] = check_run_value(key, value, "spec")
+        for table, registry, label in ((self.benchmark_overrides, BENCHMARKS, "benchmark"),
+                                       (self.loss_overrides, LOSSES, "loss")):
+            for name, values in table.items():
+                registry.get(name)
+                for key, value in values.items():
+                    values[key] = check_run_value(key, value, f"[{label}.{name}]")
+        for key, values in self.cell_overrides.items():
+            parts = key.split("/")
+            if len(parts) not in (2, 3):
+                raise SpecError(f"[cell.{key!r}]: cell keys are 'BENCHMARK/LOSS' or 'BENCHMARK/LOSS/VARIANT'")
+            BENCHMARKS.get(parts[0])
+            LOSSES.get(parts[1])
+            if len(parts) == 3:
+                parse_variant(parts[2])
+            for k, value in values.items():
+                values[k] = check_run_value(k, value, f"[cell.{key!r}]")
+        return self
+
+    def cells(self) -> list[RunSpec]:
+        """Every (benchmark, loss, variant) run configuration of the grid, fully resolved."""
+        return [self.resolve(b, l, v) for b in self.benchmarks for l in self.losses for v in self.variants]
+
+    def resolve(self, benchmark: str, loss: str, variant: str = "none") -> RunSpec:
+        from ganeval.benchmarks import get_benchmark
+        from ganeval.losses import get_loss
+        from ganeval.variants import apply_variant_defaults
+
+        bench = get_benchmark(benchmark)
+        values: dict[str, Any] = {}
+        values.update(bench.train_defaults)
+        values.update(get_loss(loss).defaults)
+        values.update(bench.loss_defaults.get(loss, {}))
+        values = apply_variant_defaults(variant, values)
+        values.update(self.run)
+        values.update(self.benchmark_overrides.get(benchmark, {}))
+        values.update(self.loss_overrides.get(loss, {}))
+        values.update(self.cell_overrides.get(f"{benchmark}/{loss}", {}))
+        if variant != "none":
+            values.update(self.cell_overrides.get(f"{benchmark}/{loss}/{variant}", {}))
+        return RunSpec(benchmark=benchmark, loss=loss, variant=variant, **values)
+
+    def to_toml(self) -> str:
+        """The fully resolved spec: the grid, plus one [cell] table pinning every run's settings."""
+        doc: dict[str, Any] = {
+            "spec_version": SPEC_VERSION,
+            "benchmarks": self.benchmarks,
+            "losses": self.losses,
+            "variants": self.variants,
+            "seeds": self.seeds,
+            "device": self.device,
+            "batch_seeds": self.batch_seeds,
+        }
+        doc["cell"] = {}
+        for run in self.cells():
+            values = run.to_dict()
+            for k in IDENTITY:
+                values.pop(k)
+            doc["cell"][run.cell_key] = values
+        return "# ganeval bench spec (resolved): re-run with `ganeval bench --spec THIS_FILE`\n" + tomli_w.dumps(doc)
+
+
+_TOP_KEYS = {"spec_version", "benchmarks", "losses", "variants", "seeds", "device", "batch_seeds",
+             "benchmark", "loss", "cell"}
+
+
+def load_spec(path: Path) -> BenchSpec:
+    """Read and validate a bench spec TOML file; every problem is a SpecError naming the key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"spec file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read spec file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: invalid TOML: {exc}") from None
+    return spec_from_dict(doc, str(path))
+
+
+def _names(value: Any, key: str, where: str) -> list[str]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{where}: {key!r} must be a list of names, got {value!r}")
+    return value
+
+
+def parse_seeds(value: Any, where: str = "seeds") -> list[int]:
+    """``3`` means seeds 0, 1, 2; a list means exactly those seeds."""
+    if isinstance(value, bool):
+        raise SpecError(f"{where} must be a count or a list of integers, got {value!r}")
+    if isinstance(value, int):
+        if value <= 0:
+            raise SpecError(f"{where} must be positive, got {value}")
+        return list(range(value))
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return list(value)
+    raise SpecError(f"{where} must be a count or a list of integers, got {value!r}")
+
+
+def spec_from_dict(doc: dict[str, Any], where: str = "spec") -> BenchSpec:
+    version = doc.get("spec_version", SPEC_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise SpecError(f"{where}: 'spec_version' must be an integer, got {version!r}")
+    if version > SPEC_VERSION:
+        raise SpecError(f"{where}: spec_version {version} is newer than this ganeval understands "
+                        f"({SPEC_VERSION}); upgrade ganeval")
+    spec = BenchSpec()
+    run: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key in ("benchmarks", "losses", "variants"):
+            setattr(spec, key, _names(value, key, where))
+        elif key == "seeds":
+            spec.seeds = parse_seeds(value, f"{where}: 'seeds'")
+        elif key == "device":
+            spec.device = _choice(value, DEVICES, f"{where}: 'device'")
+        elif key == "batch_seeds":
+            if not isinstance(value, bool):
+                raise SpecError(f"{where}: 'batch_seeds' must be true or false, got {value!r}")
+            spec.batch_seeds = value
+        elif key in ("benchmark", "loss", "cell"):
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                raise SpecError(f"{where}: [{key}.NAME] tables expected under {key!r}")
+            target = {"benchmark": spec.benchmark_overrides, "loss": spec.loss_overrides,
+                      "cell": spec.cell_overrides}[key]
+            target.update({name: dict(values) for name, values in value.items()})
+        elif key == "spec_version":
+            pass
+        elif key in RUN_FIELDS:
+            run[key] = value
+        else:
+            raise SpecError(_unknown_key(key, sorted(_TOP_KEYS | set(RUN_FIELDS)), where))
+    spec.run = run
+    try:
+        return spec.validate()
+    except SpecError as exc:
+        msg = str(exc)
+        raise SpecError(msg if msg.startswith(where) else f"{where}: {msg}") from None

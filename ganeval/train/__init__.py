@@ -1,0 +1,1 @@
+"""The reference trainer: seed-batched GAN training with resumable checkpoints."""

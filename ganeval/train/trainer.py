@@ -1,0 +1,245 @@
+"""Seed-batched GAN training: every seed of a (benchmark, loss, variant) cell trains as one
+batched model, each with its own initialisation, data stream and optimiser state.
+
+Seed k trained among others follows the same computation as seed k trained alone (the equality
+is tested to float tolerance), and a seed that diverges to NaN cannot touch the others: no
+operation mixes seeds. On CUDA the whole step can be captured in a CUDA graph (``graphs.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganeval import rng
+from ganeval.benchmarks import Benchmark, get_benchmark
+from ganeval.diagnostics.gradnorm import grad_norms, layer_groups
+from ganeval.diagnostics.trace import TraceLog
+from ganeval.errors import IntegrityError
+from ganeval.losses import get_loss, gradient_penalty
+from ganeval.models import build_models
+from ganeval.spec import RunSpec
+from ganeval.train import checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def make_optimizer(name: str, params: Sequence[nn.Parameter], lr: float, betas: Sequence[float],
+                   capturable: bool) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), capturable=capturable)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, capturable=capturable)
+    raise ValueError(f"unknown optimizer {name}")
+
+
+def _slice_state(state: dict[str, Any], k: int, seeds: int) -> dict[str, Any]:
+    """Seed k's part of a model or optimiser state dict (tensors with a leading seed dim)."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if isinstance(value, dict):
+            out[key] = _slice_state(value, k, seeds)
+        elif isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == seeds:
+            out[key] = value[k:k + 1].detach().to("cpu", copy=True)
+        elif isinstance(value, torch.Tensor):
+            out[key] = value.detach().to("cpu", copy=True)
+        else:
+            out[key] = value
+    return out
+
+
+def _stack_states(states: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Inverse of :func:`_slice_state`: concatenate per-seed states along the seed dim."""
+    first = states[0]
+    out: dict[str, Any] = {}
+    for key, value in first.items():
+        if isinstance(value, dict):
+            out[key] = _stack_states([s[key] for s in states])
+        elif isinstance(value, torch.Tensor) and value.dim() > 0:
+            out[key] = torch.cat([s[key] for s in states], dim=0)
+        else:
+            out[key] = value
+    return out
+
+
+class CellTrainer:
+    """Trains seeds ``seeds`` of one cell; ``run_dirs[k]`` is seed k's run folder."""
+
+    def __init__(self, run: RunSpec, seeds: Sequence[int], run_dirs: Sequence[Path], device: torch.device,
+                 cuda_graph: bool = True):
+        self.run = run
+        self.seeds = list(seeds)
+        self.S = len(self.seeds)
+        self.run_dirs = [Path(d) for d in run_dirs]
+        self.device = torch.device(device)
+        self.benchmark: Benchmark = get_benchmark(run.benchmark)
+        self.loss = get_loss(run.loss)
+        self.streams = rng.SeedStreams(self.seeds, self.device)
+        G, D = build_models(run, self.seeds, self.benchmark.data_shape)
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        capturable = self.device.type == "cuda"
+        self.g_params = [p for p in self.G.parameters() if p.requires_grad]
+        self.d_params = [p for p in self.D.parameters() if p.requires_grad]
+        self.opt_g = make_optimizer(run.optimizer, self.g_params, run.lr_g, run.betas, capturable)
+        self.opt_d = make_optimizer(run.optimizer, self.d_params, run.lr_d, run.betas, capturable)
+        self.g_groups = layer_groups(self.G)
+        self.d_groups = layer_groups(self.D)
+        self.columns = ["d_loss", "g_loss", "penalty", "d_real", "d_fake", "d_grad_norm", "g_grad_norm",
+                        *(f"d_grad_norm.{n}" for n, _ in self.d_groups),
+                        *(f"g_grad_norm.{n}" for n, _ in self.g_groups)]
+        self.step = 0
+        self.elapsed = 0.0
+        self.config = run.to_dict()
+        self.use_graph = cuda_graph and self.device.type == "cuda"
+
+    # --- randomness ---------------------------------------------------------------------------
+    def noise(self, step, substep: int, n: int) -> torch.Tensor:
+        shape = (n, self.run.z_dim)
+        if self.run.z_dist == "uniform":
+            return self.streams.uniform(rng.NOISE, step, substep, shape) * 2.0 - 1.0
+        return self.streams.normal(rng.NOISE, step, substep, shape)
+
+    # --- one step -----------------------------------------------------------------------------
+    def train_step(self, step, record: bool) -> torch.Tensor | None:
+        """n_critic D updates then one G update at ``step`` (int or 0-d device tensor).
+
+        Returns ``[S, C]`` statistics when ``record``; nothing here reads a value back to the host.
+        """
+        run, B = self.run, self.run.batch_size
+        zero = torch.zeros(self.S, device=self.device)
+        penalty = zero
+        for k in range(run.n_critic):
+            real = self.benchmark.batch(self.streams, step, k, B)
+            with torch.no_grad():
+                fake = self.G(self.noise(step, k, B))
+            d_real, d_fake = self.D(real), self.D(fake)
+            d_loss = self.loss.d_loss(d_real, d_fake)
+            total = d_loss
+            if run.gp_weight > 0:
+                alpha = self.streams.uniform(rng.PENALTY, step, k, (B,))
+                penalty = gradient_penalty(self.D, real, fake, alpha)
+                total = total + run.gp_weight * penalty
+            grads = torch.autograd.grad(total.sum(), self.d_params)
+            for p, g in zip(self.d_params, grads):
+                p.grad = g
+            self.opt_d.step()
+            if run.clip_value > 0:
+                with torch.no_grad():
+                    for p in self.d_params:
+                        p.clamp_(-run.clip_value, run.clip_value)
+        g_out = self.D(self.G(self.noise(step, run.n_critic, B)))
+        g_loss = self.loss.g_loss(g_out)
+        g_grads = torch.autograd.grad(g_loss.sum(), self.g_params)
+        for p, g in zip(self.g_params, g_grads):
+            p.grad = g
+        self.opt_g.step()
+        if not record:
+            return None
+        d_norms = grad_norms(self.d_groups, self.S, grads)
+        g_norms = grad_norms(self.g_groups, self.S, g_grads)
+        scalars = torch.stack([d_loss, g_loss, penalty, d_real.mean(-1), d_fake.mean(-1)], dim=1)
+        return torch.cat([scalars.detach(), d_norms[:, :1], g_norms[:, :1], d_norms[:, 1:], g_norms[:, 1:]], dim=1)
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    def seed_payload(self, k: int) -> dict[str, Any]:
+        return {
+            "seed": self.seeds[k],
+            "elapsed": self.elapsed,
+            "config": self.config,
+            "G": _slice_state(self.G.state_dict(), k, self.S),
+            "D": _slice_state(self.D.state_dict(), k, self.S),
+            "opt_G": _slice_state(self.opt_g.state_dict(), k, self.S),
+            "opt_D": _slice_state(self.opt_d.state_dict(), k, self.S),
+        }
+
+    def save_checkpoints(self) -> None:
+        for k, run_dir in enumerate(self.run_dirs):
+            checkpoint.save(run_dir, self.step, self.seed_payload(k))
+
+    def load_payloads(self, payloads: Sequence[dict[str, Any]]) -> None:
+        self.G.load_state_dict(_stack_states([p["G"] for p in payloads]))
+        self.D.load_state_dict(_stack_states([p["D"] for p in payloads]))
+        self.opt_g.load_state_dict(_stack_states([p["opt_G"] for p in payloads]))
+        self.opt_d.load_state_dict(_stack_states([p["opt_D"] for p in payloads]))
+        self.step = int(payloads[0]["step"])
+        self.elapsed = max(float(p["elapsed"]) for p in payloads)
+
+    def resume(self) -> int:
+        """Continue from the newest step that every seed has a good checkpoint of; returns it."""
+        common = set(checkpoint.list_steps(self.run_dirs[0]))
+        for d in self.run_dirs[1:]:
+            common &= set(checkpoint.list_steps(d))
+        for step in sorted(common, reverse=True):
+            try:
+                payloads = [checkpoint.load(d, step, self.config) for d in self.run_dirs]
+            except IntegrityError as exc:
+                log.warning("cannot resume from step %d: %s", step, exc)
+                continue
+            self.load_payloads(payloads)
+            return step
+        return 0
+
+    # --- the loop -------------------------------------------------------------------------------
+    def train(self, on_steps: Callable[[int], None] | None = None, stop_at: int | None = None) -> None:
+        """Train from ``self.step`` to ``run.steps``, checkpointing and tracing as configured.
+
+        ``on_steps(n)`` is called after every few steps with how many were done (progress bars).
+        ``stop_at`` ends the loop early at that step as if the process had been killed there:
+        nothing after the last checkpoint is written.
+        """
+        run = self.run
+        end = run.steps if stop_at is None else min(stop_at, run.steps)
+        last = run.steps - 1
+        trace = TraceLog([d / "trace.csv" for d in self.run_dirs], self.columns)
+        trace.resume(self.step)
+        self.G.train()
+        self.D.train()
+        graphed = None
+        if self.use_graph and self.step < end:
+            from ganeval.train.graphs import GraphedSteps
+
+            graphed = GraphedSteps(self)
+        start_wall = time.perf_counter() - self.elapsed
+        reported = self.step
+        while self.step < end:
+            wall = time.perf_counter() - start_wall
+            if graphed is not None:
+                graphed.run(self.step, wall)
+            else:
+                record = self.step % run.trace_every == 0 or self.step == last
+                stats = self.train_step(self.step, record)
+                if stats is not None:
+                    trace.record(self.step, stats, wall)
+            self.step += 1
+            if on_steps is not None and (self.step - reported >= 50 or self.step == run.steps):
+                on_steps(self.step - reported)
+                reported = self.step
+            checkpoint_now = self.step % run.ckpt_every == 0 or self.step == run.steps
+            if graphed is not None and (checkpoint_now or graphed.full):
+                graphed.drain(trace, run.trace_every, last)
+            if checkpoint_now:
+                self.elapsed = time.perf_counter() - start_wall
+                trace.flush()
+                self.save_checkpoints()
+
+    # --- sampling ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, n: int, chunk: int = 4096) -> torch.Tensor:
+        """``[S, n, *data_shape]`` samples from each seed's generator on the fixed evaluation noise."""
+        self.G.eval()
+        out = []
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            z = self.streams.normal(rng.EVAL, 0, start // chunk, (m, self.run.z_dim))
+            if self.run.z_dist == "uniform":
+                z = self.streams.uniform(rng.EVAL, 0, start // chunk, (m, self.run.z_dim)) * 2.0 - 1.0
+            out.append(self.G(z).float().cpu())
+        self.G.train()
+        return torch.cat(out, dim=1)
+

@@ -1,0 +1,251 @@
+"""The command line end to end: a tiny bench, every bad input, and resuming a killed bench."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ganeval.cli import main
+
+TINY = ["--steps", "30", "--set", "hidden=16", "--set", "batch_size=32", "--set", "eval_samples=500",
+        "--set", "ckpt_every=10"]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "b"
+    code = main(["bench", "--benchmarks", "ring8,grid25", "--losses", "bce,wgan-gp,hinge", "--seeds", "2",
+                 *TINY, "--out", str(out)])
+    return code, out
+
+
+def test_tiny_bench_runs_end_to_end(tiny_bench):
+    code, out = tiny_bench
+    assert code == 0
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 2 * 3 * 2
+    assert set(results["loss"]) == {"bce", "wgan-gp", "hinge"}
+    assert set(results["benchmark"]) == {"ring8", "grid25"}
+    for col in ("modes_covered", "hq_rate", "kl", "seed", "status", "train_time_s"):
+        assert col in results.columns
+    assert results["n_samples"].eq(500).all()
+    report = (out / "report.md").read_text()
+    assert "## ring8" in report and "## grid25" in report
+    assert "| wgan-gp | 2 (0) |" in report
+    for link in ("figures/ring8-samples.png", "figures/grid25-samples.png"):
+        assert f"]({link})" in report and (out / link).stat().st_size > 1000
+    for run in results["run_dir"]:
+        for name in ("config.json", "metrics.json", "trace.csv", "samples.png", "checkpoints/step-30.pt",
+                     "checkpoints/step-30.pt.sha256"):
+            assert (out / run / name).exists(), f"{run}/{name}"
+    assert "[cell.\"ring8/wgan-gp\"]" in (out / "spec.toml").read_text()
+
+
+def test_rerunning_the_same_bench_skips_finished_runs(tiny_bench, capsys):
+    code, out = tiny_bench
+    before = snapshot(out)
+    assert main(["bench", "--benchmarks", "ring8,grid25", "--losses", "bce,wgan-gp,hinge", "--seeds", "2",
+                 *TINY, "--out", str(out), "--no-report"]) == 0
+    assert "0 seed-runs trained, 12 already done" in capsys.readouterr().out
+    after = snapshot(out)
+    changed = {k for k in before if before[k] != after.get(k)}
+    assert changed <= {"env.json", "results.csv"}
+
+
+def test_the_resolved_spec_reruns_as_is(tiny_bench, tmp_path, capsys):
+    _, out = tiny_bench
+    again = tmp_path / "again"
+    assert main(["bench", "--spec", str(out / "spec.toml"), "--benchmarks", "ring8", "--losses", "bce",
+                 "--out", str(again), "--no-report"]) == 0
+    a = pd.read_csv(out / "results.csv").query("benchmark == 'ring8' and loss == 'bce'").reset_index(drop=True)
+    b = pd.read_csv(again / "results.csv")
+    pd.testing.assert_frame_equal(a[["seed", "modes_covered", "hq_rate", "kl"]], b[["seed", "modes_covered", "hq_rate", "kl"]],
+                                  check_dtype=False)
+
+
+def test_report_rebuilds_from_disk(tiny_bench, tmp_path, capsys):
+    _, out = tiny_bench
+    target = tmp_path / "r" / "report.md"
+    assert main(["report", str(out), "-o", str(target)]) == 0
+    assert "## grid25" in target.read_text()
+    assert (target.parent / "figures" / "grid25-samples.png").exists()
+
+
+def test_eval_re_evaluates_a_run(tiny_bench, capsys):
+    _, out = tiny_bench
+    run = out / "ring8" / "bce" / "seed-0"
+    before = (run / "metrics.json").read_text()
+    assert main(["eval", str(run)]) == 0
+    assert "modes_covered" in capsys.readouterr().out
+    assert main(["eval", str(run), "--step", "10"]) == 0
+    assert (run / "eval" / "step-10.json").exists()
+    import json
+
+    assert json.loads((run / "metrics.json").read_text())["metrics"] == json.loads(before)["metrics"]
+
+
+def test_train_one_run(tmp_path, capsys):
+    out = tmp_path / "one"
+    assert main(["train", "--benchmark", "grid25", "--loss", "lsgan", "--seed", "3", *TINY, "--out", str(out)]) == 0
+    assert (out / "metrics.json").exists()
+    assert '"seed": 3' in (out / "config.json").read_text()
+
+
+def test_list_names_everything(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    for name in ("bce", "wgan-gp", "hinge", "wgan", "lsgan", "ring8", "grid25", "modes_covered", "kl"):
+        assert name in text
+
+
+def test_help_on_every_command(capsys):
+    for cmd in ([], ["bench"], ["train"], ["eval"], ["report"], ["list"]):
+        assert main([*cmd, "--help"]) == 0
+        assert "Usage:" in capsys.readouterr().out
+
+
+BAD_INPUTS = [
+    (["bench", "--losses", "bce,foo"], "unknown loss 'foo'"),
+    (["bench", "--benchmarks", "ring9"], "unknown benchmark 'ring9'"),
+    (["bench", "--steps", "0"], "must be positive"),
+    (["bench", "--steps", "-5"], "must be positive"),
+    (["bench", "--seeds", "0"], "must be positive"),
+    (["bench", "--seeds", "x"], "expects a count"),
+    (["bench", "--batch-size", "0"], "must be positive"),
+    (["bench", "--set", "lr_d=-1"], "'lr_d' must be positive"),
+    (["bench", "--set", "stpes=3"], "did you mean 'steps'"),
+    (["bench", "--set", "steps=many"], "'steps' must be an integer"),
+    (["bench", "--losses", ""], "at least one"),
+    (["bench", "--device", "tpu"], "Invalid value for '--device'"),
+    (["bench", "--spec", "missing.toml"], "spec file not found"),
+    (["eval", "no/such/run"], "not a ganeval run folder"),
+    (["report", "no/such/bench"], "bench folder not found"),
+    (["bogus"], "No such command"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    before = snapshot(tmp_path)
+    code = main([*argv, *(["--out", str(out)] if argv[0] == "bench" else [])])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("ganeval: error: ")
+    assert "Traceback" not in err
+    assert snapshot(tmp_path) == before
+
+
+BAD_SPECS = [
+    ("steps = 0\n", "'steps' must be positive"),
+    ("stepz = 10\n", "unknown key 'stepz' (did you mean 'steps'?)"),
+    ("losses = ['bce', 'nope']\n", "unknown loss 'nope'"),
+    ("[loss.hinge]\nlr_d = 'fast'\n", "[loss.hinge]: 'lr_d' must be a number"),
+    ("[loss.hinge]\nbetas = [0.5]\n", "'betas' must be two numbers"),
+    ("seeds = -1\n", "must be positive"),
+    ("steps = \n", "invalid TOML"),
+    ("spec_version = 99\n", "newer than this ganeval"),
+    ("[cell.\"ring8\"]\nsteps = 3\n", "cell keys are"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_SPECS, ids=[m for _, m in BAD_SPECS])
+def test_bad_spec_files_name_the_key(text, message, tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(text)
+    out = tmp_path / "out"
+    assert main(["bench", "--spec", str(spec), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_folder(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert main(["bench", *TINY, "--out", str(locked / "b")]) == 2
+        assert "cannot write" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_output_path_that_is_a_file(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["bench", *TINY, "--out", str(blocker / "b")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_cuda_without_cuda(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["bench", *TINY, "--device", "cuda", "--out", str(tmp_path / "b")]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_run_folder_of_another_configuration_is_refused(tiny_bench, capsys):
+    _, out = tiny_bench
+    before = snapshot(out)
+    code = main(["bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "2", *TINY, "--set", "lr_d=0.01",
+                 "--out", str(out)])
+    assert code == 2
+    assert "different configuration (lr_d)" in capsys.readouterr().err
+    assert snapshot(out) == before
+
+
+def _bench_cmd(out: Path) -> list[str]:
+    return [sys.executable, "-m", "ganeval", "bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "2",
+            "--steps", "400", "--set", "hidden=16", "--set", "batch_size=32", "--set", "eval_samples=500",
+            "--set", "ckpt_every=50", "--out", str(out)]
+
+
+def test_a_killed_bench_resumes_and_matches_an_uninterrupted_one(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_bench_cmd(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    ckpt = killed / "ring8" / "bce" / "seed-1" / "checkpoints" / "step-100.pt.sha256"
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists(), proc.stderr.read().decode()
+    assert not (killed / "ring8" / "bce" / "seed-0" / "metrics.json").exists()
+    again = subprocess.run(_bench_cmd(killed), env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    whole = tmp_path / "whole"
+    once = subprocess.run(_bench_cmd(whole), env=env, capture_output=True, text=True, timeout=300)
+    assert once.returncode == 0, once.stderr
+    cols = ["seed", "modes_covered", "hq_rate", "kl", "step"]
+    pd.testing.assert_frame_equal(pd.read_csv(killed / "results.csv")[cols], pd.read_csv(whole / "results.csv")[cols])
+
+
+def test_console_script_prints_no_traceback(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "ganeval", "bench", "--losses", "nope", "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [res.stderr.strip()]
+    assert "Traceback" not in res.stderr

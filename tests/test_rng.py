@@ -1,0 +1,51 @@
+import math
+
+import torch
+
+from ganeval import rng
+from ganeval.rng import SeedStreams, mix32
+
+
+def test_mix32_is_a_bijection_on_a_sample():
+    x = torch.arange(1 << 16, dtype=torch.int64) * 65537
+    h = mix32(x & 0xFFFFFFFF)
+    assert h.unique().numel() == x.numel()
+    assert int(h.min()) >= 0 and int(h.max()) < 2**32
+
+
+def test_seed_draws_do_not_depend_on_the_other_seeds():
+    together = SeedStreams([3, 11, 5])
+    alone = SeedStreams([11])
+    for draw in (lambda s: s.normal(rng.NOISE, 7, 1, (64, 4)), lambda s: s.uniform(rng.DATA, 7, 0, (50,)),
+                 lambda s: s.randint(rng.DATA, 9, 2, 60000, (32, 3))):
+        assert torch.equal(draw(together)[1], draw(alone)[0])
+
+
+def test_step_given_as_tensor_equals_step_given_as_int():
+    s = SeedStreams([0, 1])
+    assert torch.equal(s.normal(rng.NOISE, 12345, 0, (10,)), s.normal(rng.NOISE, torch.tensor(12345), 0, (10,)))
+
+
+def test_streams_steps_substeps_and_seeds_are_distinct():
+    s = SeedStreams([0, 1])
+    a = s.uniform(rng.DATA, 1, 0, (1000,))
+    for other in (s.uniform(rng.DATA, 2, 0, (1000,)), s.uniform(rng.DATA, 1, 1, (1000,)),
+                  s.uniform(rng.NOISE, 1, 0, (1000,))):
+        assert not torch.equal(a, other)
+        assert abs(float(torch.corrcoef(torch.stack([a[0], other[0]]))[0, 1])) < 0.1
+    assert abs(float(torch.corrcoef(a)[0, 1])) < 0.1
+
+
+def test_distributions_have_the_right_moments():
+    s = SeedStreams([42])
+    u = s.uniform(rng.DATA, 0, 0, (200_000,))[0].double()
+    assert 0 < float(u.min()) and float(u.max()) < 1
+    assert abs(float(u.mean()) - 0.5) < 0.005 and abs(float(u.var()) - 1 / 12) < 0.002
+    z = s.normal(rng.NOISE, 0, 0, (200_001,))[0].double()
+    assert abs(float(z.mean())) < 0.01 and abs(float(z.std()) - 1) < 0.01
+    assert abs(float((z**4).mean()) - 3) < 0.1  # Gaussian kurtosis
+    k = s.randint(rng.DATA, 0, 0, 10, (100_000,))[0]
+    counts = torch.bincount(k, minlength=10).double()
+    chi2 = float(((counts - 10_000) ** 2 / 10_000).sum())
+    assert chi2 < 30  # 9 degrees of freedom: p < 0.001 above ~27.9
+    assert math.isfinite(chi2)
