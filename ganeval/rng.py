@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 _MASK = 0xFFFFFFFF
@@ -34,10 +35,24 @@ AUX = 5
 
 
 def mix32(x: torch.Tensor) -> torch.Tensor:
-    """Bijective 32-bit integer hash on int64 tensors holding values in [0, 2**32)."""
-    x = ((x >> 16) ^ x) * _MUL & _MASK
-    x = ((x >> 16) ^ x) * _MUL & _MASK
-    return (x >> 16) ^ x
+    """Bijective 32-bit integer hash on int64 tensors holding values in [0, 2**32).
+
+    Written with in-place ops on one fresh tensor: on small CPU tensors the cost is per op.
+    """
+    y = x >> 16
+    y.bitwise_xor_(x).mul_(_MUL).bitwise_and_(_MASK)
+    y.bitwise_xor_(y >> 16).mul_(_MUL).bitwise_and_(_MASK)
+    return y.bitwise_xor_(y >> 16)
+
+
+def mix32_np(x: np.ndarray) -> np.ndarray:
+    """The same hash on numpy uint32 arrays (which wrap modulo 2**32 by themselves)."""
+    y = x ^ (x >> np.uint32(16))
+    y *= np.uint32(_MUL)
+    y ^= y >> np.uint32(16)
+    y *= np.uint32(_MUL)
+    y ^= y >> np.uint32(16)
+    return y
 
 
 def mix32_int(x: int) -> int:
@@ -62,8 +77,10 @@ class SeedStreams:
     def __init__(self, seeds: Sequence[int], device: torch.device | str = "cpu"):
         self.seeds = [int(s) for s in seeds]
         self.device = torch.device(device)
-        base = torch.tensor([derive_seed(s, 0) for s in self.seeds], dtype=torch.int64)
-        self._base = base.to(self.device)
+        self._base_int = [derive_seed(s, 0) for s in self.seeds]
+        self._base = torch.tensor(self._base_int, dtype=torch.int64).to(self.device)
+        self._index: dict[int, torch.Tensor] = {}
+        self._device_keys: dict[tuple[int, int], torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -74,34 +91,75 @@ class SeedStreams:
     def select(self, index: Sequence[int]) -> SeedStreams:
         return SeedStreams([self.seeds[i] for i in index], self.device)
 
+    def _stream_key(self, stream: int, substep: int) -> list[int]:
+        tag = mix32_int(stream) ^ (substep * 0x27D4EB2F & _MASK)
+        return [mix32_int(b ^ tag) for b in self._base_int]
+
     def _keys(self, stream: int, step: int | torch.Tensor, substep: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if not isinstance(step, torch.Tensor):
-            step = torch.tensor(int(step), dtype=torch.int64, device=self.device)
-        k = mix32(self._base ^ (mix32_int(stream) ^ substep * 0x27D4EB2F & _MASK))
-        k_lo = mix32(k ^ (step & _MASK))
-        k_hi = mix32(k_lo ^ mix32((step >> 32) + _GOLDEN & _MASK) ^ _GOLDEN)
-        return k_lo.view(-1, 1), k_hi.view(-1, 1)
+        """Two 32-bit key words per seed, ``[S, 1]`` each, for one (stream, step, sub-step)."""
+        if isinstance(step, torch.Tensor):  # graph-capturable path: stays on the device
+            k = self._device_keys.get((stream, substep))
+            if k is None:  # first use happens before any capture (a host-to-device copy)
+                k = torch.tensor(self._stream_key(stream, substep), dtype=torch.int64).to(self.device)
+                self._device_keys[(stream, substep)] = k
+            k_lo = mix32(k ^ (step & _MASK))
+            k_hi = mix32(k_lo ^ mix32((step >> 32) + _GOLDEN & _MASK) ^ _GOLDEN)
+            return k_lo.view(-1, 1), k_hi.view(-1, 1)
+        keys = torch.tensor(self._host_keys(stream, int(step), substep), dtype=torch.int64).to(self.device)
+        return keys[0].view(-1, 1), keys[1].view(-1, 1)
+
+    def _host_keys(self, stream: int, step: int, substep: int) -> list[list[int]]:
+        # A handful of seeds is far cheaper to key in Python than with tiny tensor ops.
+        hi_tag = mix32_int((step >> 32) + _GOLDEN & _MASK) ^ _GOLDEN
+        lo = [mix32_int(k ^ (step & _MASK)) for k in self._stream_key(stream, substep)]
+        return [lo, [mix32_int(k ^ hi_tag) for k in lo]]
+
+    def _arange(self, n: int) -> torch.Tensor:
+        if n not in self._index:
+            self._index[n] = torch.arange(n, dtype=torch.int64, device=self.device).view(1, -1)
+        return self._index[n]
+
+    def _host(self, step: int | torch.Tensor) -> bool:
+        # Int steps on the CPU take the numpy path: the same integers via numpy's wrapping uint32
+        # arithmetic, several times faster than tiny torch ops for the small draws of a CPU step.
+        return self.device.type == "cpu" and not isinstance(step, torch.Tensor)
+
+    def _bits_np(self, stream: int, step: int, substep: int, n: int) -> np.ndarray:
+        lo, hi = (np.asarray(k, dtype=np.uint32)[:, None] for k in self._host_keys(stream, step, substep))
+        return mix32_np(mix32_np(np.arange(n, dtype=np.uint32)[None, :] ^ lo) ^ hi)
 
     def bits(self, stream: int, step: int | torch.Tensor, substep: int, n: int) -> torch.Tensor:
         """``[S, n]`` int64 values, uniform on [0, 2**32)."""
+        if self._host(step):
+            return torch.from_numpy(self._bits_np(stream, int(step), substep, n).astype(np.int64))
         k_lo, k_hi = self._keys(stream, step, substep)
-        idx = torch.arange(n, dtype=torch.int64, device=self.device).view(1, -1)
-        return mix32(mix32(idx ^ k_lo) ^ k_hi)
+        return mix32(mix32(self._arange(n) ^ k_lo) ^ k_hi)
+
+    def _uniform_flat(self, stream: int, step, substep: int, n: int):
+        if self._host(step):
+            h = self._bits_np(stream, int(step), substep, n)
+            return ((h >> np.uint32(8)).astype(np.float32) + np.float32(0.5)) * np.float32(1.0 / 16777216.0)
+        return ((self.bits(stream, step, substep, n) >> 8).to(torch.float32) + 0.5) * (1.0 / 16777216.0)
 
     def uniform(self, stream: int, step: int | torch.Tensor, substep: int, shape: Sequence[int]) -> torch.Tensor:
         """``[S, *shape]`` float32 on the open interval (0, 1), 24-bit resolution."""
-        n = math.prod(shape)
-        u = ((self.bits(stream, step, substep, n) >> 8).to(torch.float32) + 0.5) * (1.0 / 16777216.0)
+        u = self._uniform_flat(stream, step, substep, math.prod(shape))
+        u = torch.from_numpy(u) if isinstance(u, np.ndarray) else u
         return u.view(len(self.seeds), *shape)
 
     def normal(self, stream: int, step: int | torch.Tensor, substep: int, shape: Sequence[int]) -> torch.Tensor:
         """``[S, *shape]`` standard normals (Box-Muller on two uniforms)."""
         n = math.prod(shape)
         half = (n + 1) // 2
-        u = ((self.bits(stream, step, substep, 2 * half) >> 8).to(torch.float32) + 0.5) * (1.0 / 16777216.0)
-        radius = torch.sqrt(-2.0 * torch.log(u[:, :half]))
-        angle = (2.0 * math.pi) * u[:, half:]
-        z = torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)[:, :n]
+        u = self._uniform_flat(stream, step, substep, 2 * half)
+        if isinstance(u, np.ndarray):
+            radius = np.sqrt(np.float32(-2.0) * np.log(u[:, :half]))
+            angle = np.float32(2.0 * math.pi) * u[:, half:]
+            z = torch.from_numpy(np.concatenate([radius * np.cos(angle), radius * np.sin(angle)], axis=1)[:, :n])
+        else:
+            radius = torch.sqrt(-2.0 * torch.log(u[:, :half]))
+            angle = (2.0 * math.pi) * u[:, half:]
+            z = torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)[:, :n]
         return z.reshape(len(self.seeds), *shape)
 
     def randint(self, stream: int, step: int | torch.Tensor, substep: int, high: int, shape: Sequence[int]) -> torch.Tensor:

@@ -23,7 +23,8 @@ def test_seed_draws_do_not_depend_on_the_other_seeds():
 
 def test_step_given_as_tensor_equals_step_given_as_int():
     s = SeedStreams([0, 1])
-    assert torch.equal(s.normal(rng.NOISE, 12345, 0, (10,)), s.normal(rng.NOISE, torch.tensor(12345), 0, (10,)))
+    assert torch.equal(s.bits(rng.NOISE, 12345, 0, 10), s.bits(rng.NOISE, torch.tensor(12345), 0, 10))
+    assert torch.equal(s.randint(rng.NOISE, 2**33 + 5, 1, 77, (10,)), s.randint(rng.NOISE, torch.tensor(2**33 + 5), 1, 77, (10,)))
 
 
 def test_streams_steps_substeps_and_seeds_are_distinct():
@@ -49,3 +50,20 @@ def test_distributions_have_the_right_moments():
     chi2 = float(((counts - 10_000) ** 2 / 10_000).sum())
     assert chi2 < 30  # 9 degrees of freedom: p < 0.001 above ~27.9
     assert math.isfinite(chi2)
+
+
+def test_numpy_host_path_and_tensor_path_give_the_same_bits():
+    s = SeedStreams([0, 9, 123456789])
+    host = s.bits(rng.NOISE, 77, 3, 1000)  # int step on CPU: numpy path
+    device_path = s.bits(rng.NOISE, torch.tensor(77), 3, 1000)  # tensor step: torch ops
+    assert host.dtype == device_path.dtype == torch.int64
+    assert torch.equal(host, device_path)
+
+
+def test_host_and_device_paths_give_the_same_floats_to_rounding():
+    s = SeedStreams([1, 2])
+    for draw in ("uniform", "normal"):
+        host = getattr(s, draw)(rng.DATA, 5, 0, (300, 2))
+        dev = getattr(s, draw)(rng.DATA, torch.tensor(5), 0, (300, 2))
+        assert host.dtype == dev.dtype == torch.float32
+        assert torch.allclose(host, dev, rtol=1e-5, atol=1e-6)
