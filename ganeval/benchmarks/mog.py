@@ -26,7 +26,7 @@ MOG_TRAIN_DEFAULTS: dict[str, Any] = {
     "hidden": 128,
     "depth": 2,
     "batch_size": 256,
-    "steps": 5000,
+    "steps": 3000,
     "lr_g": 1e-3,
     "lr_d": 1e-3,
     "ckpt_every": 1000,

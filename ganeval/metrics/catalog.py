@@ -41,3 +41,5 @@ HQ_RATE = register_metric(MetricInfo(
 KL = register_metric(MetricInfo(
     "kl", "lower", "reverse KL(p_gen || p_true) over modes; NaN when no sample is assigned to a mode")).name
 N_SAMPLES = register_metric(MetricInfo("n_samples", "none", "generated samples the metrics were computed on", ".0f")).name
+MEAN_CONFIDENCE = register_metric(MetricInfo(
+    "mean_confidence", "higher", "mean top-class probability of the MNIST classifier over generated digits")).name

@@ -48,4 +48,13 @@ def _build_mlp(g_gens, d_gens, data_shape, run):
             MLPDiscriminator(d_gens, data_shape, run.hidden, run.depth))
 
 
+def _build_dcgan(g_gens, d_gens, data_shape, run):
+    from ganeval.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    return (DCGANGenerator(g_gens, run.z_dim, data_shape, run.base_filters),
+            DCGANDiscriminator(d_gens, data_shape, run.base_filters, run.d_batchnorm))
+
+
 register_model(ModelFamily("mlp", "fully connected ReLU G and D (MoG protocol of Metz et al. 2017)", _build_mlp))
+register_model(ModelFamily("dcgan", "DCGAN for 28x28 images, 64 base filters (Radford et al. 2016; VEEGAN/PacGAN)",
+                           _build_dcgan))

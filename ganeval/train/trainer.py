@@ -97,14 +97,16 @@ class CellTrainer:
         self.elapsed = 0.0
         self.config = run.to_dict()
         self.use_graph = cuda_graph and self.device.type == "cuda"
+        self.batch_options = self.benchmark.batch_options(run)
         self.fuse_d = not any(getattr(m, "uses_batch_statistics", False) for m in self.D.modules())
 
     # --- randomness ---------------------------------------------------------------------------
-    def noise(self, step, substep: int, n: int) -> torch.Tensor:
+    def noise(self, step, substep: int, n: int, stream: int = rng.NOISE) -> torch.Tensor:
+        """``[S, n, z_dim]`` latent codes: N(0, I) or U(-1, 1) as the run's ``z_dist`` says."""
         shape = (n, self.run.z_dim)
         if self.run.z_dist == "uniform":
-            return self.streams.uniform(rng.NOISE, step, substep, shape) * 2.0 - 1.0
-        return self.streams.normal(rng.NOISE, step, substep, shape)
+            return self.streams.uniform(stream, step, substep, shape) * 2.0 - 1.0
+        return self.streams.normal(stream, step, substep, shape)
 
     # --- one step -----------------------------------------------------------------------------
     def train_step(self, step, record: bool) -> torch.Tensor | None:
@@ -116,7 +118,7 @@ class CellTrainer:
         zero = torch.zeros(self.S, device=self.device)
         penalty = zero
         for k in range(run.n_critic):
-            real = self.benchmark.batch(self.streams, step, k, B)
+            real = self.benchmark.batch(self.streams, step, k, B, **self.batch_options)
             with torch.no_grad():
                 fake = self.G(self.noise(step, k, B))
             if self.fuse_d:  # one pass over real and fake: same result, fewer launches
@@ -240,10 +242,8 @@ class CellTrainer:
         out = []
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
-            z = self.streams.normal(rng.EVAL, 0, start // chunk, (m, self.run.z_dim))
-            if self.run.z_dist == "uniform":
-                z = self.streams.uniform(rng.EVAL, 0, start // chunk, (m, self.run.z_dim)) * 2.0 - 1.0
-            out.append(self.G(z).float().cpu())
+            z = self.noise(0, start // chunk, m, stream=rng.EVAL)
+            out.append(self.benchmark.compact(self.G(z).float()).cpu())
         self.G.train()
         return torch.cat(out, dim=1)
 

@@ -1,0 +1,247 @@
+"""FID, IS, KID and precision/recall through torch-fidelity, offline by default.
+
+The statistics are torch-fidelity's own (``fid_statistics_to_metric``, ``isc_features_to_metric``,
+``kid_features_to_metric``, ``prc_features_to_metric``); ganeval only supplies features:
+
+* ``ganeval-mnist`` (default, offline): the shipped MNIST classifier, registered in torch-fidelity's
+  registry as a feature extractor. Features for FID/KID/PRC are its 128 penultimate units (per
+  channel, concatenated: 384 for stacked MNIST); logits for IS are its class log-probabilities
+  (for stacked MNIST the 1,000-way joint log-probability of the digit triple). Computed in fixed
+  zero-padded chunks, so a number does not depend on the batch size the features were taken in.
+* ``inception-v3-compat``: torch-fidelity's Inception-v3, only from a weights file the user has
+  (never downloaded). The file is first checked to hold nothing but tensors.
+
+Numbers from different extractors are not comparable; every result carries the extractor's name.
+Reference (real-data) features are cached under ganeval's cache, keyed by benchmark, split,
+extractor, a hash of the extractor weights and the sample count.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ganeval import fileio
+from ganeval.errors import DataError, IntegrityError, SampleError
+from ganeval.metrics.catalog import MetricInfo, register_metric
+
+log = logging.getLogger(__name__)
+
+EXTRACTOR = "ganeval-mnist"
+INCEPTION = "inception-v3-compat"
+EXTRACTORS = (EXTRACTOR, INCEPTION)
+ALL = ("fid", "is", "kid", "prc")
+
+FID = register_metric(MetricInfo("fid", "lower", "Fréchet distance between generated and real features")).name
+IS_MEAN = register_metric(MetricInfo("is_mean", "higher", "Inception Score (exp E KL(p(y|x) || p(y))), mean of 10 splits")).name
+IS_STD = register_metric(MetricInfo("is_std", "none", "Inception Score, std over the 10 splits")).name
+KID_MEAN = register_metric(MetricInfo("kid_mean", "lower", "kernel distance (cubic polynomial MMD^2), mean of subsets", ".4f")).name
+KID_STD = register_metric(MetricInfo("kid_std", "none", "kernel distance, std over subsets", ".4f")).name
+PRECISION = register_metric(MetricInfo("precision", "higher", "fraction of generated samples inside the real manifold (k=3)")).name
+RECALL = register_metric(MetricInfo("recall", "higher", "fraction of real samples inside the generated manifold (k=3)")).name
+DIVERSITY = register_metric(MetricInfo(
+    "diversity", "none", "mean pairwise feature distance of generated samples / that of real ones (1 = as diverse)")).name
+
+
+def _torch_fidelity():
+    try:
+        import torch_fidelity
+        from torch_fidelity import metric_fid, metric_isc, metric_kid, metric_prc
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise DataError(f"torch-fidelity is needed for FID/IS/KID: {exc}") from None
+    return torch_fidelity, metric_fid, metric_isc, metric_kid, metric_prc
+
+
+# --- the offline extractor ---------------------------------------------------------------------
+def _extractor_class():
+    from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+
+    from ganeval.metrics.classifier import load_classifier
+
+    class GanevalMNISTExtractor(FeatureExtractorBase):
+        """torch-fidelity feature extractor backed by ganeval's MNIST classifier (see module doc)."""
+
+        def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
+            super().__init__(name, features_list)
+            loaded = load_classifier(feature_extractor_weights_path)
+            self.weights_sha256 = loaded.sha256
+            self.classifier = loaded.frozen
+
+        @staticmethod
+        def get_provided_features_list():
+            return "features", "logits"
+
+        @staticmethod
+        def get_default_feature_layer_for_metric(metric):
+            return {"isc": "logits", "fid": "features", "kid": "features", "prc": "features"}[metric]
+
+        @staticmethod
+        def can_be_compiled():
+            return False
+
+        @staticmethod
+        def get_dummy_input_for_compile():
+            return torch.zeros(1, 3, 28, 28, dtype=torch.uint8)
+
+        def forward(self, x):
+            if not (torch.is_tensor(x) and x.dtype == torch.uint8 and x.dim() == 4 and x.shape[1] in (1, 3)
+                    and tuple(x.shape[2:]) == (28, 28)):
+                raise SampleError(f"{EXTRACTOR} expects uint8 images [B, 1 or 3, 28, 28], got "
+                                  f"{getattr(x, 'dtype', type(x))} {list(getattr(x, 'shape', []))}")
+            B, C = x.shape[:2]
+            pixels = x.reshape(B * C, 1, 28, 28).to(torch.float32).div(255.0)
+            feats, logits = self.classifier.features_and_logits(pixels)
+            feats = feats.double()
+            log_p = logits.double().log_softmax(dim=1).view(B, C, 10)
+            joint = log_p[:, 0]
+            for c in range(1, C):  # log p(d1, ..., dc) = sum of per-channel log-probabilities
+                joint = (joint[:, :, None] + log_p[:, c, None, :]).reshape(B, -1)
+            out = {"features": feats.view(B, C * feats.shape[1]), "logits": joint}
+            return tuple(out[name] for name in self.features_list)
+
+    return GanevalMNISTExtractor
+
+
+def register() -> None:
+    """Register ``ganeval-mnist`` in torch-fidelity's registry (idempotent), so that
+    ``torch_fidelity.calculate_metrics(feature_extractor="ganeval-mnist", ...)`` works too."""
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+
+    if EXTRACTOR not in FEATURE_EXTRACTORS_REGISTRY:
+        register_feature_extractor(EXTRACTOR, _extractor_class())
+
+
+# --- inputs ------------------------------------------------------------------------------------
+class ImageTensorDataset(Dataset):
+    """uint8 images ``[N, C, H, W]`` as torch-fidelity's input (1 channel expanded to 3 when the
+    extractor needs RGB)."""
+
+    def __init__(self, images: torch.Tensor, rgb: bool = False):
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise SampleError(f"images must be uint8 [N, C, H, W], got {images.dtype} {list(images.shape)}")
+        self.images = images
+        self.rgb = rgb
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        x = self.images[i]
+        return x.expand(3, -1, -1) if self.rgb and x.shape[0] == 1 else x
+
+
+def check_inception_weights(path: Path) -> str:
+    """The weights must exist and hold tensors only (torch-fidelity loads them with weights_only=False,
+    so ganeval loads them first with weights_only=True). Returns their SHA-256."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Inception weights not found: {path}")
+    digest = fileio.sha256_file(path)
+    state = fileio.load_tensors(path, expected_sha256=digest)
+    if not isinstance(state, dict) or "fc.weight" not in state or tuple(state["fc.weight"].shape) != (1008, 2048):
+        raise IntegrityError(f"{path}: not torch-fidelity Inception-v3 weights (no fc.weight of shape [1008, 2048])")
+    return digest
+
+
+def make_extractor(name: str, weights: str | Path | None, device: torch.device):
+    """A torch-fidelity feature extractor instance and the SHA-256 of its weights."""
+    _, *_ = _torch_fidelity()
+    from torch_fidelity.utils import create_feature_extractor
+
+    if name == EXTRACTOR:
+        register()
+        extractor = create_feature_extractor(EXTRACTOR, ["features", "logits"], cuda=False,
+                                             feature_extractor_weights_path=str(weights) if weights else None)
+        return extractor.to(device), extractor.weights_sha256
+    if name == INCEPTION:
+        if not weights:
+            raise DataError(f"{INCEPTION} needs its weights file (--inception-weights PATH); ganeval never downloads it")
+        digest = check_inception_weights(Path(weights))
+        extractor = create_feature_extractor(INCEPTION, ["2048", "logits_unbiased"], cuda=False,
+                                             feature_extractor_weights_path=str(weights), verbose=False)
+        return extractor.to(device), digest
+    raise DataError(f"unknown feature extractor {name!r}; use {' or '.join(EXTRACTORS)}")
+
+
+def _layers(name: str) -> tuple[str, str]:
+    return ("features", "logits") if name == EXTRACTOR else ("2048", "logits_unbiased")
+
+
+def extract(extractor, images: torch.Tensor, device: torch.device, batch_size: int = 500) -> dict[str, torch.Tensor]:
+    """Features of uint8 ``images [N, C, H, W]`` through torch-fidelity's own extraction loop."""
+    from torch_fidelity.utils import get_featuresdict_from_dataset
+
+    rgb = getattr(extractor, "name", "") == INCEPTION
+    return get_featuresdict_from_dataset(ImageTensorDataset(images, rgb), extractor, batch_size,
+                                         device.type == "cuda", True, False)
+
+
+def reference_features(benchmark, extractor, name: str, weights_sha256: str, n: int, split: str,
+                       device: torch.device) -> dict[str, torch.Tensor]:
+    """Real-data features, cached per (benchmark, split, extractor, weights hash, n)."""
+    from ganeval.benchmarks.mnist_data import ganeval_home
+
+    key = f"{benchmark.name}-{split}-{name}-{weights_sha256[:16]}-n{n}"
+    path = ganeval_home() / "fidelity" / f"{key}.pt"
+    if path.exists():
+        try:
+            cached = fileio.load_tensors(path)
+            if isinstance(cached, dict) and all(isinstance(v, torch.Tensor) for v in cached.values()):
+                return cached
+        except IntegrityError as exc:
+            log.warning("rebuilding reference features: %s", exc)
+    feats = extract(extractor, benchmark.real_uint8(n, split), device)
+    fileio.save_tensors(path, feats)
+    return feats
+
+
+def mean_pairwise_distance(features: torch.Tensor, max_samples: int = 2000) -> float:
+    """Mean L2 distance between distinct pairs of (at most ``max_samples``) feature vectors."""
+    f = features[:max_samples].double()
+    d = torch.cdist(f, f)
+    n = len(f)
+    return float(d.sum() / (n * (n - 1))) if n > 1 else math.nan
+
+
+def fidelity_metrics(generated: torch.Tensor, benchmark, metrics: tuple[str, ...] = ALL, extractor_name: str = EXTRACTOR,
+                     weights: str | Path | None = None, n_real: int = 10000, split: str = "test",
+                     kid_subset_size: int = 1000, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """FID / IS / KID / precision-recall of uint8 ``generated [N, C, H, W]`` against ``benchmark``'s
+    real data. Returns a flat dict of floats plus ``extractor`` (name) and the sample counts."""
+    _, metric_fid, metric_isc, metric_kid, metric_prc = _torch_fidelity()
+    device = torch.device(device)
+    unknown = set(metrics) - set(ALL)
+    if unknown:
+        raise DataError(f"unknown fidelity metric(s) {sorted(unknown)}; valid: {', '.join(ALL)}")
+    if generated.dtype != torch.uint8:
+        raise SampleError(f"generated images must be uint8, got {generated.dtype}")
+    extractor, sha = make_extractor(extractor_name, weights, device)
+    feat_layer, logit_layer = _layers(extractor_name)
+    gen = extract(extractor, generated, device)
+    out: dict[str, Any] = {}
+    if "is" in metrics:
+        isc = metric_isc.isc_featuresdict_to_metric(gen, logit_layer, verbose=False)
+        out[IS_MEAN], out[IS_STD] = isc[metric_isc.KEY_METRIC_ISC_MEAN], isc[metric_isc.KEY_METRIC_ISC_STD]
+    if any(m in metrics for m in ("fid", "kid", "prc")):
+        real = reference_features(benchmark, extractor, extractor_name, sha, n_real, split, device)
+        if "fid" in metrics:
+            stats = [metric_fid.fid_featuresdict_to_statistics(f, feat_layer) for f in (gen, real)]
+            out[FID] = metric_fid.fid_statistics_to_metric(stats[0], stats[1], False)[metric_fid.KEY_METRIC_FID]
+        if "kid" in metrics:
+            size = min(kid_subset_size, len(generated), n_real)  # KID's subset can't exceed the samples
+            kid = metric_kid.kid_featuresdict_to_metric(gen, real, feat_layer, kid_subset_size=size, verbose=False)
+            out[KID_MEAN], out[KID_STD] = kid[metric_kid.KEY_METRIC_KID_MEAN], kid[metric_kid.KEY_METRIC_KID_STD]
+            out["kid_subset_size"] = size
+        if "prc" in metrics:
+            prc = metric_prc.prc_featuresdict_to_metric(gen, real, feat_layer, save_cpu_ram=True, verbose=False)
+            out[PRECISION], out[RECALL] = prc[metric_prc.KEY_METRIC_PRECISION], prc[metric_prc.KEY_METRIC_RECALL]
+        out[DIVERSITY] = mean_pairwise_distance(gen[feat_layer]) / mean_pairwise_distance(real[feat_layer])
+        out["n_real"] = n_real
+    out["n_generated"] = len(generated)
+    out["extractor"] = extractor_name
+    return out
