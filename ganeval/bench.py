@@ -98,11 +98,17 @@ def _existing_config(run_dir: Path) -> dict[str, Any] | None:
 
 
 def check_run_folder(run_dir: Path, run: RunSpec, seed: int) -> None:
-    """Refuse to resume a run folder made with another configuration (or another bench)."""
+    """Refuse to resume a run folder trained with another configuration (or from another bench).
+
+    Evaluation settings may differ: such a run is re-evaluated from its checkpoints, not retrained.
+    """
     existing = _existing_config(run_dir)
-    wanted = {**run.to_dict(), "seed": seed}
-    if existing is not None and existing != wanted:
-        changed = sorted(k for k in set(existing) | set(wanted) if existing.get(k) != wanted.get(k))
+    if existing is None:
+        return
+    wanted = {**run.train_config(), "seed": seed}
+    have = {k: existing.get(k) for k in wanted} if existing else {}
+    if have != wanted:
+        changed = sorted(k for k in wanted if have.get(k) != wanted[k])
         raise RunFolderError(
             f"{run_dir} holds a run with a different configuration ({', '.join(changed) or 'unreadable'}); "
             "use another --out, or --no-resume to retrain it")
@@ -128,7 +134,7 @@ def run_cell(run: RunSpec, dirs: dict[int, Path], device: torch.device, resume: 
     """Train and evaluate the unfinished seed-runs of one cell (``dirs``: seed -> run folder).
 
     Returns (seed-runs trained, seed-runs already complete)."""
-    todo = [s for s, d in dirs.items() if not (resume and read_metrics(d) is not None)]
+    todo = [s for s, d in dirs.items() if not (resume and read_metrics(d, run.eval_config()) is not None)]
     if not todo:
         return 0, len(dirs)
     for s in todo:
@@ -140,7 +146,8 @@ def run_cell(run: RunSpec, dirs: dict[int, Path], device: torch.device, resume: 
         trainer = CellTrainer(run, group, [dirs[s] for s in group], device)
         if resume:
             trainer.resume()
-        trainer.train(on_steps=lambda n, k=len(group): progress.advance(n * k))
+        curve = (lambda t=trainer: evaluate_trainer(t, final=False)) if run.eval_checkpoints else None
+        trainer.train(on_steps=lambda n, k=len(group): progress.advance(n * k), on_checkpoint=curve)
         evaluate_trainer(trainer)
     return len(todo), len(dirs) - len(todo)
 
@@ -184,7 +191,8 @@ def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Pro
     cells = spec.cells()
     remaining = 0
     for run in cells:
-        pending = [s for s in spec.seeds if not (resume and read_metrics(run_dir_for(out_dir, run, s)))]
+        pending = [s for s in spec.seeds
+                   if not (resume and read_metrics(run_dir_for(out_dir, run, s), run.eval_config()))]
         remaining += run.steps * len(pending)
     progress.start(remaining, len(cells))
     try:

@@ -68,6 +68,8 @@ def _seeds_option(ctx, param, value):
 
 run_options = [
     click.option("--steps", type=int, callback=_positive, help="generator steps per run (overrides the protocol)"),
+    click.option("--inception-weights", type=click.Path(path_type=Path),
+                 help="FID/IS/KID with torch-fidelity's Inception-v3 from these weights (never downloaded)"),
     click.option("--batch-size", "batch_size", type=int, callback=_positive, help="samples per batch"),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                  help="any run setting, e.g. --set lr_d=2e-4 (repeatable; same names as the spec's keys)"),
@@ -93,7 +95,8 @@ def cli(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, device) -> BenchSpec:
+def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, device,
+                inception_weights=None) -> BenchSpec:
     spec = load_spec(Path(spec_file)) if spec_file else BenchSpec()
     if losses is not None:
         spec.losses = losses
@@ -108,6 +111,9 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
         cli_run["steps"] = steps
     if batch_size is not None:
         cli_run["batch_size"] = batch_size
+    if inception_weights is not None:
+        cli_run["extractor"] = "inception-v3-compat"
+        cli_run["extractor_weights"] = str(inception_weights)
     spec.validate()
     # Flags beat every table of the spec file: apply them at the most specific level too.
     spec.run.update(cli_run)
@@ -127,7 +133,8 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="skip finished runs and continue unfinished ones from their checkpoints")
 @click.option("--report/--no-report", "make_report", default=True, show_default=True, help="write report.md")
-def bench(losses, benchmarks, seeds, steps, batch_size, sets, device, out, spec_file, resume, make_report):
+def bench(losses, benchmarks, seeds, steps, inception_weights, batch_size, sets, device, out, spec_file, resume,
+          make_report):
     """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
     from ganeval.bench import default_out_dir, run_bench
     from ganeval.progress import default_progress
@@ -135,7 +142,7 @@ def bench(losses, benchmarks, seeds, steps, batch_size, sets, device, out, spec_
     from ganeval.results import collect, summarize
 
     spec = _bench_spec(spec_file, _split_names(losses, "--losses"), _split_names(benchmarks, "--benchmarks"),
-                       seeds, steps, batch_size, sets, device)
+                       seeds, steps, batch_size, sets, device, inception_weights)
     out_dir = out if out is not None else default_out_dir(spec)
     click.echo(f"bench folder: {out_dir}", err=True)
     outcome = run_bench(spec, out_dir, resume=resume, progress=default_progress())
@@ -174,11 +181,11 @@ def _print_summary(frame) -> None:
 @with_options(run_options)
 @click.option("--out", type=click.Path(path_type=Path), help="run folder  [default: runs/train/BENCH/LOSS/seed-K]")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="continue from the last checkpoint")
-def train(benchmark, loss, variant, seed, steps, batch_size, sets, device, out, resume):
+def train(benchmark, loss, variant, seed, steps, inception_weights, batch_size, sets, device, out, resume):
     """Train one run (one benchmark, loss and seed) into a run folder, then evaluate it."""
     from ganeval.bench import train_run
 
-    spec = _bench_spec(None, [loss], [benchmark], [seed], steps, batch_size, sets, device)
+    spec = _bench_spec(None, [loss], [benchmark], [seed], steps, batch_size, sets, device, inception_weights)
     spec.variants = [variant]
     spec.validate()
     run = spec.cells()[0]
@@ -192,6 +199,10 @@ def _print_metrics(doc: dict[str, Any]) -> None:
     from ganeval.metrics.catalog import METRICS
 
     click.echo(f"{doc['benchmark']} · {doc['loss']} · seed {doc['seed']} · step {doc['step']} · {doc['status']}")
+    if doc.get("fidelity", {}).get("extractor"):
+        f = doc["fidelity"]
+        click.echo(f"  fidelity metrics by extractor {f['extractor']} on {f.get('n_generated')} generated vs "
+                   f"{f.get('n_real', '–')} real images (not comparable across extractors)")
     for name, value in doc["metrics"].items():
         fmt = METRICS.get(name).fmt if name in METRICS else ".4g"
         click.echo(f"  {name:>16}: {'nan' if value is None else format(value, fmt)}")
@@ -200,13 +211,26 @@ def _print_metrics(doc: dict[str, Any]) -> None:
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--step", type=int, help="checkpoint step to evaluate  [default: the newest good one]")
+@click.option("--metrics", "metric_names", help="comma-separated: fid,is,kid,prc and/or modes  [default: the run's own]")
+@click.option("--inception-weights", type=click.Path(path_type=Path),
+              help="use torch-fidelity's Inception-v3 with these weights (never downloaded) instead of ganeval-mnist")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-def eval_cmd(run_dir, step, device):
-    """Re-evaluate a finished or partial run from its checkpoint."""
+def eval_cmd(run_dir, step, metric_names, inception_weights, device):
+    """Re-evaluate a finished or partial run from its checkpoint.
+
+    With the run's own settings at its last step this rewrites metrics.json; otherwise the result
+    goes to RUN_DIR/eval/step-<n>.json."""
     from ganeval.device import resolve_device
     from ganeval.evaluate import evaluate_run_dir
 
-    doc = evaluate_run_dir(run_dir, step, resolve_device(device))
+    fidelity, modes = None, True
+    if metric_names is not None:
+        names = _split_names(metric_names, "--metrics")
+        modes = "modes" in names
+        fidelity = [n for n in names if n != "modes"]
+    doc = evaluate_run_dir(run_dir, step, resolve_device(device), fidelity=fidelity, modes=modes,
+                           extractor="inception-v3-compat" if inception_weights else None,
+                           extractor_weights=str(inception_weights) if inception_weights else None)
     _print_metrics(doc)
 
 

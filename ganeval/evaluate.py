@@ -1,12 +1,13 @@
 """Evaluation stage: from a trained generator (in memory or from a checkpoint) to ``metrics.json``.
 
-``metrics.json`` is written last and atomically; its presence means the seed-run is complete.
-Evaluating an unfinished run writes ``eval/step-<n>.json`` instead, so partial results never pose
-as final ones.
+``metrics.json`` is written last and atomically; its presence (with the run's current evaluation
+settings) means the seed-run is complete. Evaluating an unfinished run, or a checkpoint on the way,
+writes ``eval/step-<n>.json`` instead, so partial results never pose as final ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from ganeval.train import checkpoint
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
 SAMPLES_FILE = "samples.png"
+EVAL_DIR = "eval"
 RESULT_FORMAT = 1
 
 
@@ -41,7 +43,7 @@ def read_config(run_dir: Path) -> tuple[RunSpec, int]:
         for key in doc:
             if key not in ("benchmark", "loss", "variant"):
                 check_run_value(key, getattr(run, key), str(path))
-    except (TypeError, KeyError) as exc:
+    except (TypeError, KeyError, AttributeError) as exc:
         raise RunFolderError(f"{path}: not a ganeval run config ({exc})") from None
     return run, int(seed)
 
@@ -57,23 +59,45 @@ def first_nonfinite_step(trace_rows: list[dict[str, float]]) -> int | None:
     return None
 
 
-def read_metrics(run_dir: Path) -> dict[str, Any] | None:
-    """The run's final metrics document, or None if the run is not complete (or the file is bad)."""
+def read_metrics(run_dir: Path, eval_config: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The run's final metrics, or None if the run is not complete, the file is bad, or (given
+    ``eval_config``) the metrics were computed under other evaluation settings."""
     try:
         doc = fileio.read_json(Path(run_dir) / METRICS_FILE)
     except (OSError, ValueError):
         return None
     if not isinstance(doc, dict) or doc.get("format") != RESULT_FORMAT or not isinstance(doc.get("metrics"), dict):
         return None
+    if eval_config is not None and doc.get("eval_config") != eval_config:
+        return None
     return doc
 
 
-def metrics_document(run: RunSpec, seed: int, step: int, metrics: dict[str, float], run_dir: Path,
-                     train_time: float | None, eval_time: float) -> dict[str, Any]:
-    trace_rows = read_trace(Path(run_dir) / "trace.csv")
-    diverged_step = first_nonfinite_step(trace_rows)
+def compute_metrics(run: RunSpec, samples: torch.Tensor, device: torch.device,
+                    modes: bool = True) -> tuple[dict[str, float], dict[str, Any]]:
+    """Benchmark metrics (modes, unless ``modes=False``) and, if the run asks, fidelity metrics of
+    one seed's samples. Returns (flat metrics, details naming the feature extractor and counts)."""
     from ganeval.benchmarks import get_benchmark
 
+    bench = get_benchmark(run.benchmark)
+    metrics = bench.evaluate(samples[: run.eval_samples], **bench.eval_options(run)) if modes else {}
+    details: dict[str, Any] = {}
+    if run.fidelity:
+        from ganeval.metrics.fidelity import fidelity_metrics
+
+        out = fidelity_metrics(samples[: run.fidelity_samples], bench, tuple(run.fidelity), run.extractor,
+                               run.extractor_weights or None, is_splits=run.is_splits, device=device)
+        details = {k: out.pop(k) for k in ("extractor", "n_generated", "n_real", "kid_subset_size", "is_splits")
+                   if k in out}
+        metrics.update(out)
+    return metrics, details
+
+
+def metrics_document(run: RunSpec, seed: int, step: int, metrics: dict[str, float], details: dict[str, Any],
+                     run_dir: Path, train_time: float | None, eval_time: float) -> dict[str, Any]:
+    from ganeval.benchmarks import get_benchmark
+
+    diverged_step = first_nonfinite_step(read_trace(Path(run_dir) / "trace.csv"))
     return {
         "format": RESULT_FORMAT,
         "benchmark": run.benchmark,
@@ -85,49 +109,74 @@ def metrics_document(run: RunSpec, seed: int, step: int, metrics: dict[str, floa
         "diverged_step": diverged_step,
         "train_time_s": train_time,
         "eval_time_s": eval_time,
+        "eval_config": run.eval_config(),
         "eval_options": get_benchmark(run.benchmark).eval_options(run),
+        "fidelity": details,
         "metrics": metrics,
     }
 
 
-def evaluate_trainer(trainer, write_final: bool = True, samples_figure: bool = True) -> list[dict[str, Any]]:
+def evaluate_trainer(trainer, run: RunSpec | None = None, final: bool | None = None,
+                     samples_figure: bool = True, modes: bool = True) -> list[dict[str, Any]]:
     """Evaluate every seed of ``trainer`` at its current step and write each run's results.
 
-    Writes ``samples.png`` then ``metrics.json`` (if the run reached its last step and
-    ``write_final``) or ``eval/step-<n>.json``. Returns the documents in seed order.
+    ``run`` overrides the evaluation settings (default: the trainer's). A run at its last step
+    gets ``samples.png`` and ``metrics.json`` (unless ``final=False``); any other step gets
+    ``eval/step-<n>.json``. Returns the documents in seed order.
     """
-    run, bench = trainer.run, trainer.benchmark
+    run = run or trainer.run
+    bench = trainer.benchmark
+    final = trainer.step >= run.steps if final is None else final
     t0 = time.perf_counter()
-    samples = trainer.generate(run.eval_samples)
-    options = bench.eval_options(run)
+    n = max(run.eval_samples, run.fidelity_samples if run.fidelity else 0)
+    samples = trainer.generate(n)
     docs = []
     for k, run_dir in enumerate(trainer.run_dirs):
-        metrics = bench.evaluate(samples[k], **options)
-        eval_time = (time.perf_counter() - t0) / trainer.S
-        doc = metrics_document(run, trainer.seeds[k], trainer.step, metrics, run_dir, trainer.elapsed, eval_time)
-        final = trainer.step >= run.steps
-        if samples_figure and final:
-            bench.save_samples_figure(Path(run_dir) / SAMPLES_FILE, samples[k][: min(len(samples[k]), 2500)],
+        t_seed = time.perf_counter()
+        metrics, details = compute_metrics(run, samples[k], trainer.device, modes)
+        eval_time = (time.perf_counter() - t_seed) + (t_seed - t0) / trainer.S
+        doc = metrics_document(run, trainer.seeds[k], trainer.step, metrics, details, run_dir, trainer.elapsed, eval_time)
+        if final and samples_figure:
+            bench.save_samples_figure(Path(run_dir) / SAMPLES_FILE, samples[k][:2500],
                                       f"{run.benchmark} · {run.cell_name} · seed {trainer.seeds[k]} · step {trainer.step}",
                                       run)
-        if final and write_final:
+        if final:
             fileio.write_json(Path(run_dir) / METRICS_FILE, doc)
         else:
-            fileio.write_json(Path(run_dir) / "eval" / f"step-{trainer.step}.json", doc)
+            fileio.write_json(Path(run_dir) / EVAL_DIR / f"step-{trainer.step}.json", doc)
         docs.append(doc)
     return docs
 
 
-def evaluate_run_dir(run_dir: Path, step: int | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Re-evaluate one run folder from its checkpoint (the newest good one unless ``step``)."""
+def evaluate_run_dir(run_dir: Path, step: int | None = None, device: torch.device | str = "cpu",
+                     fidelity: list[str] | None = None, modes: bool = True,
+                     extractor: str | None = None, extractor_weights: str | None = None) -> dict[str, Any]:
+    """Re-evaluate one run folder from its checkpoint (the newest good one unless ``step``).
+
+    With the run's own settings at its final step this rewrites ``metrics.json``; with other
+    settings (``fidelity``, ``extractor``...) or at an earlier step it writes ``eval/step-<n>.json``.
+    """
     from ganeval.train.trainer import CellTrainer
 
     run_dir = Path(run_dir)
     run, seed = read_config(run_dir)
     trainer = CellTrainer(run, [seed], [run_dir], torch.device(device))
+    if step is not None and step not in checkpoint.list_steps(run_dir):
+        steps = checkpoint.list_steps(run_dir)
+        raise RunFolderError(f"{run_dir} has no checkpoint at step {step} (it has: {', '.join(map(str, steps)) or 'none'})")
     payload = (checkpoint.load(run_dir, step, trainer.config) if step is not None
                else checkpoint.latest(run_dir, trainer.config))
     if payload is None:
         raise RunFolderError(f"{run_dir} has no usable checkpoint to evaluate")
     trainer.load_payloads([payload])
-    return evaluate_trainer(trainer)[0]
+    changes: dict[str, Any] = {}
+    if fidelity is not None:
+        changes["fidelity"] = check_run_value("fidelity", fidelity, "--metrics")
+    if extractor is not None:
+        changes["extractor"] = check_run_value("extractor", extractor, "--extractor")
+    if extractor_weights is not None:
+        changes["extractor_weights"] = extractor_weights
+    eval_run = dataclasses.replace(run, **changes)
+    own = not changes and modes
+    return evaluate_trainer(trainer, eval_run, final=own and trainer.step >= run.steps, samples_figure=own,
+                            modes=modes)[0]

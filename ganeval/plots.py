@@ -54,10 +54,13 @@ def samples_grid_figure(path: Path, panels: Sequence[tuple[str, torch.Tensor]], 
                         hq_sigmas: float, title: str) -> None:
     """One panel per (label, samples), side by side, for comparing losses on one benchmark."""
     n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), squeeze=False)
-    for ax, (label, samples) in zip(axes[0], panels):
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.6), squeeze=False, sharey=True)
+    for i, (ax, (label, samples)) in enumerate(zip(axes[0], panels)):
         draw_points(ax, samples, centers, std, hq_sigmas, label)
+        if i:
+            ax.set_ylabel("")
     fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
     save_figure(fig, path)
 
 

@@ -19,8 +19,9 @@ from ganeval.results import RESULTS_FILE, incomplete_runs, metric_columns, summa
 REPORT_FILE = "report.md"
 FIGURES = "figures"
 ARROW = {"higher": "↑", "lower": "↓", "none": ""}
-# Columns that describe the set-up rather than compare cells; left out of the comparison tables.
-_CONTEXT_METRICS = {"n_modes", "n_samples"}
+# Columns that describe the set-up, or a spread within one run, rather than compare cells; they stay
+# in results.csv but are left out of the comparison tables.
+_CONTEXT_METRICS = {"n_modes", "n_samples", "is_std", "kid_std"}
 
 
 def fmt_mean_std(mean: float, std: float, n: int, fmt: str) -> str:

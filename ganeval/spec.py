@@ -33,11 +33,16 @@ Z_DISTRIBUTIONS = ("normal", "uniform")
 
 @dataclass
 class RunSpec:
-    """Everything one training run depends on, except its seed. Written to ``config.json``."""
+    """Everything one training run depends on, except its seed. Written to ``config.json``.
+
+    Fields after ``ckpt_every`` only change how a run is *evaluated*: changing them re-evaluates
+    finished runs from their checkpoints instead of retraining them.
+    """
 
     benchmark: str
     loss: str
     variant: str = "none"
+    # --- training ---
     model: str = "mlp"
     z_dim: int = 16
     z_dist: str = "normal"
@@ -46,7 +51,7 @@ class RunSpec:
     base_filters: int = 64
     d_batchnorm: bool = True
     batch_size: int = 256
-    steps: int = 5000
+    steps: int = 3000
     n_critic: int = 1
     optimizer: str = "adam"
     lr_g: float = 1e-3
@@ -54,12 +59,19 @@ class RunSpec:
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     gp_weight: float = 0.0
     clip_value: float = 0.0
-    ckpt_every: int = 1000
-    trace_every: int = 10
-    eval_samples: int = 2500
     pool_size: int = 128000
+    trace_every: int = 10
+    ckpt_every: int = 1000
+    # --- evaluation ---
+    eval_samples: int = 2500
     hq_sigmas: float = 3.0
     cover_threshold: int = 1
+    fidelity: list[str] = field(default_factory=list)
+    fidelity_samples: int = 10000
+    is_splits: int = 10
+    extractor: str = "ganeval-mnist"
+    extractor_weights: str = ""
+    eval_checkpoints: bool = False
 
     @property
     def cell_name(self) -> str:
@@ -73,13 +85,27 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def train_config(self) -> dict[str, Any]:
+        """What a checkpoint depends on: a checkpoint is only resumed under the same values."""
+        return {k: v for k, v in self.to_dict().items() if k not in EVAL_FIELDS}
+
+    def eval_config(self) -> dict[str, Any]:
+        """What the metrics depend on beyond the weights: metrics are stale when these change."""
+        return {k: getattr(self, k) for k in EVAL_FIELDS}
+
+
+EVAL_FIELDS = ("eval_samples", "hq_sigmas", "cover_threshold", "fidelity", "fidelity_samples", "is_splits",
+               "extractor", "extractor_weights", "eval_checkpoints")
 
 # Fields a spec or flag may set (the identity fields come from the grid).
 IDENTITY = ("benchmark", "loss", "variant")
 RUN_FIELDS = {f.name: f for f in fields(RunSpec) if f.name not in IDENTITY}
 
 _POSITIVE_INT = ("z_dim", "hidden", "base_filters", "batch_size", "steps", "n_critic", "ckpt_every",
-                 "trace_every", "eval_samples", "cover_threshold", "pool_size")
+                 "trace_every", "eval_samples", "cover_threshold", "pool_size", "fidelity_samples", "is_splits")
+_BOOL = ("d_batchnorm", "eval_checkpoints")
+FIDELITY_METRICS = ("fid", "is", "kid", "prc")
+EXTRACTORS = ("ganeval-mnist", "inception-v3-compat")
 _NONNEG_INT = ("depth",)
 _POSITIVE_FLOAT = ("lr_g", "lr_d", "hq_sigmas")
 _NONNEG_FLOAT = ("gp_weight", "clip_value")
@@ -119,9 +145,21 @@ def check_run_value(key: str, value: Any, where: str) -> Any:
                 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in value)):
             raise SpecError(f"{bad} two numbers in [0, 1), got {value!r}")
         return [float(b) for b in value]
-    if key == "d_batchnorm":
+    if key in _BOOL:
         if not isinstance(value, bool):
             raise SpecError(f"{bad} true or false, got {value!r}")
+        return value
+    if key == "fidelity":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v in FIDELITY_METRICS for v in value):
+            raise SpecError(f"{bad} a list of {', '.join(FIDELITY_METRICS)}, got {value!r}")
+        return list(dict.fromkeys(value))
+    if key == "extractor":
+        return _choice(value, EXTRACTORS, f"{where}: extractor")
+    if key == "extractor_weights":
+        if not isinstance(value, str):
+            raise SpecError(f"{bad} a path (string), got {value!r}")
         return value
     if key == "optimizer":
         return _choice(value, OPTIMIZERS, f"{where}: optimizer")

@@ -43,3 +43,18 @@ KL = register_metric(MetricInfo(
 N_SAMPLES = register_metric(MetricInfo("n_samples", "none", "generated samples the metrics were computed on", ".0f")).name
 MEAN_CONFIDENCE = register_metric(MetricInfo(
     "mean_confidence", "higher", "mean top-class probability of the MNIST classifier over generated digits")).name
+
+# Fidelity metrics (torch-fidelity); their extractor's name is recorded with them.
+FID = register_metric(MetricInfo("fid", "lower", "Fréchet distance between generated and real features")).name
+IS_MEAN = register_metric(MetricInfo(
+    "is_mean", "higher", "Inception Score exp(E KL(p(y|x) || p(y))), mean over 10 splits")).name
+IS_STD = register_metric(MetricInfo("is_std", "none", "Inception Score, std over the 10 splits")).name
+KID_MEAN = register_metric(MetricInfo(
+    "kid_mean", "lower", "kernel distance (cubic polynomial MMD^2), mean over subsets", ".4f")).name
+KID_STD = register_metric(MetricInfo("kid_std", "none", "kernel distance, std over subsets", ".4f")).name
+PRECISION = register_metric(MetricInfo(
+    "precision", "higher", "fraction of generated samples inside the real feature manifold (k=3)")).name
+RECALL = register_metric(MetricInfo(
+    "recall", "higher", "fraction of real samples inside the generated feature manifold (k=3)")).name
+DIVERSITY = register_metric(MetricInfo(
+    "diversity", "none", "mean pairwise feature distance of generated samples / that of real ones (1 = as diverse)")).name

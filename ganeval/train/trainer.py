@@ -95,7 +95,7 @@ class CellTrainer:
                         *(f"g_grad_norm.{n}" for n, _ in self.g_groups)]
         self.step = 0
         self.elapsed = 0.0
-        self.config = run.to_dict()
+        self.config = run.train_config()
         self.use_graph = cuda_graph and self.device.type == "cuda"
         self.batch_options = self.benchmark.batch_options(run)
         self.fuse_d = not any(getattr(m, "uses_batch_statistics", False) for m in self.D.modules())
@@ -192,12 +192,14 @@ class CellTrainer:
         return 0
 
     # --- the loop -------------------------------------------------------------------------------
-    def train(self, on_steps: Callable[[int], None] | None = None, stop_at: int | None = None) -> None:
+    def train(self, on_steps: Callable[[int], None] | None = None, stop_at: int | None = None,
+              on_checkpoint: Callable[[], None] | None = None) -> None:
         """Train from ``self.step`` to ``run.steps``, checkpointing and tracing as configured.
 
         ``on_steps(n)`` is called after every few steps with how many were done (progress bars).
         ``stop_at`` ends the loop early at that step as if the process had been killed there:
-        nothing after the last checkpoint is written.
+        nothing after the last checkpoint is written. ``on_checkpoint()`` runs after each
+        checkpoint but the last (e.g. to evaluate metrics over training).
         """
         run = self.run
         end = run.steps if stop_at is None else min(stop_at, run.steps)
@@ -233,6 +235,9 @@ class CellTrainer:
                 self.elapsed = time.perf_counter() - start_wall
                 trace.flush()
                 self.save_checkpoints()
+                if on_checkpoint is not None and self.step < run.steps:
+                    on_checkpoint()
+                    self.G.train()
 
     # --- sampling ---------------------------------------------------------------------------------
     @torch.no_grad()
