@@ -238,10 +238,17 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, device):
 @click.argument("bench_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="report file  [default: BENCH_DIR/report.md]")
 def report(bench_dir, output):
-    """Rebuild results.csv and report.md from a bench folder (reads the disk only)."""
-    from ganeval.report import build_report
+    """Rebuild results.csv and report.md from a bench folder (reads the disk only).
+
+    Given a traced run folder (trace.csv, e.g. from GANTracer on your own loop), reports its
+    gradient curves and events instead."""
+    from ganeval.report import build_report, build_trace_report
     from ganeval.results import check_bench_dir, collect
 
+    if (Path(bench_dir) / "trace.csv").is_file():
+        path = build_trace_report(bench_dir, output)
+        click.echo(f"report: {path}")
+        return
     check_bench_dir(bench_dir)
     path = build_report(bench_dir, output)
     _print_summary(collect(bench_dir))

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ganeval import fileio
-from ganeval.diagnostics.trace import STEP, WALL_TIME, read_trace
+from ganeval.diagnostics.trace import STEP, read_trace
 from ganeval.errors import RunFolderError
 from ganeval.spec import RunSpec, check_run_value
 from ganeval.train import checkpoint
@@ -52,13 +52,6 @@ def write_config(run_dir: Path, run: RunSpec, seed: int) -> None:
     fileio.write_json(Path(run_dir) / CONFIG_FILE, {**run.to_dict(), "seed": seed})
 
 
-def first_nonfinite_step(trace_rows: list[dict[str, float]]) -> int | None:
-    for row in trace_rows:
-        if any(not math.isfinite(v) for k, v in row.items() if k not in (STEP, WALL_TIME)):
-            return int(row[STEP])
-    return None
-
-
 def read_metrics(run_dir: Path, eval_config: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The run's final metrics, or None if the run is not complete, the file is bad, or (given
     ``eval_config``) the metrics were computed under other evaluation settings."""
@@ -76,28 +69,66 @@ def read_metrics(run_dir: Path, eval_config: dict[str, Any] | None = None) -> di
 def compute_metrics(run: RunSpec, samples: torch.Tensor, device: torch.device,
                     modes: bool = True) -> tuple[dict[str, float], dict[str, Any]]:
     """Benchmark metrics (modes, unless ``modes=False``) and, if the run asks, fidelity metrics of
-    one seed's samples. Returns (flat metrics, details naming the feature extractor and counts)."""
+    one seed's samples. Returns (flat metrics, details: per-mode counts, the feature extractor, counts)."""
     from ganeval.benchmarks import get_benchmark
 
     bench = get_benchmark(run.benchmark)
-    metrics = bench.evaluate(samples[: run.eval_samples], **bench.eval_options(run)) if modes else {}
+    metrics: dict[str, float] = {}
     details: dict[str, Any] = {}
+    if modes:
+        metrics, counts = bench.evaluate_with_counts(samples[: run.eval_samples], **bench.eval_options(run))
+        details["mode_counts"] = [int(c) for c in counts.tolist()]
     if run.fidelity:
         from ganeval.metrics.fidelity import fidelity_metrics
 
         out = fidelity_metrics(samples[: run.fidelity_samples], bench, tuple(run.fidelity), run.extractor,
                                run.extractor_weights or None, is_splits=run.is_splits, device=device)
-        details = {k: out.pop(k) for k in ("extractor", "n_generated", "n_real", "kid_subset_size", "is_splits")
-                   if k in out}
+        details.update({k: out.pop(k) for k in ("extractor", "n_generated", "n_real", "kid_subset_size", "is_splits")
+                        if k in out})
         metrics.update(out)
     return metrics, details
 
 
+def checkpoint_evaluations(run_dir: Path, eval_config: dict[str, Any]) -> list[tuple[int, dict[str, float]]]:
+    """(step, metrics) of the run's checkpoint evaluations made with ``eval_config``, by step."""
+    out = []
+    for path in sorted((Path(run_dir) / EVAL_DIR).glob("step-*.json")):
+        try:
+            doc = fileio.read_json(path)
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("eval_config") == eval_config and isinstance(doc.get("metrics"), dict):
+            out.append((int(doc["step"]), {k: (math.nan if v is None else v) for k, v in doc["metrics"].items()}))
+    return sorted(out)
+
+
+def finalize_metrics(run: RunSpec, run_dir: Path, metrics: dict[str, float]) -> tuple[dict[str, float], list, int | None]:
+    """Detect the run's events (writing events.json), add the stability summary, and blank the
+    quality metrics of a diverged run. Returns (metrics, events, divergence step or None)."""
+    from ganeval.diagnostics.events import DIVERGENCE, Thresholds
+    from ganeval.diagnostics.stability import stability_summary
+    from ganeval.diagnostics.tracer import write_events
+
+    evals = checkpoint_evaluations(run_dir, run.eval_config())
+    events = write_events(run_dir, Thresholds(), evals)
+    rows = read_trace(Path(run_dir) / "trace.csv")
+    summary = stability_summary(rows, events, [m.get("modes_covered") for _, m in evals], metrics.get("modes_covered"))
+    diverged_step = next((e["step"] for e in events if e["kind"] == DIVERGENCE), None)
+    if diverged_step is not None:  # a diverged generator's samples say nothing about the loss
+        metrics = {k: (v if k in ("n_modes", "n_samples") else math.nan) for k, v in metrics.items()}
+    return {**metrics, **summary}, events, diverged_step
+
+
 def metrics_document(run: RunSpec, seed: int, step: int, metrics: dict[str, float], details: dict[str, Any],
-                     run_dir: Path, train_time: float | None, eval_time: float) -> dict[str, Any]:
+                     run_dir: Path, train_time: float | None, eval_time: float, final: bool) -> dict[str, Any]:
     from ganeval.benchmarks import get_benchmark
 
-    diverged_step = first_nonfinite_step(read_trace(Path(run_dir) / "trace.csv"))
+    diverged_step = None
+    if final:
+        metrics, _, diverged_step = finalize_metrics(run, run_dir, metrics)
+    else:
+        bad = [r[STEP] for r in read_trace(Path(run_dir) / "trace.csv") if not math.isfinite(r.get("g_loss", 0.0))]
+        diverged_step = int(bad[0]) if bad else None
     return {
         "format": RESULT_FORMAT,
         "benchmark": run.benchmark,
@@ -111,7 +142,8 @@ def metrics_document(run: RunSpec, seed: int, step: int, metrics: dict[str, floa
         "eval_time_s": eval_time,
         "eval_config": run.eval_config(),
         "eval_options": get_benchmark(run.benchmark).eval_options(run),
-        "fidelity": details,
+        "fidelity": {k: v for k, v in details.items() if k != "mode_counts"},
+        "mode_counts": details.get("mode_counts"),
         "metrics": metrics,
     }
 
@@ -135,7 +167,8 @@ def evaluate_trainer(trainer, run: RunSpec | None = None, final: bool | None = N
         t_seed = time.perf_counter()
         metrics, details = compute_metrics(run, samples[k], trainer.device, modes)
         eval_time = (time.perf_counter() - t_seed) + (t_seed - t0) / trainer.S
-        doc = metrics_document(run, trainer.seeds[k], trainer.step, metrics, details, run_dir, trainer.elapsed, eval_time)
+        doc = metrics_document(run, trainer.seeds[k], trainer.step, metrics, details, run_dir, trainer.elapsed,
+                               eval_time, final)
         if final and samples_figure:
             bench.save_samples_figure(Path(run_dir) / SAMPLES_FILE, samples[k][:2500],
                                       f"{run.benchmark} · {run.cell_name} · seed {trainer.seeds[k]} · step {trainer.step}",

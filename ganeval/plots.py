@@ -87,3 +87,57 @@ def image_grid_figure(path: Path, panels: Sequence[tuple[str, torch.Tensor]], ti
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
+
+
+def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequence[int], torch.Tensor]]]],
+                title: str, ylabel: str, log: bool = True) -> None:
+    """One panel per (panel title, curves); each curve is (label, steps, values ``[seeds, T]``),
+    drawn as the median over seeds with a band from the lowest to the highest seed."""
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 3.6), squeeze=False)
+    for ax, (panel_title, curves) in zip(axes[0], panels):
+        for i, (label, steps, values) in enumerate(curves):
+            v = values.double()
+            if log:
+                v = v.where(v > 0, torch.tensor(float("nan"), dtype=v.dtype))
+            med = v.nanmedian(dim=0).values
+            lo = torch.where(torch.isnan(v), torch.tensor(float("inf"), dtype=v.dtype), v).min(dim=0).values
+            hi = torch.where(torch.isnan(v), torch.tensor(float("-inf"), dtype=v.dtype), v).max(dim=0).values
+            color = f"C{i % 10}"
+            n = values.shape[0]
+            ax.plot(list(steps), med.tolist(), color=color, lw=1.2, label=label if n == 1 else f"{label} (n={n} seeds)")
+            if values.shape[0] > 1:
+                ax.fill_between(list(steps), lo.clamp(max=1e300).tolist(), hi.clamp(min=-1e300).tolist(),
+                                color=color, alpha=0.18, lw=0)
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(panel_title, fontsize=10)
+        ax.set_xlabel("generator step")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def events_figure(path: Path, rows: Sequence[tuple[str, Sequence[tuple[int, str]]]], steps: int, title: str) -> None:
+    """Timeline: one line per run label, one marker per event (step, kind)."""
+    kinds = sorted({k for _, evs in rows for _, k in evs})
+    markers = dict(zip(kinds, "ovs^D*P"))
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.4))
+    for y, (label, evs) in enumerate(rows):
+        ax.axhline(y, color="0.85", lw=0.8, zorder=0)
+        for step, kind in evs:
+            ax.scatter([step], [y], marker=markers[kind], color=f"C{kinds.index(kind)}", s=36, zorder=2)
+    for kind in kinds:
+        ax.scatter([], [], marker=markers[kind], color=f"C{kinds.index(kind)}", label=kind.replace("_", " "))
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([label for label, _ in rows], fontsize=7)
+    ax.set_xlim(0, max(steps, 1))
+    ax.set_xlabel("generator step")
+    ax.set_title(title, fontsize=10)
+    if kinds:
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=min(3, len(kinds)))
+    fig.tight_layout()
+    save_figure(fig, path)

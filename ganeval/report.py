@@ -172,3 +172,75 @@ def build_report(bench_dir: Path, output: Path | None = None, figures: bool = Tr
                      else f"- `{name}`: {info.description}")
     fileio.write_text(output, "\n".join(lines) + "\n")
     return output
+
+
+# --- one traced run (a user's own loop, or any run folder) -------------------------------------
+def _trace_matrix(rows_per_seed: list[list[dict[str, float]]], key: str) -> tuple[list[int], torch.Tensor]:
+    """Steps common to every seed, and ``[seeds, T]`` values of ``key`` at those steps."""
+    common = sorted(set.intersection(*(set(r["step"] for r in rows) for rows in rows_per_seed)))
+    values = torch.full((len(rows_per_seed), len(common)), float("nan"), dtype=torch.float64)
+    for i, rows in enumerate(rows_per_seed):
+        by_step = {r["step"]: r.get(key, float("nan")) for r in rows}
+        values[i] = torch.tensor([by_step[s] for s in common], dtype=torch.float64)
+    return common, values
+
+
+def _events_table(events: list[dict[str, Any]]) -> str:
+    if not events:
+        return "_No event detected._"
+    rows = []
+    for e in events:
+        evidence = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in e["evidence"].items())
+        rows.append([str(e["step"]), e["kind"].replace("_", " "), evidence])
+    return markdown_table(["step", "event", "evidence"], rows)
+
+
+def build_trace_report(run_dir: Path, output: Path | None = None) -> Path:
+    """Report of one traced run folder (trace.csv [+ events.json]): events, gradient norms per layer,
+    losses and D outputs, D's spectral norms. Events are re-detected if events.json is missing."""
+    from ganeval.diagnostics.trace import read_trace
+    from ganeval.diagnostics.tracer import EVENTS_FILE, TRACE_FILE, write_events
+    from ganeval.errors import RunFolderError
+    from ganeval.plots import band_figure
+
+    run_dir = Path(run_dir)
+    output = Path(output) if output is not None else run_dir / REPORT_FILE
+    rows = read_trace(run_dir / TRACE_FILE)
+    if not rows:
+        raise RunFolderError(f"{run_dir / TRACE_FILE} is missing or empty")
+    doc = _read_json(run_dir / EVENTS_FILE)
+    events = doc["events"] if isinstance(doc.get("events"), list) else write_events(run_dir)
+    columns = set(rows[0])
+    figures: list[str] = []
+
+    def figure(name: str, panels: list[tuple[str, list[tuple[str, str]]]], title: str, ylabel: str, log: bool) -> None:
+        drawn = []
+        for panel_title, curves in panels:
+            present = [(label, *_trace_matrix([rows], key)) for label, key in curves if key in columns]
+            if present:
+                drawn.append((panel_title, present))
+        if drawn:
+            band_figure(output.parent / FIGURES / f"{name}.png", drawn, title, ylabel, log)
+            figures.append(f"![{title}]({FIGURES}/{name}.png)")
+
+    for net, label in (("d", "D"), ("g", "G")):
+        layers = sorted(c for c in columns if c.startswith(f"{net}_grad_norm."))
+        figure(f"{net}-grad-norms", [(f"{label} gradient L2 norm",
+                                      [("total", f"{net}_grad_norm")] + [(c.split(".", 1)[1], c) for c in layers])],
+               f"{label} gradient norms, total and per layer", "L2 norm", True)
+    figure("losses", [("losses", [("D loss", "d_loss"), ("G loss", "g_loss"), ("penalty", "penalty")]),
+                      ("D outputs", [("mean D(real)", "d_real"), ("mean D(fake)", "d_fake"),
+                                     ("P[D(real) > D(fake)]", "d_real_above_fake")])],
+           "losses and discriminator outputs", "value", False)
+    sigma = sorted(c for c in columns if c.startswith("d_sigma."))
+    if sigma:
+        figure("d-spectral-norms", [("largest singular value", [(c.split(".", 1)[1], c) for c in sigma])],
+               "spectral norms of D's weight matrices", "sigma_max", True)
+    lines = [f"# ganeval trace report: `{run_dir.name}`", "",
+             f"{len(rows)} logged steps ({rows[0]['step']}–{rows[-1]['step']}); {len(events)} event(s) "
+             f"(thresholds in `{EVENTS_FILE}`).", "", "## Events", "", _events_table(events), "",
+             "## Curves", ""]
+    for fig in figures:
+        lines += [fig, ""]
+    fileio.write_text(output, "\n".join(lines) + "\n")
+    return output

@@ -71,13 +71,30 @@ def metric_columns(frame: pd.DataFrame) -> list[str]:
     return [name for name in METRICS.names() if name in frame.columns]
 
 
-def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
-    """Mean, std and n (finite values) over seeds per (benchmark, loss, variant) for each metric.
+def t_interval(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided Student-t confidence interval of the mean over seeds (NaN with fewer than 2)."""
+    from scipy import stats
 
-    Columns are a MultiIndex (metric, statistic); ``n_seeds`` and ``n_diverged`` come first.
+    v = values.dropna()
+    n = len(v)
+    if n < 2:
+        return math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * float(v.std(ddof=1)) / math.sqrt(n)
+    return float(v.mean()) - half, float(v.mean()) + half
+
+
+SUMMARY_KEYS = ["bench", "benchmark", "loss", "variant"]
+
+
+def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    """Per (benchmark, loss, variant) — and per ``bench`` when several benches are compared — the
+    mean, sample std, 95 % t-interval and n (finite values) over seeds of every metric.
+
+    Columns are a MultiIndex (metric, statistic); ``("runs", "n")`` and ``("runs", "diverged")``
+    come first. Rows keep the frame's order of first appearance.
     """
     metrics = metrics if metrics is not None else metric_columns(frame)
-    keys = ["benchmark", "loss", "variant"]
+    keys = [k for k in SUMMARY_KEYS if k in frame.columns]
     groups = frame.groupby(keys, sort=False)
     out = pd.DataFrame(index=pd.MultiIndex.from_tuples(list(groups.groups.keys()), names=keys))
     out[("runs", "n")] = groups.size()
@@ -86,6 +103,16 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataF
         values = groups[m]
         out[(m, "mean")] = values.mean()
         out[(m, "std")] = values.std(ddof=1)
+        ci = values.apply(t_interval)
+        out[(m, "ci_low")] = ci.map(lambda c: c[0])
+        out[(m, "ci_high")] = ci.map(lambda c: c[1])
         out[(m, "n")] = values.count()
     out.columns = pd.MultiIndex.from_tuples(out.columns)
     return out
+
+
+def flat_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with one column per (metric, statistic), named ``metric.statistic``."""
+    flat = summary.copy()
+    flat.columns = [f"{m}.{stat}" for m, stat in summary.columns]
+    return flat.reset_index()

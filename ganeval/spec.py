@@ -61,6 +61,7 @@ class RunSpec:
     clip_value: float = 0.0
     pool_size: int = 128000
     trace_every: int = 10
+    spectral_every: int = 10
     ckpt_every: int = 1000
     # --- evaluation ---
     eval_samples: int = 2500
@@ -102,7 +103,8 @@ IDENTITY = ("benchmark", "loss", "variant")
 RUN_FIELDS = {f.name: f for f in fields(RunSpec) if f.name not in IDENTITY}
 
 _POSITIVE_INT = ("z_dim", "hidden", "base_filters", "batch_size", "steps", "n_critic", "ckpt_every",
-                 "trace_every", "eval_samples", "cover_threshold", "pool_size", "fidelity_samples", "is_splits")
+                 "trace_every", "eval_samples", "cover_threshold", "pool_size", "fidelity_samples", "is_splits",
+                 "spectral_every")
 _BOOL = ("d_batchnorm", "eval_checkpoints")
 FIDELITY_METRICS = ("fid", "is", "kid", "prc")
 EXTRACTORS = ("ganeval-mnist", "inception-v3-compat")

@@ -249,3 +249,20 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [res.stderr.strip()]
     assert "Traceback" not in res.stderr
+
+
+def test_a_diverging_cell_is_recorded_and_the_bench_goes_on(tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('benchmarks = ["ring8"]\nlosses = ["bce", "hinge"]\nseeds = 2\n[loss.bce]\nlr_d = 1e30\nlr_g = 1e30\n')
+    out = tmp_path / "b"
+    assert main(["bench", "--spec", str(spec), *TINY, "--out", str(out)]) == 0
+    results = pd.read_csv(out / "results.csv")
+    bce, hinge = results[results["loss"] == "bce"], results[results["loss"] == "hinge"]
+    assert (bce["status"] == "diverged").all() and bce["diverged"].eq(1).all()
+    assert bce["modes_covered"].isna().all() and bce["diverged_step"].notna().all()
+    assert (hinge["status"] == "ok").all() and hinge["modes_covered"].notna().all()
+    import json
+
+    events = json.loads((out / "ring8" / "bce" / "seed-0" / "events.json").read_text())["events"]
+    assert events[0]["kind"] == "divergence"
+    assert "| bce | 2 (2) |" in (out / "report.md").read_text()

@@ -37,9 +37,13 @@ class Benchmark(ABC):
     def batch(self, streams: SeedStreams, step: int | torch.Tensor, substep: int, batch_size: int) -> torch.Tensor:
         """One training batch per seed, ``[S, batch_size, *data_shape]`` on the streams' device."""
 
-    @abstractmethod
     def evaluate(self, samples: torch.Tensor, **options: Any) -> dict[str, float]:
         """Metrics of generated ``samples [N, *data_shape]`` as a flat dict of floats."""
+        return self.evaluate_with_counts(samples, **options)[0]
+
+    @abstractmethod
+    def evaluate_with_counts(self, samples: torch.Tensor, **options: Any) -> tuple[dict[str, float], torch.Tensor]:
+        """:meth:`evaluate`'s metrics and the number of samples assigned to each mode ``[n_modes]``."""
 
     def batch_options(self, run) -> dict[str, Any]:
         """Extra :meth:`batch` arguments a RunSpec sets (e.g. the size of a fixed training pool)."""

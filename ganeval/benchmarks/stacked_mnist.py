@@ -20,7 +20,7 @@ from ganeval import rng
 from ganeval.benchmarks.base import Benchmark, register_benchmark
 from ganeval.errors import SampleError
 from ganeval.metrics.catalog import KL, MEAN_CONFIDENCE, MODES_COVERED, N_SAMPLES
-from ganeval.metrics.modes import histogram_metrics
+from ganeval.metrics.modes import coverage_metrics, mode_counts
 
 POOL_SEED = 2017
 N_MODES = 1000
@@ -132,18 +132,22 @@ class StackedMNIST(Benchmark):
         return self.stack(digits, pool[picks])
 
     def evaluate(self, samples: torch.Tensor, classifier=None, batch_size: int = 4096) -> dict[str, float]:
-        """Modes covered (of 1,000), KL to uniform and mean classifier confidence of ``samples [N, 3, 28, 28]``."""
+        """Modes covered (of 1,000), KL to uniform and mean classifier confidence of ``samples [N, 3, 28, 28]``
+        (floats in [-1, 1] or uint8)."""
+        return self.evaluate_with_counts(samples, classifier, batch_size)[0]
+
+    def evaluate_with_counts(self, samples, classifier=None, batch_size: int = 4096):
         from ganeval.metrics.classifier import classify, shipped_classifier
 
         unit = to_unit(samples)
         model = (classifier or shipped_classifier()).frozen
         out = classify(model, unit.reshape(-1, 1, 28, 28), batch_size)  # [N*3, 1, 28, 28], channel-major
         digits = out["labels"].view(-1, 3)
-        modes = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
-        metrics = histogram_metrics(modes, N_MODES)
+        counts = mode_counts(digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2], N_MODES)
+        metrics = coverage_metrics(counts)
         metrics[MEAN_CONFIDENCE] = float(out["confidence"].mean())
         metrics[N_SAMPLES] = float(len(samples))
-        return {k: metrics[k] for k in (MODES_COVERED, "n_modes", KL, MEAN_CONFIDENCE, N_SAMPLES)}
+        return {k: metrics[k] for k in (MODES_COVERED, "n_modes", KL, MEAN_CONFIDENCE, N_SAMPLES)}, counts
 
     def save_samples_figure(self, path, samples, title, run=None) -> None:
         from ganeval.plots import image_grid_figure

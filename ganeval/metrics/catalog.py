@@ -12,14 +12,18 @@ from typing import Literal
 from ganeval.registry import Registry
 
 Direction = Literal["higher", "lower", "none"]
+Group = Literal["quality", "fidelity", "stability", "context"]
 
 
 @dataclass(frozen=True)
 class MetricInfo:
+    """``group``: which table of the report shows it ("context" columns stay in results.csv only)."""
+
     name: str
     direction: Direction
     description: str
     fmt: str = ".3f"
+    group: Group = "quality"
 
 
 METRICS: Registry[MetricInfo] = Registry("metric")
@@ -35,26 +39,50 @@ def get_metric(name: str) -> MetricInfo:
 
 MODES_COVERED = register_metric(MetricInfo(
     "modes_covered", "higher", "modes holding at least `cover_threshold` high-quality samples", ".1f")).name
-N_MODES = register_metric(MetricInfo("n_modes", "none", "number of modes of the benchmark", ".0f")).name
+N_MODES = register_metric(MetricInfo("n_modes", "none", "number of modes of the benchmark", ".0f", "context")).name
 HQ_RATE = register_metric(MetricInfo(
     "hq_rate", "higher", "fraction of samples within `hq_sigmas` std of their nearest mode (MoG)")).name
 KL = register_metric(MetricInfo(
     "kl", "lower", "reverse KL(p_gen || p_true) over modes; NaN when no sample is assigned to a mode")).name
-N_SAMPLES = register_metric(MetricInfo("n_samples", "none", "generated samples the metrics were computed on", ".0f")).name
+N_SAMPLES = register_metric(MetricInfo(
+    "n_samples", "none", "generated samples the metrics were computed on", ".0f", "context")).name
 MEAN_CONFIDENCE = register_metric(MetricInfo(
     "mean_confidence", "higher", "mean top-class probability of the MNIST classifier over generated digits")).name
 
 # Fidelity metrics (torch-fidelity); their extractor's name is recorded with them.
-FID = register_metric(MetricInfo("fid", "lower", "Fréchet distance between generated and real features")).name
+FID = register_metric(MetricInfo("fid", "lower", "Fréchet distance between generated and real features",
+                                 ".2f", "fidelity")).name
 IS_MEAN = register_metric(MetricInfo(
-    "is_mean", "higher", "Inception Score exp(E KL(p(y|x) || p(y))), mean over 10 splits")).name
-IS_STD = register_metric(MetricInfo("is_std", "none", "Inception Score, std over the 10 splits")).name
+    "is_mean", "higher", "Inception Score exp(E KL(p(y|x) || p(y))), mean over `is_splits` splits", ".1f",
+    "fidelity")).name
+IS_STD = register_metric(MetricInfo("is_std", "none", "Inception Score, std over the splits", ".1f", "context")).name
 KID_MEAN = register_metric(MetricInfo(
-    "kid_mean", "lower", "kernel distance (cubic polynomial MMD^2), mean over subsets", ".4f")).name
-KID_STD = register_metric(MetricInfo("kid_std", "none", "kernel distance, std over subsets", ".4f")).name
+    "kid_mean", "lower", "kernel distance (cubic polynomial MMD^2), mean over subsets", ".4f", "fidelity")).name
+KID_STD = register_metric(MetricInfo("kid_std", "none", "kernel distance, std over subsets", ".4f", "context")).name
 PRECISION = register_metric(MetricInfo(
-    "precision", "higher", "fraction of generated samples inside the real feature manifold (k=3)")).name
+    "precision", "higher", "fraction of generated samples inside the real feature manifold (k=3)", ".3f",
+    "fidelity")).name
 RECALL = register_metric(MetricInfo(
-    "recall", "higher", "fraction of real samples inside the generated feature manifold (k=3)")).name
+    "recall", "higher", "fraction of real samples inside the generated feature manifold (k=3)", ".3f",
+    "fidelity")).name
 DIVERSITY = register_metric(MetricInfo(
-    "diversity", "none", "mean pairwise feature distance of generated samples / that of real ones (1 = as diverse)")).name
+    "diversity", "none", "mean pairwise feature distance of generated samples / that of real ones (1 = as diverse)",
+    ".3f", "fidelity")).name
+
+# Stability summary of a run (ganeval.diagnostics.stability).
+FIRST_EVENT_STEP = register_metric(MetricInfo(
+    "first_event_step", "none", "step of the run's first training event (NaN: none)", ".0f", "stability")).name
+N_EVENTS = register_metric(MetricInfo(
+    "n_events", "lower", "training events detected (see events.json)", ".1f", "stability")).name
+DIVERGED = register_metric(MetricInfo(
+    "diverged", "lower", "1 if the run diverged (non-finite loss or weights); its mean is the fraction of seeds",
+    ".2f", "stability")).name
+D_SPREAD = register_metric(MetricInfo(
+    "d_grad_spread", "lower", "std of log10 of D's gradient norm over the second half of training (decades)",
+    ".3f", "stability")).name
+G_SPREAD = register_metric(MetricInfo(
+    "g_grad_spread", "lower", "std of log10 of G's gradient norm over the second half of training (decades)",
+    ".3f", "stability")).name
+BEST_FINAL_GAP = register_metric(MetricInfo(
+    "best_final_gap", "lower", "best modes covered at any evaluated checkpoint minus the final value", ".1f",
+    "stability")).name

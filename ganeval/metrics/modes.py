@@ -33,10 +33,10 @@ def reverse_kl(counts: torch.Tensor, weights: torch.Tensor) -> float:
     return float((p[mask] * (p[mask] / q[mask]).log()).sum())
 
 
-def histogram_metrics(mode_ids: torch.Tensor, n_modes: int, weights: torch.Tensor | None = None,
-                      cover_threshold: int = 1) -> dict[str, float]:
-    """Coverage and reverse KL from one mode index per (accepted) sample."""
-    counts = torch.bincount(mode_ids.to(torch.int64).flatten(), minlength=n_modes)[:n_modes]
+def coverage_metrics(counts: torch.Tensor, weights: torch.Tensor | None = None,
+                     cover_threshold: int = 1) -> dict[str, float]:
+    """Modes covered and reverse KL from per-mode sample counts ``[K]``."""
+    n_modes = counts.shape[0]
     if weights is None:
         weights = torch.ones(n_modes)
     return {
@@ -46,24 +46,40 @@ def histogram_metrics(mode_ids: torch.Tensor, n_modes: int, weights: torch.Tenso
     }
 
 
-def mode_metrics(samples: torch.Tensor, centers: torch.Tensor, std: float, weights: torch.Tensor | None = None,
-                 hq_sigmas: float = 3.0, cover_threshold: int = 1) -> dict[str, float]:
-    """Mode coverage of ``samples [N, D]`` against Gaussian modes at ``centers [K, D]``.
+def mode_counts(mode_ids: torch.Tensor, n_modes: int) -> torch.Tensor:
+    """``[K]`` int64 histogram of one mode index per (accepted) sample."""
+    return torch.bincount(mode_ids.to(torch.int64).flatten(), minlength=n_modes)[:n_modes]
 
-    Non-finite samples (a diverged generator) count as not high quality.
-    """
+
+def histogram_metrics(mode_ids: torch.Tensor, n_modes: int, weights: torch.Tensor | None = None,
+                      cover_threshold: int = 1) -> dict[str, float]:
+    """Coverage and reverse KL from one mode index per (accepted) sample."""
+    return coverage_metrics(mode_counts(mode_ids, n_modes), weights, cover_threshold)
+
+
+def gaussian_modes(samples: torch.Tensor, centers: torch.Tensor, std: float, weights: torch.Tensor | None = None,
+                   hq_sigmas: float = 3.0, cover_threshold: int = 1) -> tuple[dict[str, float], torch.Tensor]:
+    """Mode coverage of ``samples [N, D]`` against Gaussian modes at ``centers [K, D]``, and the
+    per-mode counts of high-quality samples. Non-finite samples (a diverged generator) count as not
+    high quality."""
     samples = check_points(samples, centers.shape[1])
     centers = centers.to(torch.float64)
     x = samples.to(torch.float64)
     finite = torch.isfinite(x).all(dim=1)
     x = torch.where(finite[:, None], x, torch.zeros_like(x))
-    dist = torch.cdist(x, centers)
-    nearest_dist, nearest = dist.min(dim=1)
+    nearest_dist, nearest = torch.cdist(x, centers).min(dim=1)
     hq = finite & (nearest_dist <= hq_sigmas * std)
-    out = histogram_metrics(nearest[hq], centers.shape[0], weights, cover_threshold)
-    out[HQ_RATE] = float(hq.to(torch.float64).mean()) if len(x) else math.nan
+    counts = mode_counts(nearest[hq], centers.shape[0])
+    out = coverage_metrics(counts, weights, cover_threshold)
+    out[HQ_RATE] = float(hq.to(torch.float64).mean())
     out[N_SAMPLES] = float(len(x))
-    return out
+    return out, counts
+
+
+def mode_metrics(samples: torch.Tensor, centers: torch.Tensor, std: float, weights: torch.Tensor | None = None,
+                 hq_sigmas: float = 3.0, cover_threshold: int = 1) -> dict[str, float]:
+    """Mode coverage of ``samples [N, D]`` against Gaussian modes at ``centers [K, D]``."""
+    return gaussian_modes(samples, centers, std, weights, hq_sigmas, cover_threshold)[0]
 
 
 def check_points(samples, dim: int) -> torch.Tensor:

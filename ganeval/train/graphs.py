@@ -34,7 +34,7 @@ class GraphedSteps:
         self.walls: list[float] = []
 
     def _body(self) -> None:
-        stats = self.trainer.train_step(self.step_t, record=self.record)
+        stats = self.trainer.train_step(self.step_t, record=self.record, spectral=True)
         if stats is not None:
             slot = torch.remainder(self.step_t, self.capacity).view(1)
             self.buffer.index_copy_(0, slot, stats.unsqueeze(0))

@@ -19,7 +19,7 @@ from torch import nn
 
 from ganeval import rng
 from ganeval.benchmarks import Benchmark, get_benchmark
-from ganeval.diagnostics.gradnorm import grad_norms, layer_groups
+from ganeval.diagnostics.tracer import StepStatistics
 from ganeval.diagnostics.trace import TraceLog
 from ganeval.errors import IntegrityError
 from ganeval.losses import get_loss, gradient_penalty
@@ -84,15 +84,12 @@ class CellTrainer:
         G, D = build_models(run, self.seeds, self.benchmark.data_shape)
         self.G, self.D = G.to(self.device), D.to(self.device)
         capturable = self.device.type == "cuda"
-        self.g_params = [p for p in self.G.parameters() if p.requires_grad]
-        self.d_params = [p for p in self.D.parameters() if p.requires_grad]
+        # The same statistics as GANTracer (one implementation), per seed.
+        self.stats = StepStatistics(self.G, self.D, self.S, run.spectral_every)
+        self.columns = self.stats.columns
+        self.g_params, self.d_params = self.stats.g_params, self.stats.d_params
         self.opt_g = make_optimizer(run.optimizer, self.g_params, run.lr_g, run.betas, capturable)
         self.opt_d = make_optimizer(run.optimizer, self.d_params, run.lr_d, run.betas, capturable)
-        self.g_groups = layer_groups(self.G)
-        self.d_groups = layer_groups(self.D)
-        self.columns = ["d_loss", "g_loss", "penalty", "d_real", "d_fake", "d_grad_norm", "g_grad_norm",
-                        *(f"d_grad_norm.{n}" for n, _ in self.d_groups),
-                        *(f"g_grad_norm.{n}" for n, _ in self.g_groups)]
         self.step = 0
         self.elapsed = 0.0
         self.config = run.train_config()
@@ -109,7 +106,7 @@ class CellTrainer:
         return self.streams.normal(stream, step, substep, shape)
 
     # --- one step -----------------------------------------------------------------------------
-    def train_step(self, step, record: bool) -> torch.Tensor | None:
+    def train_step(self, step, record: bool, spectral: bool | None = None) -> torch.Tensor | None:
         """n_critic D updates then one G update at ``step`` (int or 0-d device tensor).
 
         Returns ``[S, C]`` statistics when ``record``; nothing here reads a value back to the host.
@@ -139,18 +136,17 @@ class CellTrainer:
                 with torch.no_grad():
                     for p in self.d_params:
                         p.clamp_(-run.clip_value, run.clip_value)
-        g_out = self.D(self.G(self.noise(step, run.n_critic, B)))
-        g_loss = self.loss.g_loss(g_out)
+        g_fake = self.G(self.noise(step, run.n_critic, B))
+        g_loss = self.loss.g_loss(self.D(g_fake))
         g_grads = torch.autograd.grad(g_loss.sum(), self.g_params)
         for p, g in zip(self.g_params, g_grads):
             p.grad = g
         self.opt_g.step()
         if not record:
             return None
-        d_norms = grad_norms(self.d_groups, self.S, grads)
-        g_norms = grad_norms(self.g_groups, self.S, g_grads)
-        scalars = torch.stack([d_loss, g_loss, penalty, d_real.mean(-1), d_fake.mean(-1)], dim=1)
-        return torch.cat([scalars.detach(), d_norms[:, :1], g_norms[:, :1], d_norms[:, 1:], g_norms[:, 1:]], dim=1)
+        return self.stats.row(d_loss=d_loss, g_loss=g_loss, penalty=penalty, d_real=d_real, d_fake=d_fake,
+                              d_grads=grads, g_grads=g_grads, real=real, fake=g_fake, lr_d=run.lr_d, lr_g=run.lr_g,
+                              spectral=spectral)
 
     # --- checkpoints ---------------------------------------------------------------------------
     def seed_payload(self, k: int) -> dict[str, Any]:
@@ -162,6 +158,7 @@ class CellTrainer:
             "D": _slice_state(self.D.state_dict(), k, self.S),
             "opt_G": _slice_state(self.opt_g.state_dict(), k, self.S),
             "opt_D": _slice_state(self.opt_d.state_dict(), k, self.S),
+            "trace_state": _slice_state(self.stats.state_dict(), k, self.S),
         }
 
     def save_checkpoints(self) -> None:
@@ -173,6 +170,7 @@ class CellTrainer:
         self.D.load_state_dict(_stack_states([p["D"] for p in payloads]))
         self.opt_g.load_state_dict(_stack_states([p["opt_G"] for p in payloads]))
         self.opt_d.load_state_dict(_stack_states([p["opt_D"] for p in payloads]))
+        self.stats.load_state_dict(_stack_states([p["trace_state"] for p in payloads]))
         self.step = int(payloads[0]["step"])
         self.elapsed = max(float(p["elapsed"]) for p in payloads)
 
@@ -221,7 +219,8 @@ class CellTrainer:
                 graphed.run(self.step, wall)
             else:
                 record = self.step % run.trace_every == 0 or self.step == last
-                stats = self.train_step(self.step, record)
+                spectral = (self.step // run.trace_every) % run.spectral_every == 0
+                stats = self.train_step(self.step, record, spectral)
                 if stats is not None:
                     trace.record(self.step, stats, wall)
             self.step += 1

@@ -27,8 +27,8 @@ class RandomImages(Benchmark):
     def batch(self, streams, step, substep, batch_size):
         return streams.uniform(rng.DATA, step, substep, (batch_size, *self.data_shape)) * 2 - 1
 
-    def evaluate(self, samples, **_):
-        return {"n_samples": float(len(samples))}
+    def evaluate_with_counts(self, samples, **_):
+        return {"n_samples": float(len(samples))}, torch.tensor([len(samples)])
 
     def save_samples_figure(self, path, samples, title, run=None):
         pass

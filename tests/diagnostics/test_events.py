@@ -1,0 +1,114 @@
+"""Each detector fires on a trace built to trigger it, and stays quiet on one that must not."""
+
+import math
+import random
+
+import pytest
+
+from ganeval.diagnostics import events as ev
+from ganeval.diagnostics.events import Thresholds, detect_events
+
+TH = Thresholds()
+
+
+def healthy(n=400, seed=0):
+    r = random.Random(seed)
+    rows = []
+    for i in range(n):
+        rows.append({"step": i * 10, "d_loss": 1.2 + 0.05 * r.gauss(0, 1), "g_loss": 0.8 + 0.05 * r.gauss(0, 1),
+                     "penalty": 0.0, "d_grad_norm": 1.0 * math.exp(0.2 * r.gauss(0, 1)),
+                     "g_grad_norm": 0.5 * math.exp(0.2 * r.gauss(0, 1)), "d_real_above_fake": 0.6 + 0.05 * r.random(),
+                     "sample_diversity": 0.9 + 0.05 * r.random(), "d_param_norm": 10.0, "g_param_norm": 10.0})
+    return rows
+
+
+def kinds(rows, **kw):
+    return [e["kind"] for e in detect_events(rows, **kw)]
+
+
+def test_a_healthy_noisy_trace_has_no_event():
+    for seed in range(5):
+        assert kinds(healthy(seed=seed)) == []
+
+
+def test_divergence():
+    rows = healthy()
+    rows[123]["g_loss"] = float("nan")
+    rows[124]["d_param_norm"] = float("inf")
+    events = detect_events(rows)
+    assert events[0]["kind"] == ev.DIVERGENCE and events[0]["step"] == 1230
+    assert events[0]["evidence"]["non_finite"] == ["g_loss"]
+
+
+def test_a_nan_in_an_optional_column_is_not_divergence():
+    rows = healthy()
+    for r in rows:
+        r["sample_diversity"] = float("nan")
+    assert kinds(rows) == []
+
+
+def test_exploding_gradients():
+    rows = healthy()
+    rows[200]["d_grad_norm"] = 50.0
+    events = [e for e in detect_events(rows) if e["kind"] == ev.EXPLODING]
+    assert len(events) == 1 and events[0]["step"] == 2000 and events[0]["evidence"]["network"] == "D"
+    assert events[0]["thresholds"]["explode_factor"] == 10.0
+    rows[200]["d_grad_norm"] = 5.0  # 5x the median is within the default factor
+    assert ev.EXPLODING not in kinds(rows)
+
+
+def test_vanishing_generator_gradients_need_a_winning_discriminator():
+    rows = healthy()
+    for r in rows[100:130]:
+        r["g_grad_norm"] = 1e-7
+    assert ev.VANISHING not in kinds(rows)  # D is not separating: just small gradients
+    for r in rows[100:130]:
+        r["d_real_above_fake"] = 1.0
+    events = [e for e in detect_events(rows) if e["kind"] == ev.VANISHING]
+    assert events and events[0]["step"] == 1000
+    assert ev.VANISHING not in kinds(rows, th=Thresholds(vanish_patience=40))
+
+
+def test_discriminator_overpowering():
+    rows = healthy()
+    for r in rows[300:360]:
+        r["d_real_above_fake"] = 1.0
+    events = [e for e in detect_events(rows) if e["kind"] == ev.OVERPOWERING]
+    assert events and events[0]["step"] == 3000
+    for r in rows[300:360:10]:
+        r["d_real_above_fake"] = 0.9  # interrupted: never 50 logged steps in a row
+    assert ev.OVERPOWERING not in kinds(rows)
+
+
+def test_oscillation():
+    rows = healthy()
+    for i, r in enumerate(rows[100:220]):
+        r["g_loss"] = 0.8 + (0.6 if i % 2 else -0.6)
+    events = [e for e in detect_events(rows) if e["kind"] == ev.OSCILLATION]
+    assert events and 900 <= events[0]["step"] <= 1100
+
+
+def test_white_noise_is_not_oscillation():
+    r = random.Random(3)
+    rows = healthy(2000)
+    for row in rows:
+        row["g_loss"] = 1.0 + r.gauss(0, 1)  # large noise: flips 2/3 of the time
+    assert ev.OSCILLATION not in kinds(rows)
+
+
+def test_mode_collapse_from_low_diversity():
+    rows = healthy()
+    for r in rows[250:280]:
+        r["sample_diversity"] = 0.02
+    events = [e for e in detect_events(rows) if e["kind"] == ev.MODE_COLLAPSE]
+    assert events and events[0]["step"] == 2500
+
+
+def test_mode_collapse_from_coverage_dropping_over_checkpoints():
+    checkpoints = [(1000, {"modes_covered": 6.0}), (2000, {"modes_covered": 8.0}), (3000, {"modes_covered": 3.0})]
+    events = detect_events(healthy(), checkpoint_metrics=checkpoints)
+    assert [(e["kind"], e["step"]) for e in events] == [(ev.MODE_COLLAPSE, 3000)]
+    steady = [(1000, {"modes_covered": 6.0}), (2000, {"modes_covered": 8.0}), (3000, {"modes_covered": 7.0})]
+    assert detect_events(healthy(), checkpoint_metrics=steady) == []
+
+
