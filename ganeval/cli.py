@@ -160,17 +160,19 @@ def bench(losses, benchmarks, seeds, steps, inception_weights, batch_size, sets,
 
 
 def _print_summary(frame) -> None:
-    from ganeval.report import _CONTEXT_METRICS, benchmark_table
-    from ganeval.results import metric_columns, summarize
+    """The quality table of each benchmark, as plain markdown (mean ± std)."""
+    from ganeval.report import table_metrics
+    from ganeval.results import summarize
+    from ganeval.tables import table_markdown
 
     if frame.empty:
         click.echo("no complete runs")
         return
     for benchmark in dict.fromkeys(frame["benchmark"]):
         sub = frame[frame["benchmark"] == benchmark]
-        metrics = [m for m in metric_columns(sub) if m not in _CONTEXT_METRICS]
+        metrics = table_metrics(sub, ("quality", "fidelity"))
         click.echo(f"\n{benchmark}")
-        click.echo(benchmark_table(summarize(sub, metrics), metrics))
+        click.echo(table_markdown(summarize(sub, metrics), metrics, intervals=False))
 
 
 @cli.command()
@@ -235,23 +237,41 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, device):
 
 
 @cli.command()
-@click.argument("bench_dir", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="report file  [default: BENCH_DIR/report.md]")
-def report(bench_dir, output):
-    """Rebuild results.csv and report.md from a bench folder (reads the disk only).
+@click.argument("bench_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="report file  [default: BENCH_DIR/report.md; comparison.md for several benches]")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "latex", "json"]),
+              help="print only the comparison table in this format (to -o if given)")
+def report(bench_dirs, output, fmt):
+    """Rebuild results.csv and report.md from bench folders (reads the disk only).
 
-    Given a traced run folder (trace.csv, e.g. from GANTracer on your own loop), reports its
-    gradient curves and events instead."""
-    from ganeval.report import build_report, build_trace_report
-    from ganeval.results import check_bench_dir, collect
+    Several BENCH_DIRS are compared side by side (e.g. before and after a change). A traced run
+    folder (trace.csv, e.g. from GANTracer on your own loop) gets its gradient curves and events."""
+    from ganeval.report import build_report, build_trace_report, load_frames, table_metrics
+    from ganeval.results import check_bench_dir, summarize
+    from ganeval.tables import render
 
-    if (Path(bench_dir) / "trace.csv").is_file():
-        path = build_trace_report(bench_dir, output)
-        click.echo(f"report: {path}")
+    if len(bench_dirs) == 1 and (Path(bench_dirs[0]) / "trace.csv").is_file() and fmt is None:
+        click.echo(f"report: {build_trace_report(bench_dirs[0], output)}")
         return
-    check_bench_dir(bench_dir)
-    path = build_report(bench_dir, output)
-    _print_summary(collect(bench_dir))
+    for d in bench_dirs:
+        check_bench_dir(d)
+    if fmt is not None:
+        frame = load_frames(list(bench_dirs), rewrite_results=False)
+        if frame.empty:
+            raise SpecError("no complete runs to tabulate")
+        metrics = table_metrics(frame, ("quality", "fidelity", "stability"))
+        text = render(summarize(frame.drop(columns=["_root", "run_dir"]), metrics), metrics, fmt)
+        if output is not None:
+            from ganeval import fileio
+
+            fileio.write_text(output, text if text.endswith("\n") else text + "\n")
+            click.echo(f"table: {output}", err=True)
+        else:
+            click.echo(text)
+        return
+    path = build_report(list(bench_dirs), output)
+    _print_summary(load_frames(list(bench_dirs), rewrite_results=False))
     click.echo(f"\nreport: {path}")
 
 

@@ -98,6 +98,7 @@ def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequ
     for ax, (panel_title, curves) in zip(axes[0], panels):
         for i, (label, steps, values) in enumerate(curves):
             v = values.double()
+            v = v.where(torch.isfinite(v), torch.tensor(float("nan"), dtype=v.dtype))  # a diverged seed stops here
             if log:
                 v = v.where(v > 0, torch.tensor(float("nan"), dtype=v.dtype))
             med = v.nanmedian(dim=0).values
@@ -139,5 +140,32 @@ def events_figure(path: Path, rows: Sequence[tuple[str, Sequence[tuple[int, str]
     ax.set_title(title, fontsize=10)
     if kinds:
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=min(3, len(kinds)))
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def mode_counts_figure(path: Path, series: Sequence[tuple[str, Sequence[int]]], title: str) -> None:
+    """Samples per mode: bars for a few modes, the sorted counts (a rank plot) for many; the dashed
+    line is the same number of samples spread evenly over the modes."""
+    k = len(series[0][1])
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    if k <= 30:
+        width = 0.8 / len(series)
+        for i, (label, counts) in enumerate(series):
+            ax.bar([m + i * width for m in range(k)], counts, width=width, label=label, color=f"C{i % 10}")
+        ax.set_xlabel("mode")
+        ax.set_xticks(range(k))
+        ax.tick_params(axis="x", labelsize=6)
+    else:
+        for i, (label, counts) in enumerate(series):
+            ordered = sorted(counts, reverse=True)
+            ax.plot(range(1, k + 1), ordered, label=label, color=f"C{i % 10}", lw=1.2)
+        ax.set_xlabel("mode rank (most to least frequent)")
+        ax.set_yscale("symlog", linthresh=1)
+    total = sum(series[0][1])
+    ax.axhline(total / k, color="0.3", ls="--", lw=0.8, label="uniform over modes")
+    ax.set_ylabel("samples")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)

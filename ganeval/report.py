@@ -1,10 +1,14 @@
-"""``report.md``: what was run, a table per benchmark (mean ± std over seeds, with n), and a figure
-of generated samples per loss. Built from the bench folder alone, so it can be rebuilt any time."""
+"""``report.md``: what was run, comparison tables per benchmark (quality and stability, mean ± std
+over seeds with 95 % intervals), and figures: generated samples, gradient-norm curves, metrics over
+training, samples per mode and a timeline of training events. Built from bench folders alone, so
+it can be rebuilt any time; several bench folders are compared side by side.
+"""
 
 from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,62 +18,16 @@ import torch
 from ganeval import fileio
 from ganeval.benchmarks import get_benchmark
 from ganeval.metrics.catalog import METRICS
-from ganeval.results import RESULTS_FILE, incomplete_runs, metric_columns, summarize, write_results
+from ganeval.results import RESULTS_FILE, collect, incomplete_runs, metric_columns, summarize, write_results
+from ganeval.tables import cell_label, markdown_table, table_markdown
 
 REPORT_FILE = "report.md"
 FIGURES = "figures"
-ARROW = {"higher": "↑", "lower": "↓", "none": ""}
-# Columns that describe the set-up, or a spread within one run, rather than compare cells; they stay
-# in results.csv but are left out of the comparison tables.
-_CONTEXT_METRICS = {"n_modes", "n_samples", "is_std", "kid_std"}
 
 
-def fmt_mean_std(mean: float, std: float, n: int, fmt: str) -> str:
-    if n == 0 or mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "–"
-    if n == 1 or std is None or (isinstance(std, float) and math.isnan(std)):
-        return f"{mean:{fmt}}"
-    return f"{mean:{fmt}} ± {std:{fmt}}"
-
-
-def best_index(values: pd.Series, direction: str) -> set[Any]:
-    finite = values.dropna()
-    if finite.empty or direction not in ("higher", "lower"):
-        return set()
-    best = finite.max() if direction == "higher" else finite.min()
-    return set(finite.index[finite == best])
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] * len(headers)) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def cell_label(loss: str, variant: str) -> str:
-    return loss if variant in (None, "none") else f"{loss} + {variant}"
-
-
-def benchmark_table(summary: pd.DataFrame, metrics: list[str]) -> str:
-    """Rows: cells of one benchmark. Columns: each metric's mean ± std, best in bold, and n."""
-    headers = ["loss", "seeds (diverged)"]
-    for m in metrics:
-        info = METRICS.get(m)
-        headers.append(f"{m} {ARROW[info.direction]}".strip())
-    bests = {m: best_index(summary[(m, "mean")], METRICS.get(m).direction) for m in metrics}
-    rows = []
-    for idx, row in summary.iterrows():
-        _, loss, variant = idx
-        cells = [cell_label(loss, variant), f"{int(row[('runs', 'n')])} ({int(row[('runs', 'diverged')])})"]
-        for m in metrics:
-            info = METRICS.get(m)
-            n = int(row[(m, "n")])
-            text = fmt_mean_std(row[(m, "mean")], row[(m, "std")], n, info.fmt)
-            if n != int(row[("runs", "n")]) and text != "–":
-                text += f" (n={n})"
-            cells.append(f"**{text}**" if idx in bests[m] else text)
-        rows.append(cells)
-    return markdown_table(headers, rows)
+def table_metrics(frame: pd.DataFrame, groups: Sequence[str]) -> list[str]:
+    """Registered metrics of ``frame`` in the given report groups, in catalog order, that have values."""
+    return [m for m in metric_columns(frame) if METRICS.get(m).group in groups and frame[m].notna().any()]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -87,89 +45,261 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _first_seed_samples(bench_dir: Path, frame: pd.DataFrame, benchmark: str) -> list[tuple[str, torch.Tensor, Any]]:
-    """Samples of the lowest seed of every cell of ``benchmark``, regenerated from its checkpoint."""
+def load_frames(bench_dirs: Sequence[Path], rewrite_results: bool = True) -> pd.DataFrame:
+    """All complete seed-runs of the benches; with several benches a ``bench`` column names each."""
+    frames = []
+    for d in bench_dirs:
+        frame = write_results(d) if rewrite_results else collect(d)
+        frame["_root"] = str(d)
+        if len(bench_dirs) > 1:
+            frame.insert(0, "bench", Path(d).name if list(map(lambda p: Path(p).name, bench_dirs)).count(Path(d).name) == 1
+                         else str(d))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _run_dirs(frame: pd.DataFrame) -> list[Path]:
+    return [Path(root) / rel for root, rel in zip(frame["_root"], frame["run_dir"])]
+
+
+def _cells(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(label, rows) per cell in order of appearance; labels carry the bench when comparing."""
+    keys = [k for k in ("bench", "loss", "variant") if k in frame.columns]
+    out = []
+    for key, rows in frame.groupby(keys, sort=False):
+        key = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        label = cell_label(key["loss"], key.get("variant"))
+        out.append((f"{key['bench']}: {label}" if "bench" in key else label, rows.sort_values("seed")))
+    return out
+
+
+# --- figures -------------------------------------------------------------------------------------
+def samples_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
+    """Samples of the lowest seed of each cell, regenerated from its newest checkpoint."""
     from ganeval.evaluate import read_config
     from ganeval.train import checkpoint
     from ganeval.train.trainer import CellTrainer
 
-    panels = []
-    sub = frame[frame["benchmark"] == benchmark]
-    for (loss, variant), cell in sub.groupby(["loss", "variant"], sort=False):
-        run_dir = bench_dir / cell.sort_values("seed")["run_dir"].iloc[0]
+    panels, run = [], None
+    for label, rows in _cells(frame):
+        run_dir = _run_dirs(rows.iloc[:1])[0]
         run, seed = read_config(run_dir)
         trainer = CellTrainer(run, [seed], [run_dir], torch.device("cpu"))
         payload = checkpoint.latest(run_dir, trainer.config)
         if payload is None:
             continue
         trainer.load_payloads([payload])
-        n = min(run.eval_samples, 2500)
-        panels.append((f"{cell_label(loss, variant)} (seed {seed})", trainer.generate(n)[0], run))
-    return panels
+        panels.append((f"{label} (seed {seed})", trainer.generate(min(run.eval_samples, 2500))[0]))
+    if not panels:
+        return False
+    get_benchmark(benchmark).save_comparison_figure(path, panels, f"{benchmark}: generated samples, first seed of each loss",
+                                                    run)
+    return True
 
 
-def settings_table(spec: dict[str, Any], frame: pd.DataFrame) -> str:
+def gradient_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
+    from ganeval.diagnostics.trace import read_trace
+    from ganeval.plots import band_figure
+
+    panels = {"D": [], "G": []}
+    for label, rows in _cells(frame):
+        traces = [read_trace(d / "trace.csv") for d in _run_dirs(rows)]
+        traces = [t for t in traces if t]
+        if not traces:
+            continue
+        for net in ("D", "G"):
+            steps, values = _trace_matrix(traces, f"{net.lower()}_grad_norm")
+            if steps:
+                panels[net].append((label, steps, values))
+    drawn = [(f"{net} gradient L2 norm", curves) for net, curves in panels.items() if curves]
+    if not drawn:
+        return False
+    band_figure(path, drawn, f"{benchmark}: gradient norms (median over seeds, band: min–max)", "L2 norm", True)
+    return True
+
+
+def training_curves_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
+    """Metrics at evaluated checkpoints (and the final one) per cell, when the spec asked for them."""
+    from ganeval.evaluate import checkpoint_evaluations, read_metrics
+    from ganeval.plots import band_figure
+
+    keys = [k for k in ("modes_covered", "fid") if k in frame.columns and frame[k].notna().any()]
+    panels: dict[str, list] = {k: [] for k in keys}
+    for label, rows in _cells(frame):
+        per_seed = []
+        for run_dir in _run_dirs(rows):
+            final = read_metrics(run_dir)
+            if final is None:
+                continue
+            evals = checkpoint_evaluations(run_dir, final.get("eval_config"))
+            points = evals + [(final["step"], {k: (math.nan if v is None else v) for k, v in final["metrics"].items()})]
+            per_seed.append([{"step": step, **m} for step, m in points])
+        if not per_seed or len(per_seed[0]) < 2:
+            continue
+        for k in keys:
+            steps, values = _trace_matrix(per_seed, k)
+            if len(steps) >= 2:
+                panels[k].append((label, steps, values))
+    drawn = [(k, curves) for k, curves in panels.items() if curves]
+    if not drawn:
+        return False
+    band_figure(path, drawn, f"{benchmark}: metrics over training (median over seeds, band: min–max)", "value", False)
+    return True
+
+
+def mode_counts_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
+    from ganeval.evaluate import read_metrics
+    from ganeval.plots import mode_counts_figure as draw
+
+    series = []
+    for label, rows in _cells(frame):
+        doc = read_metrics(_run_dirs(rows.iloc[:1])[0])
+        if doc and doc.get("mode_counts"):
+            series.append((f"{label} (seed {int(rows['seed'].iloc[0])})", doc["mode_counts"]))
+    if not series:
+        return False
+    draw(path, series, f"{benchmark}: samples per mode (first seed of each loss)")
+    return True
+
+
+def events_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
+    from ganeval.plots import events_figure as draw
+
+    rows_out, max_step = [], 0
+    for label, rows in _cells(frame):
+        for run_dir, seed, steps in zip(_run_dirs(rows), rows["seed"], rows["step"]):
+            events = _read_json(run_dir / "events.json").get("events", [])
+            rows_out.append((f"{label} · seed {int(seed)}", [(e["step"], e["kind"]) for e in events]))
+            max_step = max(max_step, int(steps))
+    if not any(evs for _, evs in rows_out):
+        return False
+    draw(path, rows_out, max_step, f"{benchmark}: training events per seed-run")
+    return True
+
+
+# --- the document --------------------------------------------------------------------------------
+def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> list[str]:
+    lines = []
+    for d in bench_dirs:
+        spec = _read_toml(Path(d) / "spec.toml")
+        env = _read_json(Path(d) / "env.json")
+        wall = env.get("wall_time_s")
+        incomplete = len(incomplete_runs(d))
+        title = f"### `{Path(d).name}`" if len(bench_dirs) > 1 else None
+        if title:
+            lines += [title, ""]
+        lines += [
+            f"- **what**: benchmarks {', '.join(spec.get('benchmarks', []))}; losses {', '.join(spec.get('losses', []))};"
+            f" variants {', '.join(spec.get('variants', ['none']))}; seeds {spec.get('seeds', [])}"
+            f" (resolved spec: [`spec.toml`]({Path(d) / 'spec.toml' if len(bench_dirs) > 1 else 'spec.toml'}))",
+            f"- **where**: {env.get('device_name', env.get('device', '?'))}; torch {env.get('torch', '?')};"
+            f" torch-fidelity {env.get('torch_fidelity', '?')}; ganeval {env.get('ganeval', '?')};"
+            f" git commit `{(env.get('git_commit') or 'unknown')[:12]}`",
+            f"- **when**: started {env.get('started', '?')}"
+            + (f"; bench wall time {wall:.0f} s" if isinstance(wall, (int, float)) else ""),
+            f"- **runs**: {int((frame['_root'] == str(d)).sum())} complete seed-runs"
+            + (f", {incomplete} incomplete" if incomplete else "")
+            + (f" ([`{RESULTS_FILE}`]({RESULTS_FILE}))" if len(bench_dirs) == 1 else ""),
+        ]
+        extractors = sorted(set(frame.loc[frame["_root"] == str(d), "extractor"].dropna())) if "extractor" in frame else []
+        if extractors:
+            lines.append(f"- **feature extractor** (FID / IS / KID / precision / recall): {', '.join(extractors)}")
+        lines.append("")
+    return lines
+
+
+def _fidelity_note(sub: pd.DataFrame, run_dirs: list[Path]) -> str:
+    if "extractor" not in sub.columns or sub["extractor"].isna().all():
+        return ""
+    from ganeval.evaluate import read_metrics
+
+    doc = read_metrics(run_dirs[0]) or {}
+    f = doc.get("fidelity", {})
+    return (f"FID, IS, KID, precision, recall and diversity use feature extractor **{', '.join(sorted(set(sub['extractor'].dropna())))}**"
+            f" on {f.get('n_generated', '?')} generated vs {f.get('n_real', '?')} real test images"
+            f" (KID subsets of {f.get('kid_subset_size', '?')}, IS over {f.get('is_splits', '?')} split(s)). "
+            "Numbers from different extractors are not comparable; rows never mix them.")
+
+
+def settings_table(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> str:
     keys = ["steps", "batch_size", "n_critic", "optimizer", "lr_d", "lr_g", "betas", "gp_weight", "clip_value", "z_dim"]
     rows = []
-    for cell_key, values in spec.get("cell", {}).items():
-        bench, loss, *variant = cell_key.split("/")
-        if not ((frame["benchmark"] == bench) & (frame["loss"] == loss)).any():
-            continue
-        rows.append([cell_key, *(str(values.get(k, "")) for k in keys)])
-    return markdown_table(["cell", *keys], rows) if rows else ""
+    for d in bench_dirs:
+        spec = _read_toml(Path(d) / "spec.toml")
+        for cell_key, values in spec.get("cell", {}).items():
+            bench, loss, *variant = cell_key.split("/")
+            mask = (frame["_root"] == str(d)) & (frame["benchmark"] == bench) & (frame["loss"] == loss)
+            if variant:
+                mask &= frame["variant"] == variant[0]
+            if not mask.any():
+                continue
+            label = ([Path(d).name] if len(bench_dirs) > 1 else []) + [cell_key]
+            rows.append(label + [str(values.get(k, "")) for k in keys])
+    head = (["bench"] if len(bench_dirs) > 1 else []) + ["cell", *keys]
+    return markdown_table(head, rows) if rows else ""
 
 
-def build_report(bench_dir: Path, output: Path | None = None, figures: bool = True) -> Path:
-    """Re-aggregate ``results.csv`` and write the markdown report (and its figures)."""
-    bench_dir = Path(bench_dir)
-    output = Path(output) if output is not None else bench_dir / REPORT_FILE
-    frame = write_results(bench_dir)
-    spec = _read_toml(bench_dir / "spec.toml")
-    env = _read_json(bench_dir / "env.json")
-    lines = [f"# ganeval bench report: `{bench_dir.name}`", ""]
-    lines += [
-        f"- **grid**: benchmarks {', '.join(spec.get('benchmarks', []))}; losses {', '.join(spec.get('losses', []))};"
-        f" variants {', '.join(spec.get('variants', ['none']))}; seeds {spec.get('seeds', [])}",
-        f"- **device**: {env.get('device_name', env.get('device', '?'))}; torch {env.get('torch', '?')};"
-        f" ganeval {env.get('ganeval', '?')}; git commit {env.get('git_commit') or 'unknown'}",
-        f"- **started**: {env.get('started', '?')}; wall time {env.get('wall_time_s', float('nan')):.0f} s"
-        if isinstance(env.get("wall_time_s"), (int, float)) else f"- **started**: {env.get('started', '?')}",
-        f"- **runs**: {len(frame)} complete seed-runs in [`{RESULTS_FILE}`]({RESULTS_FILE})"
-        + (f"; {len(incomplete_runs(bench_dir))} incomplete" if incomplete_runs(bench_dir) else ""),
-        "",
-        "Each cell is mean ± std over seeds (sample std, n-1); n is given where a metric was undefined for some"
-        " seeds. Best value per column in bold; ↑ higher is better, ↓ lower is better.",
-        "",
-    ]
+def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, figures: bool = True) -> Path:
+    """Re-aggregate ``results.csv`` of each bench and write one markdown report with its figures.
+
+    One bench: ``BENCH/report.md`` by default. Several: a side-by-side comparison (default
+    ``comparison.md`` in the current folder)."""
+    dirs = [Path(bench_dirs)] if isinstance(bench_dirs, (str, Path)) else [Path(d) for d in bench_dirs]
+    output = Path(output) if output is not None else (dirs[0] / REPORT_FILE if len(dirs) == 1 else Path("comparison.md"))
+    frame = load_frames(dirs)
+    title = f"`{dirs[0].name}`" if len(dirs) == 1 else " vs ".join(f"`{d.name}`" for d in dirs)
+    lines = [f"# ganeval report: {title}", ""] + _header(dirs, frame)
+    lines += ["Tables: mean ± std over seeds (sample std), 95 % t-interval below; `(n=k)` where a metric is "
+              "undefined for some seeds (e.g. a diverged run). Best value per column in **bold**; "
+              "↑ higher is better, ↓ lower is better. Definitions at the end.", ""]
     if frame.empty:
         lines.append("_No complete runs yet._")
-    for benchmark in dict.fromkeys(frame["benchmark"]) if not frame.empty else []:
-        sub = frame[frame["benchmark"] == benchmark]
-        metrics = [m for m in metric_columns(sub) if m not in _CONTEXT_METRICS]
-        summary = summarize(sub, metrics)
+    order = []
+    for d in dirs:
+        order += _read_toml(d / "spec.toml").get("benchmarks", [])
+    order += list(frame["benchmark"]) if not frame.empty else []
+    fig_dir = output.parent / FIGURES
+    for benchmark in dict.fromkeys(order):
+        sub = frame[frame["benchmark"] == benchmark] if not frame.empty else frame
+        if sub.empty:
+            continue
         bench = get_benchmark(benchmark)
         lines += [f"## {benchmark}", "", f"{bench.description}; {bench.n_modes} modes.", ""]
-        first = sub.iloc[0]
-        opts = _read_json(bench_dir / first["run_dir"] / "metrics.json").get("eval_options", {})
+        opts = _read_json(_run_dirs(sub.iloc[:1])[0] / "metrics.json").get("eval_options", {})
         if opts:
-            lines += ["Evaluation: " + ", ".join(f"{k} = {v}" for k, v in opts.items())
-                      + f", {int(first.get('n_samples', 0))} samples per run.", ""]
-        lines += [benchmark_table(summary, metrics), ""]
+            lines += ["Mode metrics: " + ", ".join(f"{k} = {v}" for k, v in opts.items())
+                      + f", {int(sub['n_samples'].dropna().iloc[0]) if 'n_samples' in sub and sub['n_samples'].notna().any() else '?'}"
+                      " generated samples per run.", ""]
+        quality = table_metrics(sub, ("quality", "fidelity"))
+        if quality:
+            note = _fidelity_note(sub, _run_dirs(sub))
+            lines += ["### Quality", ""] + ([note, ""] if note else []) + [table_markdown(summarize(sub, quality), quality), ""]
+        stability = table_metrics(sub, ("stability",))
+        if stability:
+            lines += ["### Stability", "", "From each run's trace and `events.json` (detector thresholds are recorded there).",
+                      "", table_markdown(summarize(sub, stability), stability), ""]
         if figures:
-            panels = _first_seed_samples(bench_dir, frame, benchmark)
-            if panels:
-                rel = f"{FIGURES}/{benchmark}-samples.png"
-                bench.save_comparison_figure(output.parent / rel, [(label, s) for label, s, _ in panels],
-                                             f"{benchmark}: generated samples (first seed of each loss)", panels[0][2])
-                lines += [f"![{benchmark} samples]({rel})", ""]
-    table = settings_table(spec, frame)
+            made = []
+            for name, fn, caption in (
+                    ("samples", samples_figure if len(dirs) == 1 else None, "generated samples"),
+                    ("gradients", gradient_figure, "gradient norms"),
+                    ("training", training_curves_figure, "metrics over training"),
+                    ("modes", mode_counts_figure, "samples per mode"),
+                    ("events", events_figure, "training events")):
+                rel = f"{FIGURES}/{benchmark}-{name}.png"
+                if fn is not None and fn(sub, benchmark, output.parent / rel):
+                    made.append(f"![{benchmark}: {caption}]({rel})")
+            if made:
+                lines += ["### Figures", ""] + [x for m in made for x in (m, "")]
+    table = settings_table(dirs, frame) if not frame.empty else ""
     if table:
-        lines += ["## Settings", "", "Resolved per cell (from `spec.toml`):", "", table, ""]
-    lines += ["## Metrics", ""]
-    for name in metric_columns(frame):
+        lines += ["## Settings", "", "Resolved per cell (`spec.toml`); every other setting is in each run's `config.json`.",
+                  "", table, ""]
+    lines += ["## Definitions", ""]
+    for name in metric_columns(frame) if not frame.empty else []:
         info = METRICS.get(name)
-        lines.append(f"- `{name}` ({info.direction} is better): {info.description}" if info.direction != "none"
-                     else f"- `{name}`: {info.description}")
+        arrow = {"higher": " (higher is better)", "lower": " (lower is better)"}.get(info.direction, "")
+        lines.append(f"- `{name}`{arrow}: {info.description}")
     fileio.write_text(output, "\n".join(lines) + "\n")
     return output
 

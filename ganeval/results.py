@@ -43,6 +43,9 @@ def collect(bench_dir: Path) -> pd.DataFrame:
         if doc is None:
             continue
         row = {k: doc.get(k) for k in ID_COLUMNS + INFO_COLUMNS}
+        extractor = (doc.get("fidelity") or {}).get("extractor")
+        if extractor:
+            row["extractor"] = extractor
         for name, value in doc["metrics"].items():
             row[name] = math.nan if value is None else value
         row["run_dir"] = str(run_dir.relative_to(bench_dir))
@@ -83,7 +86,9 @@ def t_interval(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
     return float(v.mean()) - half, float(v.mean()) + half
 
 
-SUMMARY_KEYS = ["bench", "benchmark", "loss", "variant"]
+# Rows never average across benches or feature extractors: numbers from different extractors are
+# not comparable, so each extractor gets its own row.
+SUMMARY_KEYS = ["bench", "benchmark", "loss", "variant", "extractor"]
 
 
 def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
@@ -95,6 +100,9 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataF
     """
     metrics = metrics if metrics is not None else metric_columns(frame)
     keys = [k for k in SUMMARY_KEYS if k in frame.columns]
+    frame = frame.copy()
+    if "extractor" in keys:
+        frame["extractor"] = frame["extractor"].fillna("")
     groups = frame.groupby(keys, sort=False)
     out = pd.DataFrame(index=pd.MultiIndex.from_tuples(list(groups.groups.keys()), names=keys))
     out[("runs", "n")] = groups.size()

@@ -24,6 +24,8 @@ class MetricInfo:
     description: str
     fmt: str = ".3f"
     group: Group = "quality"
+    #: the range a value can take (intervals shown in reports are clipped to it)
+    bounds: tuple[float, float] = (float("-inf"), float("inf"))
 
 
 METRICS: Registry[MetricInfo] = Registry("metric")
@@ -38,16 +40,20 @@ def get_metric(name: str) -> MetricInfo:
 
 
 MODES_COVERED = register_metric(MetricInfo(
-    "modes_covered", "higher", "modes holding at least `cover_threshold` high-quality samples", ".1f")).name
+    "modes_covered", "higher", "modes holding at least `cover_threshold` high-quality samples", ".1f",
+    bounds=(0.0, float("inf")))).name
 N_MODES = register_metric(MetricInfo("n_modes", "none", "number of modes of the benchmark", ".0f", "context")).name
 HQ_RATE = register_metric(MetricInfo(
-    "hq_rate", "higher", "fraction of samples within `hq_sigmas` std of their nearest mode (MoG)")).name
+    "hq_rate", "higher", "fraction of samples within `hq_sigmas` std of their nearest mode (MoG)",
+    bounds=(0.0, 1.0))).name
 KL = register_metric(MetricInfo(
-    "kl", "lower", "reverse KL(p_gen || p_true) over modes; NaN when no sample is assigned to a mode")).name
+    "kl", "lower", "reverse KL(p_gen || p_true) over modes; NaN when no sample is assigned to a mode",
+    bounds=(0.0, float("inf")))).name
 N_SAMPLES = register_metric(MetricInfo(
     "n_samples", "none", "generated samples the metrics were computed on", ".0f", "context")).name
 MEAN_CONFIDENCE = register_metric(MetricInfo(
-    "mean_confidence", "higher", "mean top-class probability of the MNIST classifier over generated digits")).name
+    "mean_confidence", "higher", "mean top-class probability of the MNIST classifier over generated digits",
+    bounds=(0.0, 1.0))).name
 
 # Fidelity metrics (torch-fidelity); their extractor's name is recorded with them.
 FID = register_metric(MetricInfo("fid", "lower", "Fréchet distance between generated and real features",
@@ -61,10 +67,10 @@ KID_MEAN = register_metric(MetricInfo(
 KID_STD = register_metric(MetricInfo("kid_std", "none", "kernel distance, std over subsets", ".4f", "context")).name
 PRECISION = register_metric(MetricInfo(
     "precision", "higher", "fraction of generated samples inside the real feature manifold (k=3)", ".3f",
-    "fidelity")).name
+    "fidelity", (0.0, 1.0))).name
 RECALL = register_metric(MetricInfo(
     "recall", "higher", "fraction of real samples inside the generated feature manifold (k=3)", ".3f",
-    "fidelity")).name
+    "fidelity", (0.0, 1.0))).name
 DIVERSITY = register_metric(MetricInfo(
     "diversity", "none", "mean pairwise feature distance of generated samples / that of real ones (1 = as diverse)",
     ".3f", "fidelity")).name
@@ -73,10 +79,10 @@ DIVERSITY = register_metric(MetricInfo(
 FIRST_EVENT_STEP = register_metric(MetricInfo(
     "first_event_step", "none", "step of the run's first training event (NaN: none)", ".0f", "stability")).name
 N_EVENTS = register_metric(MetricInfo(
-    "n_events", "lower", "training events detected (see events.json)", ".1f", "stability")).name
+    "n_events", "lower", "training events detected (see events.json)", ".1f", "stability", (0.0, float("inf")))).name
 DIVERGED = register_metric(MetricInfo(
     "diverged", "lower", "1 if the run diverged (non-finite loss or weights); its mean is the fraction of seeds",
-    ".2f", "stability")).name
+    ".2f", "stability", (0.0, 1.0))).name
 D_SPREAD = register_metric(MetricInfo(
     "d_grad_spread", "lower", "std of log10 of D's gradient norm over the second half of training (decades)",
     ".3f", "stability")).name

@@ -1,0 +1,132 @@
+"""Comparison tables: one row per cell (benchmark, loss, variant[, bench, extractor]), mean ± std
+over seeds with the 95 % interval and n, the best value of each column marked, and the direction
+in the header. Rendered as markdown, CSV, LaTeX or JSON from the same summary."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+from ganeval.metrics.catalog import METRICS
+from ganeval.results import flat_summary
+
+ARROW = {"higher": "↑", "lower": "↓", "none": ""}
+FORMATS = ("md", "csv", "latex", "json")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt_mean_std(mean: float, std: float, n: int, fmt: str) -> str:
+    if n == 0 or _missing(mean):
+        return "–"
+    if n == 1 or _missing(std):
+        return f"{mean:{fmt}}"
+    return f"{mean:{fmt}} ± {std:{fmt}}"
+
+
+def fmt_interval(low: float, high: float, fmt: str) -> str:
+    return "" if _missing(low) or _missing(high) else f"{low:{fmt}} – {high:{fmt}}"
+
+
+def best_index(values: pd.Series, direction: str) -> set[Any]:
+    """Rows holding the best value; none when every row ties (nothing to point at)."""
+    finite = values.dropna()
+    if finite.empty or direction not in ("higher", "lower") or (len(finite) > 1 and finite.nunique() == 1):
+        return set()
+    best = finite.max() if direction == "higher" else finite.min()
+    return set(finite.index[finite == best])
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] * len(headers)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def cell_label(loss: str, variant: str | None) -> str:
+    return loss if variant in (None, "none", "") else f"{loss} + {variant}"
+
+
+def _row_labels(summary: pd.DataFrame) -> list[list[str]]:
+    names = list(summary.index.names)
+    labels = []
+    for idx in summary.index:
+        key = dict(zip(names, idx if isinstance(idx, tuple) else (idx,)))
+        label = [cell_label(key["loss"], key.get("variant"))]
+        if "bench" in key:
+            label.insert(0, str(key["bench"]))
+        labels.append(label)
+    return labels
+
+
+def header(metric: str) -> str:
+    return f"{metric} {ARROW[METRICS.get(metric).direction]}".strip()
+
+
+def table_markdown(summary: pd.DataFrame, metrics: list[str], intervals: bool = True) -> str:
+    """Markdown; with ``intervals`` each cell also shows its 95 % interval (GitHub renders <br>)."""
+    multi = "bench" in summary.index.names
+    headers = (["bench"] if multi else []) + ["loss", "seeds (diverged)"] + [header(m) for m in metrics]
+    bests = {m: best_index(summary[(m, "mean")], METRICS.get(m).direction) for m in metrics}
+    rows = []
+    for label, (idx, row) in zip(_row_labels(summary), summary.iterrows()):
+        cells = label + [f"{int(row[('runs', 'n')])} ({int(row[('runs', 'diverged')])})"]
+        for m in metrics:
+            fmt = METRICS.get(m).fmt
+            n = int(row[(m, "n")])
+            text = fmt_mean_std(row[(m, "mean")], row[(m, "std")], n, fmt)
+            if text != "–" and n != int(row[("runs", "n")]):
+                text += f" (n={n})"
+            if idx in bests[m]:
+                text = f"**{text}**"
+            lo, hi = METRICS.get(m).bounds
+            ci = fmt_interval(max(row[(m, "ci_low")], lo), min(row[(m, "ci_high")], hi), fmt) if intervals else ""
+            cells.append(f"{text}<br><sub>{ci}</sub>" if ci else text)
+        rows.append(cells)
+    return markdown_table(headers, rows)
+
+
+def table_latex(summary: pd.DataFrame, metrics: list[str]) -> str:
+    """A booktabs table body: mean $\\pm$ std, best in bold, arrows in the header."""
+    arrow = {"higher": r"$\uparrow$", "lower": r"$\downarrow$", "none": ""}
+    bests = {m: best_index(summary[(m, "mean")], METRICS.get(m).direction) for m in metrics}
+    multi = "bench" in summary.index.names
+    escaped = [m.replace("_", "\\_") for m in metrics]
+    cols = (["bench"] if multi else []) + ["loss", "n"] + [f"{e} {arrow[METRICS.get(m).direction]}".strip()
+                                                           for e, m in zip(escaped, metrics)]
+    lines = [r"\begin{tabular}{" + "l" * (len(cols) - len(metrics)) + "r" * len(metrics) + "}", r"\toprule",
+             " & ".join(cols) + r" \\", r"\midrule"]
+    for label, (idx, row) in zip(_row_labels(summary), summary.iterrows()):
+        cells = [c.replace("_", r"\_") for c in label] + [str(int(row[("runs", "n")]))]
+        for m in metrics:
+            text = fmt_mean_std(row[(m, "mean")], row[(m, "std")], int(row[(m, "n")]), METRICS.get(m).fmt)
+            text = text.replace("±", r"$\pm$").replace("–", "--")
+            cells.append(rf"\textbf{{{text}}}" if idx in bests[m] else text)
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines)
+
+
+def render(summary: pd.DataFrame, metrics: list[str], fmt: str) -> str:
+    """The table alone in one of :data:`FORMATS`."""
+    if fmt == "md":
+        return table_markdown(summary, metrics, intervals=False)
+    if fmt == "latex":
+        return table_latex(summary, metrics)
+    keep = [c for c in summary.columns if c[0] in ("runs", *metrics)]
+    flat = flat_summary(summary[keep])
+    if fmt == "csv":
+        buf = io.StringIO()
+        flat.to_csv(buf, index=False, float_format="%.6g")
+        return buf.getvalue()
+    if fmt == "json":
+        records = flat.to_dict(orient="records")
+        clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in records]
+        return json.dumps(clean, indent=2)
+    raise ValueError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")
