@@ -102,14 +102,16 @@ def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequ
             if log:
                 v = v.where(v > 0, torch.tensor(float("nan"), dtype=v.dtype))
             med = v.nanmedian(dim=0).values
+            nan = torch.tensor(float("nan"), dtype=v.dtype)
+            empty = torch.isnan(v).all(dim=0)
             lo = torch.where(torch.isnan(v), torch.tensor(float("inf"), dtype=v.dtype), v).min(dim=0).values
             hi = torch.where(torch.isnan(v), torch.tensor(float("-inf"), dtype=v.dtype), v).max(dim=0).values
+            lo, hi = lo.where(~empty, nan), hi.where(~empty, nan)
             color = f"C{i % 10}"
             n = values.shape[0]
             ax.plot(list(steps), med.tolist(), color=color, lw=1.2, label=label if n == 1 else f"{label} (n={n} seeds)")
             if values.shape[0] > 1:
-                ax.fill_between(list(steps), lo.clamp(max=1e300).tolist(), hi.clamp(min=-1e300).tolist(),
-                                color=color, alpha=0.18, lw=0)
+                ax.fill_between(list(steps), lo.tolist(), hi.tolist(), color=color, alpha=0.18, lw=0)
         if log:
             ax.set_yscale("log")
         ax.set_title(panel_title, fontsize=10)
