@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 LOSSES ?= bce,wgan-gp,hinge
 
-.PHONY: bench test install clean
+.PHONY: bench test data install clean
 
 install: $(VENV)/.installed
 
@@ -20,7 +20,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 bench: install
 	$(VENV)/bin/ganeval bench --losses $(LOSSES)
 
-test: install
+# MNIST for the full-data tests (verified against its official SHA-256); without network the
+# tests that need it are skipped and say so.
+data: install
+	-$(VENV)/bin/ganeval data fetch mnist
+
+test: install data
 	$(PY) -m pytest -q
 
 clean:

@@ -303,6 +303,81 @@ def list_cmd():
         click.echo(f"  {name:<16} ({m.direction}) {m.description}")
 
 
+@cli.command("check")
+@click.argument("bench_dir", type=click.Path(path_type=Path))
+@click.option("--baseline", "baseline_file", required=True, type=click.Path(path_type=Path), help="baseline JSON")
+@click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="family-wise significance level of the across-seed t-tests (Bonferroni over tracked metrics)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable verdicts on stdout")
+@click.option("--update", is_flag=True, help="write a new baseline from this bench (atomically), keeping the tracked "
+                                             "metrics and tolerances of the old one")
+@click.option("--retrack", is_flag=True, help="with --update: track the default metric set again")
+def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack):
+    """Compare a bench with a baseline; exit 1 if a tracked metric got worse beyond its tolerance."""
+    import json
+    import math
+
+    from ganeval import fileio
+    from ganeval.regression import check, load_baseline, make_baseline
+    from ganeval.results import check_bench_dir
+    from ganeval.tables import markdown_table
+
+    check_bench_dir(bench_dir)
+    if update:
+        old = load_baseline(baseline_file) if baseline_file.exists() and not retrack else None
+        doc = make_baseline(bench_dir, tolerances={k: v["tolerance"] for k, v in old["metrics"].items()} if old else None)
+        fileio.write_json(baseline_file, doc)
+        click.echo(f"baseline updated: {baseline_file} ({len(doc['metrics'])} tracked metrics)")
+        return
+    verdicts = check(bench_dir, load_baseline(baseline_file), alpha)
+
+    def num(x: float) -> str:
+        return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+
+    if as_json:
+        click.echo(json.dumps([{**v.__dict__, "failed": v.failed} for v in verdicts], indent=2,
+                              default=lambda x: None))
+    else:
+        rows = [[v.key, num(v.baseline), num(v.now), num(v.tolerance), num(v.p_value),
+                 v.verdict.upper() if v.failed else v.verdict] for v in verdicts]
+        click.echo(markdown_table(["metric", "baseline", "now", "tolerance", "p", "verdict"], rows))
+    failed = [v for v in verdicts if v.failed]
+    for v in failed:
+        click.echo(f"regression: {v.message}", err=True)
+    if failed:
+        sys.exit(EXIT_PROBLEM)
+    click.echo(f"{len(verdicts)} tracked metrics: no regression", err=True)
+
+
+@cli.group()
+def baseline():
+    """Baselines for `ganeval check`."""
+
+
+@baseline.command("init")
+@click.argument("bench_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="baseline file to write")
+@click.option("--metrics", "metric_names", help="metrics to track in every cell  [default: the quality and stability set]")
+def baseline_init(bench_dir, output, metric_names):
+    """Create a baseline from a bench, with the default tolerance of each metric."""
+    from ganeval import fileio
+    from ganeval.metrics.catalog import METRICS
+    from ganeval.regression import make_baseline
+    from ganeval.results import check_bench_dir
+
+    check_bench_dir(bench_dir)
+    tracked = None
+    if metric_names is not None:
+        tracked = _split_names(metric_names, "--metrics")
+        for m in tracked:
+            METRICS.get(m)
+    if output.exists():
+        raise SpecError(f"{output} exists; use `ganeval check ... --update` to refresh a baseline")
+    doc = make_baseline(bench_dir, tracked)
+    fileio.write_json(output, doc)
+    click.echo(f"baseline written: {output} ({len(doc['metrics'])} tracked metrics)")
+
+
 @cli.group()
 def data():
     """Data sets: fetch and verify (offline sources first)."""
@@ -380,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         result = cli.main(args=argv, prog_name="ganeval", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except SystemExit as exc:  # a command's own exit status (1: ran but found a problem)
+        return exc.code if isinstance(exc.code, int) else 1
     except click.exceptions.Abort:
         click.echo("ganeval: aborted", err=True)
         return 130

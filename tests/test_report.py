@@ -1,0 +1,89 @@
+"""Reports and tables read from disk: every section present, every linked figure exists."""
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from ganeval.cli import main
+
+SPEC = """benchmarks = ["ring8", "grid25"]
+losses = ["bce", "hinge"]
+seeds = 2
+steps = 40
+hidden = 16
+batch_size = 32
+eval_samples = 500
+ckpt_every = 20
+eval_checkpoints = true
+
+[cell."grid25/hinge"]
+lr_d = 1e30
+lr_g = 1e30
+"""
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    (root / "spec.toml").write_text(SPEC)
+    assert main(["bench", "--spec", str(root / "spec.toml"), "--out", str(root / "b")]) == 0
+    return root / "b"
+
+
+def linked_files(report_path):
+    return re.findall(r"\]\(([^)]+\.png)\)", report_path.read_text())
+
+
+def test_the_report_has_every_section_and_its_figures_exist(bench):
+    text = (bench / "report.md").read_text()
+    for section in ("# ganeval report", "- **what**", "- **where**", "- **when**", "## ring8", "## grid25",
+                    "### Quality", "### Stability", "### Figures", "## Settings", "## Definitions"):
+        assert section in text, section
+    assert text.index("## ring8") < text.index("## grid25")  # the spec's order
+    figures = linked_files(bench / "report.md")
+    for name in ("ring8-samples", "ring8-gradients", "ring8-training", "ring8-modes", "grid25-events"):
+        assert f"figures/{name}.png" in figures, name
+    for rel in figures:
+        assert (bench / rel).stat().st_size > 2000, rel
+    assert "| hinge | 2 (2) |" in text  # the diverged cell: 2 seeds, both diverged
+    assert "<br><sub>" in text  # 95 % intervals
+
+
+def test_tables_in_every_format(bench, capsys):
+    for fmt in ("md", "csv", "json", "latex"):
+        assert main(["report", str(bench), "--format", fmt]) == 0
+        out = capsys.readouterr().out
+        if fmt == "csv":
+            from io import StringIO
+
+            frame = pd.read_csv(StringIO(out))
+            assert {"benchmark", "loss", "modes_covered.mean", "modes_covered.ci_low", "runs.n"} <= set(frame.columns)
+            assert len(frame) == 4
+        elif fmt == "json":
+            rows = json.loads(out)
+            assert rows[0]["runs.n"] == 2 and "kl.std" in rows[0]
+        elif fmt == "latex":
+            assert r"\begin{tabular}" in out and r"$\pm$" in out and r"modes\_covered $\uparrow$" in out
+        else:
+            assert "| loss | seeds (diverged) | modes_covered ↑" in out
+
+
+def test_two_benches_side_by_side(bench, tmp_path, capsys, monkeypatch):
+    other = tmp_path / "other"
+    assert main(["bench", "--spec", str(bench / "spec.toml"), "--benchmarks", "ring8", "--seeds", "3,4",
+                 "--out", str(other), "--no-report"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(bench), str(other)]) == 0
+    text = (tmp_path / "comparison.md").read_text()
+    assert "vs" in text.splitlines()[0]
+    assert f"| {bench.name} | bce |" in text and "| other | bce |" in text
+    for rel in linked_files(tmp_path / "comparison.md"):
+        assert (tmp_path / rel).exists(), rel
+
+
+def test_report_of_a_folder_that_is_not_a_bench(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert "not a ganeval bench folder" in capsys.readouterr().err
