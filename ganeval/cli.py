@@ -96,10 +96,12 @@ def cli(verbose: bool) -> None:
 
 
 def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, device,
-                inception_weights=None) -> BenchSpec:
+                inception_weights=None, variants=None) -> BenchSpec:
     spec = load_spec(Path(spec_file)) if spec_file else BenchSpec()
     if losses is not None:
         spec.losses = losses
+    if variants is not None:
+        spec.variants = variants
     if benchmarks is not None:
         spec.benchmarks = benchmarks
     if seeds is not None:
@@ -117,7 +119,7 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
     spec.validate()
     # Flags beat every table of the spec file: apply them at the most specific level too.
     spec.run.update(cli_run)
-    for table in (spec.benchmark_overrides, spec.loss_overrides, spec.cell_overrides):
+    for table in (spec.benchmark_overrides, spec.loss_overrides, spec.variant_overrides, spec.cell_overrides):
         for values in table.values():
             values.update(cli_run)
     return spec
@@ -126,6 +128,7 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
 @cli.command()
 @click.option("--losses", help="comma-separated losses  [default: bce,wgan-gp,hinge]")
 @click.option("--benchmarks", help="comma-separated benchmarks  [default: ring8,grid25]")
+@click.option("--variants", help="comma-separated stabilizer variants, a+b combines  [default: none]")
 @click.option("--seeds", callback=_seeds_option, help="number of seeds (3) or a list (0,4,7)  [default: 3]")
 @with_options(run_options)
 @click.option("--out", type=click.Path(path_type=Path), help="bench folder  [default: runs/bench-<spec hash>]")
@@ -133,8 +136,8 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="skip finished runs and continue unfinished ones from their checkpoints")
 @click.option("--report/--no-report", "make_report", default=True, show_default=True, help="write report.md")
-def bench(losses, benchmarks, seeds, steps, inception_weights, batch_size, sets, device, out, spec_file, resume,
-          make_report):
+def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_size, sets, device, out, spec_file,
+          resume, make_report):
     """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
     from ganeval.bench import default_out_dir, run_bench
     from ganeval.progress import default_progress
@@ -142,7 +145,7 @@ def bench(losses, benchmarks, seeds, steps, inception_weights, batch_size, sets,
     from ganeval.results import collect, summarize
 
     spec = _bench_spec(spec_file, _split_names(losses, "--losses"), _split_names(benchmarks, "--benchmarks"),
-                       seeds, steps, batch_size, sets, device, inception_weights)
+                       seeds, steps, batch_size, sets, device, inception_weights, _split_names(variants, "--variants"))
     out_dir = out if out is not None else default_out_dir(spec)
     click.echo(f"bench folder: {out_dir}", err=True)
     outcome = run_bench(spec, out_dir, resume=resume, progress=default_progress())
@@ -187,9 +190,7 @@ def train(benchmark, loss, variant, seed, steps, inception_weights, batch_size, 
     """Train one run (one benchmark, loss and seed) into a run folder, then evaluate it."""
     from ganeval.bench import train_run
 
-    spec = _bench_spec(None, [loss], [benchmark], [seed], steps, batch_size, sets, device, inception_weights)
-    spec.variants = [variant]
-    spec.validate()
+    spec = _bench_spec(None, [loss], [benchmark], [seed], steps, batch_size, sets, device, inception_weights, [variant])
     run = spec.cells()[0]
     run_dir = out if out is not None else Path("runs") / "train" / benchmark / run.cell_name / f"seed-{seed}"
     doc = train_run(run, seed, run_dir, spec.device, resume)
@@ -292,9 +293,11 @@ def list_cmd():
     for name, _ in BENCHMARKS.items():
         b = get_benchmark(name)
         click.echo(f"  {name:<14} {b.description} ({b.n_modes} modes)")
-    click.echo("variants:")
+    click.echo("variants (combine with +, e.g. sn+ttur):")
     for name, v in VARIANTS.items():
-        click.echo(f"  {name:<10} {v.description}")
+        defaults = ", ".join(f"{k}={val}" for k, val in v.defaults.items())
+        paper = f" ({v.paper})" if v.paper else ""
+        click.echo(f"  {name:<10} {v.description}" + (f"\n  {'':<10} sets: {defaults}{paper}" if defaults else ""))
     click.echo("models:")
     for name, m in MODELS.items():
         click.echo(f"  {name:<10} {m.description}")

@@ -162,13 +162,18 @@ def evaluate_trainer(trainer, run: RunSpec | None = None, final: bool | None = N
     t0 = time.perf_counter()
     n = max(run.eval_samples, run.fidelity_samples if run.fidelity else 0)
     samples = trainer.generate(n)
+    # With a weight average, its samples are the run's metrics; the raw G's are kept beside them.
+    raw = trainer.generate(n, raw=True) if final and trainer.G_ema is not None else None
     docs = []
     for k, run_dir in enumerate(trainer.run_dirs):
         t_seed = time.perf_counter()
         metrics, details = compute_metrics(run, samples[k], trainer.device, modes)
+        raw_metrics = compute_metrics(run, raw[k], trainer.device, modes)[0] if raw is not None else None
         eval_time = (time.perf_counter() - t_seed) + (t_seed - t0) / trainer.S
         doc = metrics_document(run, trainer.seeds[k], trainer.step, metrics, details, run_dir, trainer.elapsed,
                                eval_time, final)
+        if raw_metrics is not None:
+            doc["raw_metrics"] = raw_metrics
         if final and samples_figure:
             bench.save_samples_figure(Path(run_dir) / SAMPLES_FILE, samples[k][:2500],
                                       f"{run.benchmark} · {run.cell_name} · seed {trainer.seeds[k]} · step {trainer.step}",

@@ -45,6 +45,6 @@ class Registry(Generic[T]):
 
 
 def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(str(name), valid, n=1)
+    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.5)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}"

@@ -48,6 +48,8 @@ def collect(bench_dir: Path) -> pd.DataFrame:
             row["extractor"] = extractor
         for name, value in doc["metrics"].items():
             row[name] = math.nan if value is None else value
+        for name, value in (doc.get("raw_metrics") or {}).items():  # the raw G beside its weight average
+            row[f"raw_{name}"] = math.nan if value is None else value
         row["run_dir"] = str(run_dir.relative_to(bench_dir))
         rows.append(row)
     frame = pd.DataFrame(rows)

@@ -2,7 +2,8 @@
 
 Resolution order for one run, later wins:
 RunSpec defaults < benchmark protocol < loss paper defaults < benchmark x loss protocol
-< spec top level < [benchmark.NAME] < [loss.NAME] < [cell."BENCH/LOSS[/VARIANT]"] < CLI flags.
+< variant paper defaults < spec top level < [benchmark.NAME] < [loss.NAME] < [variant.NAME]
+< [cell."BENCH/LOSS[/VARIANT]"] < CLI flags.
 
 The resolved spec written to a bench folder pins every run in a [cell] table, so it re-runs as is
 even if a later ganeval changes its defaults. TOML keys and CLI flags use the same names.
@@ -49,7 +50,9 @@ class RunSpec:
     hidden: int = 128
     depth: int = 2
     base_filters: int = 64
-    d_batchnorm: bool = True
+    g_batchnorm: bool = False
+    d_batchnorm: bool = False
+    spectral_norm: bool = False
     batch_size: int = 256
     steps: int = 3000
     n_critic: int = 1
@@ -58,7 +61,11 @@ class RunSpec:
     lr_d: float = 1e-3
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     gp_weight: float = 0.0
+    r1_gamma: float = 0.0
+    r1_every: int = 1
     clip_value: float = 0.0
+    clip_grad: float = 0.0
+    ema_beta: float = 0.0
     pool_size: int = 128000
     trace_every: int = 10
     spectral_every: int = 10
@@ -104,13 +111,13 @@ RUN_FIELDS = {f.name: f for f in fields(RunSpec) if f.name not in IDENTITY}
 
 _POSITIVE_INT = ("z_dim", "hidden", "base_filters", "batch_size", "steps", "n_critic", "ckpt_every",
                  "trace_every", "eval_samples", "cover_threshold", "pool_size", "fidelity_samples", "is_splits",
-                 "spectral_every")
-_BOOL = ("d_batchnorm", "eval_checkpoints")
+                 "spectral_every", "r1_every")
+_BOOL = ("g_batchnorm", "d_batchnorm", "spectral_norm", "eval_checkpoints")
 FIDELITY_METRICS = ("fid", "is", "kid", "prc")
 EXTRACTORS = ("ganeval-mnist", "inception-v3-compat")
 _NONNEG_INT = ("depth",)
 _POSITIVE_FLOAT = ("lr_g", "lr_d", "hq_sigmas")
-_NONNEG_FLOAT = ("gp_weight", "clip_value")
+_NONNEG_FLOAT = ("gp_weight", "clip_value", "r1_gamma", "clip_grad")
 
 
 def _type_name(value: Any) -> str:
@@ -142,6 +149,10 @@ def check_run_value(key: str, value: Any, where: str) -> Any:
         if value < 0:
             raise SpecError(f"{bad} >= 0, got {value}")
         return value
+    if key == "ema_beta":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise SpecError(f"{bad} a number in [0, 1) (0 = no EMA), got {value!r}")
+        return float(value)
     if key == "betas":
         if (not isinstance(value, (list, tuple)) or len(value) != 2
                 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in value)):
@@ -201,12 +212,13 @@ class BenchSpec:
     run: dict[str, Any] = field(default_factory=dict)
     benchmark_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     loss_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    variant_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     cell_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def validate(self) -> BenchSpec:
         from ganeval.benchmarks import BENCHMARKS
         from ganeval.losses import LOSSES
-        from ganeval.variants import parse_variant
+        from ganeval.variants import VARIANTS, parse_variant
 
         for kind, names, registry in (("benchmark", self.benchmarks, BENCHMARKS), ("loss", self.losses, LOSSES)):
             if not names:
@@ -217,8 +229,11 @@ class BenchSpec:
                 raise SpecError(f"{kind} listed twice in {names}")
         if not self.variants:
             raise SpecError("at least one variant is needed ('none' for the plain losses)")
+        if len(set(self.variants)) != len(self.variants):
+            raise SpecError(f"variant listed twice in {self.variants}")
         for v in self.variants:
-            parse_variant(v)
+            for loss in self.losses:
+                parse_variant(v, loss)
         if not self.seeds:
             raise SpecError("at least one seed is needed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -229,7 +244,8 @@ class BenchSpec:
         for key, value in self.run.items():
             self.run[key] = check_run_value(key, value, "spec")
         for table, registry, label in ((self.benchmark_overrides, BENCHMARKS, "benchmark"),
-                                       (self.loss_overrides, LOSSES, "loss")):
+                                       (self.loss_overrides, LOSSES, "loss"),
+                                       (self.variant_overrides, VARIANTS, "variant")):
             for name, values in table.items():
                 registry.get(name)
                 for key, value in values.items():
@@ -241,7 +257,7 @@ class BenchSpec:
             BENCHMARKS.get(parts[0])
             LOSSES.get(parts[1])
             if len(parts) == 3:
-                parse_variant(parts[2])
+                parse_variant(parts[2], parts[1])
             for k, value in values.items():
                 values[k] = check_run_value(k, value, f"[cell.{key!r}]")
         return self
@@ -264,6 +280,8 @@ class BenchSpec:
         values.update(self.run)
         values.update(self.benchmark_overrides.get(benchmark, {}))
         values.update(self.loss_overrides.get(loss, {}))
+        for part in variant.split("+") if variant != "none" else []:
+            values.update(self.variant_overrides.get(part, {}))
         values.update(self.cell_overrides.get(f"{benchmark}/{loss}", {}))
         if variant != "none":
             values.update(self.cell_overrides.get(f"{benchmark}/{loss}/{variant}", {}))
@@ -290,7 +308,7 @@ class BenchSpec:
 
 
 _TOP_KEYS = {"spec_version", "benchmarks", "losses", "variants", "seeds", "device", "batch_seeds",
-             "benchmark", "loss", "cell"}
+             "benchmark", "loss", "variant", "cell"}
 
 
 def load_spec(path: Path) -> BenchSpec:
@@ -350,11 +368,11 @@ def spec_from_dict(doc: dict[str, Any], where: str = "spec") -> BenchSpec:
             if not isinstance(value, bool):
                 raise SpecError(f"{where}: 'batch_seeds' must be true or false, got {value!r}")
             spec.batch_seeds = value
-        elif key in ("benchmark", "loss", "cell"):
+        elif key in ("benchmark", "loss", "variant", "cell"):
             if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
                 raise SpecError(f"{where}: [{key}.NAME] tables expected under {key!r}")
             target = {"benchmark": spec.benchmark_overrides, "loss": spec.loss_overrides,
-                      "cell": spec.cell_overrides}[key]
+                      "variant": spec.variant_overrides, "cell": spec.cell_overrides}[key]
             target.update({name: dict(values) for name, values in value.items()})
         elif key == "spec_version":
             pass

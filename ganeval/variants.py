@@ -1,5 +1,9 @@
-"""Stabilizer variants crossed with losses. ``none`` is the plain loss; further variants register
-here with the hyper-parameters they set."""
+"""Stabilizers as a grid axis. A variant is a named set of RunSpec settings (``defaults``) from the
+paper that introduced the trick; ``a+b`` composes variants. The trainer and models read only the
+settings, so a variant works with every loss, every benchmark, seed-batched and on CUDA.
+
+``ganeval list`` shows them; a spec file can change their settings in ``[variant.NAME]`` tables.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +20,49 @@ class Variant:
     description: str
     paper: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: variants this one cannot be combined with (the reason is the message)
+    conflicts: dict[str, str] = field(default_factory=dict)
+    #: losses this variant makes no sense with, and why
+    incompatible_losses: dict[str, str] = field(default_factory=dict)
 
 
 VARIANTS: Registry[Variant] = Registry("variant")
-VARIANTS.register("none", Variant("none", "the loss as its paper defines it, no stabilizer"))
 
 
-def parse_variant(name: str) -> list[Variant]:
-    """``a+b`` -> [Variant a, Variant b]; ``none`` -> []. Unknown parts raise UnknownNameError."""
+def register_variant(variant: Variant) -> Variant:
+    return VARIANTS.register(variant.name, variant)
+
+
+register_variant(Variant("none", "the loss as its paper defines it, no stabilizer"))
+register_variant(Variant(
+    "sn", "spectral normalization of every discriminator layer (one power iteration per step, per seed)",
+    "Miyato et al. 2018", {"spectral_norm": True},
+    incompatible_losses={"wgan": "weight clipping and spectral normalization both bound the critic's Lipschitz "
+                                 "constant; together the clipping is meaningless"}))
+register_variant(Variant(
+    "r1", "R1 penalty gamma/2 E||grad D(x_real)||^2 (lazy every r1_every steps, scaled by r1_every)",
+    "Mescheder et al. 2018 (gamma = 10)", {"r1_gamma": 10.0, "r1_every": 1}))
+register_variant(Variant(
+    "clip-grad", "clip each network's total gradient norm (per seed) to clip_grad",
+    "Pascanu et al. 2013 (threshold 1 is a common choice)", {"clip_grad": 1.0}))
+register_variant(Variant(
+    "bn", "batch normalization in the generator's hidden layers (set d_batchnorm for D too)",
+    "Ioffe & Szegedy 2015; Radford et al. 2016", {"g_batchnorm": True},
+    conflicts={"no-bn": "bn adds batch norm that no-bn removes"}))
+register_variant(Variant(
+    "no-bn", "no batch normalization in G or D (where the model has it by default, e.g. DCGAN)",
+    "", {"g_batchnorm": False, "d_batchnorm": False}, conflicts={"bn": "no-bn removes the batch norm that bn adds"}))
+register_variant(Variant(
+    "ttur", "two time-scale update rule: D learns 4x faster than G", "Heusel et al. 2017 (4e-4 / 1e-4)",
+    {"lr_d": 4e-4, "lr_g": 1e-4}))
+register_variant(Variant(
+    "ema", "evaluate an exponential moving average of G's weights (raw G's metrics kept beside it)",
+    "Yazici et al. 2019; Karras et al. 2018 (beta = 0.999)", {"ema_beta": 0.999}))
+
+
+def parse_variant(name: str, loss: str | None = None) -> list[Variant]:
+    """``a+b`` -> [Variant a, Variant b]; ``none`` -> []. Unknown, repeated, conflicting parts, or a
+    part that makes no sense with ``loss``, raise SpecError."""
     if not isinstance(name, str) or not name:
         raise SpecError(f"variant must be a non-empty name, got {name!r}")
     if name == "none":
@@ -34,6 +73,12 @@ def parse_variant(name: str) -> list[Variant]:
     out = [VARIANTS.get(p) for p in parts]
     if any(v.name == "none" for v in out):
         raise SpecError(f"variant {name!r}: 'none' cannot be combined")
+    for v in out:
+        for other in out:
+            if other.name in v.conflicts:
+                raise SpecError(f"variant {name!r}: {v.name} and {other.name} cannot be combined ({v.conflicts[other.name]})")
+        if loss is not None and loss in v.incompatible_losses:
+            raise SpecError(f"variant {v.name!r} with loss {loss!r} is refused: {v.incompatible_losses[loss]}")
     return out
 
 

@@ -31,6 +31,8 @@ STACKED_TRAIN_DEFAULTS: dict[str, Any] = {
     "z_dim": 100,
     "z_dist": "uniform",
     "base_filters": 64,
+    "g_batchnorm": True,  # DCGAN: batch norm in G and D
+    "d_batchnorm": True,
     "batch_size": 64,
     "steps": 200,
     "lr_g": 2e-4,

@@ -23,16 +23,16 @@ from ganeval.models.layers import (SeedBatchNorm2d, SeedConv2d, SeedConvTranspos
 class DCGANGenerator(nn.Module):
     """``z [S, B, z_dim] -> images [S, B, C, 28, 28]`` in (-1, 1)."""
 
-    def __init__(self, generators, z_dim: int, data_shape: Sequence[int], base: int = 64):
+    def __init__(self, generators, z_dim: int, data_shape: Sequence[int], base: int = 64, batchnorm: bool = True):
         super().__init__()
         self.S, self.base = len(generators), base
         channels = data_shape[0]
         # No bias before batch norm: it would be cancelled, and Adam turns its zero gradient's rounding
         # noise into full-size steps.
-        self.fc = SeedLinear(generators, z_dim, 2 * base * 7 * 7, init_std=0.02, bias=False)
-        self.bn0 = SeedBatchNorm2d(generators, 2 * base)
-        self.up1 = SeedConvTranspose2d(generators, 2 * base, base, 4, 2, 1, bias=False)
-        self.bn1 = SeedBatchNorm2d(generators, base)
+        self.fc = SeedLinear(generators, z_dim, 2 * base * 7 * 7, init_std=0.02, bias=not batchnorm)
+        self.bn0 = SeedBatchNorm2d(generators, 2 * base) if batchnorm else nn.Identity()
+        self.up1 = SeedConvTranspose2d(generators, 2 * base, base, 4, 2, 1, bias=not batchnorm)
+        self.bn1 = SeedBatchNorm2d(generators, base) if batchnorm else nn.Identity()
         self.up2 = SeedConvTranspose2d(generators, base, channels, 4, 2, 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

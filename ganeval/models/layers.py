@@ -120,3 +120,67 @@ class SeedBatchNorm2d(nn.Module):
         return torch.nn.functional.batch_norm(
             x, self.running_mean.view(-1), self.running_var.view(-1), self.weight.reshape(-1), self.bias.reshape(-1),
             self.training, self.momentum, self.eps)
+
+
+class SeedBatchNorm1d(nn.Module):
+    """Batch norm of ``[S, B, F]`` features with statistics and parameters per (seed, feature)."""
+
+    uses_batch_statistics = True
+
+    def __init__(self, generators, features: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        S = len(generators)
+        self.seeds, self.features, self.momentum, self.eps = S, features, momentum, eps
+        self.weight = nn.Parameter(torch.ones(S, features))
+        self.bias = nn.Parameter(torch.zeros(S, features))
+        self.register_buffer("running_mean", torch.zeros(S, features))
+        self.register_buffer("running_var", torch.ones(S, features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        S, B, F_ = x.shape
+        y = torch.nn.functional.batch_norm(
+            x.transpose(0, 1).reshape(B, S * F_), self.running_mean.view(-1), self.running_var.view(-1),
+            self.weight.reshape(-1), self.bias.reshape(-1), self.training, self.momentum, self.eps)
+        return y.view(B, S, F_).transpose(0, 1)
+
+
+class SeedSpectralNorm(nn.Module):
+    """Parametrization ``W -> W / sigma_max(W)`` per seed (Miyato et al. 2018), for
+    ``torch.nn.utils.parametrize``: one power iteration per training forward, warm-started, with
+    each seed's vectors ``u``, ``v`` kept in buffers (so they are checkpointed and never shared).
+    As in PyTorch's ``spectral_norm``, ``u`` and ``v`` are constants for autograd."""
+
+    def __init__(self, weight: torch.Tensor, generators, n_power_iterations: int = 1, eps: float = 1e-12):
+        super().__init__()
+        from ganeval.diagnostics.spectral import as_matrices
+
+        self.seeds, self.n_power_iterations, self.eps = weight.shape[0], n_power_iterations, eps
+        m = as_matrices(weight.detach(), self.seeds)
+        u = torch.stack([torch.randn(m.shape[1], generator=g) for g in generators]).to(weight)
+        v = torch.stack([torch.randn(m.shape[2], generator=g) for g in generators]).to(weight)
+        self.register_buffer("_u", torch.nn.functional.normalize(u, dim=1, eps=eps))
+        self.register_buffer("_v", torch.nn.functional.normalize(v, dim=1, eps=eps))
+        self._power_method(m, 15)  # as PyTorch: start from a converged estimate
+
+    @torch.no_grad()
+    def _power_method(self, m: torch.Tensor, iterations: int) -> None:
+        for _ in range(iterations):
+            self._v.copy_(torch.nn.functional.normalize(torch.bmm(self._u.unsqueeze(1), m).squeeze(1), dim=1, eps=self.eps))
+            self._u.copy_(torch.nn.functional.normalize(torch.bmm(m, self._v.unsqueeze(2)).squeeze(2), dim=1, eps=self.eps))
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        m = weight.reshape(self.seeds, weight.shape[1], -1)
+        if self.training:
+            self._power_method(m.detach(), self.n_power_iterations)
+        u, v = self._u.clone(), self._v.clone()
+        sigma = torch.bmm(u.unsqueeze(1), torch.bmm(m, v.unsqueeze(2))).view(self.seeds)
+        return weight / sigma.view(self.seeds, *([1] * (weight.dim() - 1)))
+
+
+def apply_spectral_norm(module: nn.Module, generators) -> nn.Module:
+    """Spectral-normalize the weight of every seed-batched linear and convolution layer of ``module``."""
+    from torch.nn.utils import parametrize
+
+    for layer in [m for m in module.modules() if isinstance(m, (SeedLinear, SeedConv2d, SeedConvTranspose2d))]:
+        parametrize.register_parametrization(layer, "weight", SeedSpectralNorm(layer.weight, generators))
+    return module

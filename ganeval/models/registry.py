@@ -38,20 +38,26 @@ def build_models(run, seeds: Sequence[int], data_shape: Sequence[int]) -> tuple[
     """Build seed-batched (G, D) on the CPU for ``run`` (a RunSpec); seed k's weights depend on
     seed k alone. Each family reads the few RunSpec fields its architecture has."""
     entry = MODELS.get(run.model)
-    return entry.build(init_generators(seeds, INIT_G), init_generators(seeds, INIT_D), data_shape, run)
+    d_gens = init_generators(seeds, INIT_D)
+    G, D = entry.build(init_generators(seeds, INIT_G), d_gens, data_shape, run)
+    if run.spectral_norm:
+        from ganeval.models.layers import apply_spectral_norm
+
+        apply_spectral_norm(D, d_gens)  # the power-iteration vectors continue each seed's own stream
+    return G, D
 
 
 def _build_mlp(g_gens, d_gens, data_shape, run):
     from ganeval.models.mlp import MLPDiscriminator, MLPGenerator
 
-    return (MLPGenerator(g_gens, run.z_dim, data_shape, run.hidden, run.depth),
-            MLPDiscriminator(d_gens, data_shape, run.hidden, run.depth))
+    return (MLPGenerator(g_gens, run.z_dim, data_shape, run.hidden, run.depth, run.g_batchnorm),
+            MLPDiscriminator(d_gens, data_shape, run.hidden, run.depth, run.d_batchnorm))
 
 
 def _build_dcgan(g_gens, d_gens, data_shape, run):
     from ganeval.models.dcgan import DCGANDiscriminator, DCGANGenerator
 
-    return (DCGANGenerator(g_gens, run.z_dim, data_shape, run.base_filters),
+    return (DCGANGenerator(g_gens, run.z_dim, data_shape, run.base_filters, run.g_batchnorm),
             DCGANDiscriminator(d_gens, data_shape, run.base_filters, run.d_batchnorm))
 
 

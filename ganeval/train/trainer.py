@@ -8,6 +8,7 @@ operation mixes seeds. On CUDA the whole step can be captured in a CUDA graph (`
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -19,10 +20,11 @@ from torch import nn
 
 from ganeval import rng
 from ganeval.benchmarks import Benchmark, get_benchmark
-from ganeval.diagnostics.tracer import StepStatistics
+from ganeval.diagnostics.gradnorm import squared_sums
 from ganeval.diagnostics.trace import TraceLog
+from ganeval.diagnostics.tracer import StepStatistics
 from ganeval.errors import IntegrityError
-from ganeval.losses import get_loss, gradient_penalty
+from ganeval.losses import get_loss, gradient_penalty, r1_penalty
 from ganeval.models import build_models
 from ganeval.spec import RunSpec
 from ganeval.train import checkpoint
@@ -37,6 +39,13 @@ def make_optimizer(name: str, params: Sequence[nn.Parameter], lr: float, betas: 
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, capturable=capturable)
     raise ValueError(f"unknown optimizer {name}")
+
+
+def clip_per_seed(grads: Sequence[torch.Tensor], max_norm: float, seeds: int) -> tuple[torch.Tensor, ...]:
+    """Scale each seed's gradients so that their total L2 norm is at most ``max_norm``."""
+    norm = squared_sums(grads, seeds).sum(dim=0).sqrt()  # [S]
+    scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
+    return tuple(g * scale.view(seeds, *([1] * (g.dim() - 1))) for g in grads)
 
 
 def _slice_state(state: dict[str, Any], k: int, seeds: int) -> dict[str, Any]:
@@ -90,6 +99,13 @@ class CellTrainer:
         self.g_params, self.d_params = self.stats.g_params, self.stats.d_params
         self.opt_g = make_optimizer(run.optimizer, self.g_params, run.lr_g, run.betas, capturable)
         self.opt_d = make_optimizer(run.optimizer, self.d_params, run.lr_d, run.betas, capturable)
+        self.G_ema: nn.Module | None = None
+        if run.ema_beta > 0:  # the averaged G starts as a copy of G and is what gets evaluated
+            self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
+            self._ema_params = list(self.G_ema.parameters())
+            self._raw_params = list(self.G.parameters())
+            self._ema_buffers = list(self.G_ema.buffers())
+            self._raw_buffers = list(self.G.buffers())
         self.step = 0
         self.elapsed = 0.0
         self.config = run.train_config()
@@ -106,6 +122,30 @@ class CellTrainer:
         return self.streams.normal(stream, step, substep, shape)
 
     # --- one step -----------------------------------------------------------------------------
+    def _r1_weight(self, step, k: int):
+        """gamma/2 (x r1_every when lazy) on the D steps that take the R1 penalty, else 0.
+
+        D steps are counted as ``step * n_critic + k``. With a device-tensor step (CUDA graph) the
+        penalty is computed every step and masked, so one captured graph serves every step."""
+        run = self.run
+        weight = run.r1_gamma / 2 * run.r1_every
+        if run.r1_every == 1:
+            return weight
+        index = step * run.n_critic + k
+        if isinstance(index, torch.Tensor):
+            return weight * (index % run.r1_every == 0).float()
+        return weight if index % run.r1_every == 0 else None
+
+    def _update(self, params, grads, optimizer, clip: float) -> tuple[torch.Tensor, ...]:
+        """Clip (per seed, if asked), hand the gradients to the optimizer, step. Returns the gradients
+        as applied, which is what the trace records."""
+        if clip > 0:
+            grads = clip_per_seed(grads, clip, self.S)
+        for p, g in zip(params, grads):
+            p.grad = g
+        optimizer.step()
+        return grads
+
     def train_step(self, step, record: bool, spectral: bool | None = None) -> torch.Tensor | None:
         """n_critic D updates then one G update at ``step`` (int or 0-d device tensor).
 
@@ -123,15 +163,14 @@ class CellTrainer:
             else:  # batch statistics in D: real and fake stay separate batches, as in DCGAN
                 d_real, d_fake = self.D(real), self.D(fake)
             d_loss = self.loss.d_loss(d_real, d_fake)
-            total = d_loss
+            penalty = zero
             if run.gp_weight > 0:
                 alpha = self.streams.uniform(rng.PENALTY, step, k, (B,))
-                penalty = gradient_penalty(self.D, real, fake, alpha)
-                total = total + run.gp_weight * penalty
-            grads = torch.autograd.grad(total.sum(), self.d_params)
-            for p, g in zip(self.d_params, grads):
-                p.grad = g
-            self.opt_d.step()
+                penalty = penalty + run.gp_weight * gradient_penalty(self.D, real, fake, alpha)
+            if run.r1_gamma > 0 and (r1_weight := self._r1_weight(step, k)) is not None:
+                penalty = penalty + r1_weight * r1_penalty(self.D, real, batch_dims=2)
+            grads = torch.autograd.grad((d_loss + penalty).sum(), self.d_params)
+            grads = self._update(self.d_params, grads, self.opt_d, run.clip_grad)
             if run.clip_value > 0:
                 with torch.no_grad():
                     for p in self.d_params:
@@ -139,14 +178,21 @@ class CellTrainer:
         g_fake = self.G(self.noise(step, run.n_critic, B))
         g_loss = self.loss.g_loss(self.D(g_fake))
         g_grads = torch.autograd.grad(g_loss.sum(), self.g_params)
-        for p, g in zip(self.g_params, g_grads):
-            p.grad = g
-        self.opt_g.step()
+        g_grads = self._update(self.g_params, g_grads, self.opt_g, run.clip_grad)
+        if self.G_ema is not None:
+            self._update_ema()
         if not record:
             return None
         return self.stats.row(d_loss=d_loss, g_loss=g_loss, penalty=penalty, d_real=d_real, d_fake=d_fake,
                               d_grads=grads, g_grads=g_grads, real=real, fake=g_fake, lr_d=run.lr_d, lr_g=run.lr_g,
                               spectral=spectral)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """ema <- beta * ema + (1 - beta) * G, per element (so per seed); buffers are copied."""
+        torch._foreach_lerp_(self._ema_params, self._raw_params, 1.0 - self.run.ema_beta)
+        for e, r in zip(self._ema_buffers, self._raw_buffers):
+            e.copy_(r)
 
     # --- checkpoints ---------------------------------------------------------------------------
     def seed_payload(self, k: int) -> dict[str, Any]:
@@ -159,6 +205,7 @@ class CellTrainer:
             "opt_G": _slice_state(self.opt_g.state_dict(), k, self.S),
             "opt_D": _slice_state(self.opt_d.state_dict(), k, self.S),
             "trace_state": _slice_state(self.stats.state_dict(), k, self.S),
+            **({"G_ema": _slice_state(self.G_ema.state_dict(), k, self.S)} if self.G_ema is not None else {}),
         }
 
     def save_checkpoints(self) -> None:
@@ -171,6 +218,8 @@ class CellTrainer:
         self.opt_g.load_state_dict(_stack_states([p["opt_G"] for p in payloads]))
         self.opt_d.load_state_dict(_stack_states([p["opt_D"] for p in payloads]))
         self.stats.load_state_dict(_stack_states([p["trace_state"] for p in payloads]))
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(_stack_states([p["G_ema"] for p in payloads]))
         self.step = int(payloads[0]["step"])
         self.elapsed = max(float(p["elapsed"]) for p in payloads)
 
@@ -240,14 +289,17 @@ class CellTrainer:
 
     # --- sampling ---------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, n: int, chunk: int = 4096) -> torch.Tensor:
-        """``[S, n, *data_shape]`` samples from each seed's generator on the fixed evaluation noise."""
-        self.G.eval()
+    def generate(self, n: int, chunk: int = 4096, raw: bool = False) -> torch.Tensor:
+        """``[S, n, *data_shape]`` samples from each seed's generator on the fixed evaluation noise:
+        the weight average when the run keeps one (``ema_beta`` > 0), unless ``raw``."""
+        G = self.G_ema if self.G_ema is not None and not raw else self.G
+        was_training = G.training
+        G.eval()
         out = []
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
             z = self.noise(0, start // chunk, m, stream=rng.EVAL)
-            out.append(self.benchmark.compact(self.G(z).float()).cpu())
-        self.G.train()
+            out.append(self.benchmark.compact(G(z).float()).cpu())
+        G.train(was_training)
         return torch.cat(out, dim=1)
 

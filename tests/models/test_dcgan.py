@@ -19,6 +19,7 @@ class RandomImages(Benchmark):
 
     def __init__(self):
         self.train_defaults = {"model": "dcgan", "z_dim": 16, "z_dist": "uniform", "base_filters": 8,
+                               "g_batchnorm": True, "d_batchnorm": True,
                                "batch_size": 8, "lr_g": 2e-4, "lr_d": 2e-4}
 
     def sample(self, n, generator=None):
