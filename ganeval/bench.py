@@ -22,7 +22,8 @@ import torch
 
 from ganeval import __version__, fileio
 from ganeval.device import device_name, resolve_device
-from ganeval.errors import RunFolderError
+from ganeval.errors import RunFolderError, SpecError
+from ganeval.lock import FolderLock
 from ganeval.evaluate import CONFIG_FILE, evaluate_trainer, read_metrics, write_config
 from ganeval.progress import Progress
 from ganeval.results import write_results
@@ -114,8 +115,32 @@ def check_run_folder(run_dir: Path, run: RunSpec, seed: int) -> None:
             "use another --out, or --no-resume to retrain it")
 
 
+def check_eval_inputs(run: RunSpec) -> None:
+    """Feature-extractor weights named by the spec must exist (and hold tensors only) before any
+    training starts, not be discovered missing hours later at evaluation."""
+    if not run.fidelity:
+        return
+    from ganeval.benchmarks import get_benchmark
+    from ganeval.errors import DataError
+
+    if not get_benchmark(run.benchmark).images:
+        raise SpecError(f"{run.cell_key}: FID/IS/KID need an image benchmark; {run.benchmark} has points "
+                        "(its mode metrics are the measure there)")
+    if run.extractor == "inception-v3-compat":
+        if not run.extractor_weights:
+            raise DataError("inception-v3-compat needs its weights file (--inception-weights PATH); "
+                            "ganeval never downloads it")
+        from ganeval.metrics.fidelity import check_inception_weights
+
+        check_inception_weights(Path(run.extractor_weights))
+    elif run.extractor_weights and not Path(run.extractor_weights).is_file():
+        raise DataError(f"feature extractor weights not found: {run.extractor_weights}")
+
+
 def preflight(spec: BenchSpec, out_dir: Path, resume: bool) -> None:
-    """Check every run folder before anything is written."""
+    """Check every run folder and every evaluation input before anything is written."""
+    for run in spec.cells():
+        check_eval_inputs(run)
     if resume:
         for run in spec.cells():
             for seed in spec.seeds:
@@ -157,9 +182,10 @@ def train_run(run: RunSpec, seed: int, run_dir: Path, device: str = "auto", resu
     torch_device = resolve_device(device)
     run_dir = Path(run_dir)
     ensure_writable(run_dir)
-    if resume:
-        check_run_folder(run_dir, run, seed)
-    run_cell(run, {seed: run_dir}, torch_device, resume, True, Progress())
+    with FolderLock(run_dir):
+        if resume:
+            check_run_folder(run_dir, run, seed)
+        run_cell(run, {seed: run_dir}, torch_device, resume, True, Progress())
     doc = read_metrics(run_dir)
     assert doc is not None
     return doc
@@ -175,49 +201,81 @@ def _cell_summary(run: RunSpec, seeds: list[int], out_dir: Path) -> str:
     return ", ".join(parts)
 
 
-def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Progress | None = None) -> BenchOutcome:
-    """Run every cell of ``spec`` into ``out_dir`` (resuming what is there), then aggregate."""
+EXECUTORS = ("local", "ray")
+
+
+def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Progress | None = None,
+              executor: str = "local", address: str | None = None) -> BenchOutcome:
+    """Run every cell of ``spec`` into ``out_dir`` (resuming what is there), then aggregate.
+
+    ``executor``: ``local`` runs the cells one after another in this process; ``ray`` runs each
+    cell as a Ray task (``address``: a running cluster, else a local Ray). One bench per folder:
+    a lock file stops a second one. A cell that runs out of memory is reported and the bench goes
+    on (``outcome.failures``)."""
+    if executor not in EXECUTORS:
+        raise SpecError(f"unknown executor {executor!r}; use {' or '.join(EXECUTORS)}")
     progress = progress or Progress()
     spec.validate()
-    device = resolve_device(spec.device)
+    device = resolve_device(spec.device) if executor == "local" else None
+    if executor == "ray":
+        from ganeval.ray_executor import _require_ray
+
+        _require_ray()
     out_dir = Path(out_dir)
     ensure_writable(out_dir)
-    preflight(spec, out_dir, resume)
-    t0 = time.perf_counter()
-    fileio.write_text(out_dir / SPEC_FILE, spec.to_toml())
-    env = environment(device)
-    fileio.write_json(out_dir / ENV_FILE, env)
-    outcome = BenchOutcome(out_dir)
-    cells = spec.cells()
-    remaining = 0
-    for run in cells:
-        pending = [s for s in spec.seeds
-                   if not (resume and read_metrics(run_dir_for(out_dir, run, s), run.eval_config()))]
-        remaining += run.steps * len(pending)
-    progress.start(remaining, len(cells))
-    try:
+    with FolderLock(out_dir):
+        preflight(spec, out_dir, resume)
+        t0 = time.perf_counter()
+        fileio.write_text(out_dir / SPEC_FILE, spec.to_toml())
+        env = environment(device or resolve_device("auto" if spec.device == "auto" else spec.device))
+        env["executor"] = executor
+        fileio.write_json(out_dir / ENV_FILE, env)
+        outcome = BenchOutcome(out_dir)
+        cells = spec.cells()
+        remaining = 0
         for run in cells:
-            progress.cell_started(f"{run.benchmark}/{run.cell_name}", len(spec.seeds))
-            try:
-                dirs = {seed: run_dir_for(out_dir, run, seed) for seed in spec.seeds}
-                trained, skipped = run_cell(run, dirs, device, resume, spec.batch_seeds, progress)
-            except torch.OutOfMemoryError as exc:
-                msg = f"{run.cell_key}: out of memory ({str(exc).splitlines()[0]})"
-                log.error(msg)
-                outcome.failures.append(msg)
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-                progress.cell_done(f"{run.benchmark}/{run.cell_name}", "FAILED: out of memory")
-                continue
+            pending = [s for s in spec.seeds
+                       if not (resume and read_metrics(run_dir_for(out_dir, run, s), run.eval_config()))]
+            remaining += run.steps * len(pending)
+        progress.start(remaining, len(cells))
+
+        def done(run: RunSpec, trained: int, skipped: int, error: str | None) -> None:
+            name = f"{run.benchmark}/{run.cell_name}"
+            if error is not None:
+                log.error("%s: %s", run.cell_key, error)
+                outcome.failures.append(f"{run.cell_key}: {error}")
+                progress.cell_done(name, f"FAILED: {error}")
+                return
             outcome.trained += trained
             outcome.skipped += skipped
-            progress.cell_done(f"{run.benchmark}/{run.cell_name}",
-                               ("skipped (done) — " if not trained else "") + _cell_summary(run, spec.seeds, out_dir))
-    finally:
-        progress.close()
-    outcome.wall_time_s = time.perf_counter() - t0
-    env["wall_time_s"] = outcome.wall_time_s
-    env["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    fileio.write_json(out_dir / ENV_FILE, env)
-    write_results(out_dir)
+            progress.cell_done(name, ("skipped (done) — " if not trained else "") + _cell_summary(run, spec.seeds, out_dir))
+
+        jobs = [(run, {seed: run_dir_for(out_dir, run, seed) for seed in spec.seeds}) for run in cells]
+        try:
+            if executor == "ray":
+                from ganeval.ray_executor import run_cells
+
+                for run, dirs in jobs:
+                    if not resume:
+                        for d in dirs.values():
+                            _clear_run(d)
+                run_cells(jobs, spec.device, resume, spec.batch_seeds, address, done)
+            else:
+                for run, dirs in jobs:
+                    progress.cell_started(f"{run.benchmark}/{run.cell_name}", len(spec.seeds))
+                    try:
+                        trained, skipped = run_cell(run, dirs, device, resume, spec.batch_seeds, progress)
+                    except torch.OutOfMemoryError as exc:
+                        if device.type == "cuda":
+                            torch.cuda.empty_cache()
+                        done(run, 0, 0, f"out of memory ({str(exc).splitlines()[0]})")
+                        continue
+                    done(run, trained, skipped, None)
+        finally:
+            progress.close()
+        outcome.wall_time_s = time.perf_counter() - t0
+        env["wall_time_s"] = outcome.wall_time_s
+        env["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        fileio.write_json(out_dir / ENV_FILE, env)
+        write_results(out_dir)
     return outcome

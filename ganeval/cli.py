@@ -136,8 +136,11 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="skip finished runs and continue unfinished ones from their checkpoints")
 @click.option("--report/--no-report", "make_report", default=True, show_default=True, help="write report.md")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="run cells here one by one, or as Ray tasks (pip install 'ganeval[ray]')")
+@click.option("--address", help="with --executor ray: address of a running Ray cluster  [default: start a local one]")
 def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_size, sets, device, out, spec_file,
-          resume, make_report):
+          resume, make_report, executor, address):
     """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
     from ganeval.bench import default_out_dir, run_bench
     from ganeval.progress import default_progress
@@ -147,8 +150,10 @@ def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_s
     spec = _bench_spec(spec_file, _split_names(losses, "--losses"), _split_names(benchmarks, "--benchmarks"),
                        seeds, steps, batch_size, sets, device, inception_weights, _split_names(variants, "--variants"))
     out_dir = out if out is not None else default_out_dir(spec)
-    click.echo(f"bench folder: {out_dir}", err=True)
-    outcome = run_bench(spec, out_dir, resume=resume, progress=default_progress())
+    if address is not None and executor != "ray":
+        raise click.UsageError("--address only goes with --executor ray")
+    outcome = run_bench(spec, out_dir, resume=resume, progress=default_progress(header=f"bench folder: {out_dir}"),
+                        executor=executor, address=address)
     frame = collect(out_dir)
     _print_summary(frame)
     if make_report:
@@ -228,7 +233,13 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, device):
 
     fidelity, modes = None, True
     if metric_names is not None:
+        from ganeval.registry import unknown_name_message
+        from ganeval.spec import FIDELITY_METRICS
+
         names = _split_names(metric_names, "--metrics")
+        for name in names:
+            if name not in (*FIDELITY_METRICS, "modes"):
+                raise SpecError("--metrics: " + unknown_name_message("metric", name, [*FIDELITY_METRICS, "modes"]))
         modes = "modes" in names
         fidelity = [n for n in names if n != "modes"]
     doc = evaluate_run_dir(run_dir, step, resolve_device(device), fidelity=fidelity, modes=modes,

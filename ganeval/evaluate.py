@@ -17,7 +17,7 @@ import torch
 
 from ganeval import fileio
 from ganeval.diagnostics.trace import STEP, read_trace
-from ganeval.errors import RunFolderError
+from ganeval.errors import RunFolderError, SpecError
 from ganeval.spec import RunSpec, check_run_value
 from ganeval.train import checkpoint
 
@@ -215,6 +215,12 @@ def evaluate_run_dir(run_dir: Path, step: int | None = None, device: torch.devic
     if extractor_weights is not None:
         changes["extractor_weights"] = extractor_weights
     eval_run = dataclasses.replace(run, **changes)
+    if (extractor is not None or extractor_weights is not None) and not eval_run.fidelity:
+        raise SpecError(f"{run_dir} computes no FID/IS/KID (its benchmark is {run.benchmark}); "
+                        "add --metrics fid,is,kid to choose some, or drop the extractor option")
+    from ganeval.bench import check_eval_inputs
+
+    check_eval_inputs(eval_run)
     own = not changes and modes
     return evaluate_trainer(trainer, eval_run, final=own and trainer.step >= run.steps, samples_figure=own,
                             modes=modes)[0]

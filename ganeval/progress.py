@@ -99,5 +99,29 @@ class LineProgress(Progress):
                    + (f" — {summary}" if summary else ""))
 
 
-def default_progress(stream: TextIO = sys.stderr) -> Progress:
-    return BarProgress(stream) if stream.isatty() else LineProgress(stream)
+class _WithHeader(Progress):
+    """Prints ``header`` once the work really starts (after every input was checked)."""
+
+    def __init__(self, inner: Progress, header: str, stream: TextIO):
+        self.inner, self.header, self.stream = inner, header, stream
+
+    def start(self, total_seed_steps: int, total_cells: int) -> None:
+        print(self.header, file=self.stream, flush=True)
+        self.inner.start(total_seed_steps, total_cells)
+
+    def cell_started(self, name: str, seeds: int) -> None:
+        self.inner.cell_started(name, seeds)
+
+    def advance(self, seed_steps: int) -> None:
+        self.inner.advance(seed_steps)
+
+    def cell_done(self, name: str, summary: str = "") -> None:
+        self.inner.cell_done(name, summary)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def default_progress(stream: TextIO = sys.stderr, header: str | None = None) -> Progress:
+    inner = BarProgress(stream) if stream.isatty() else LineProgress(stream)
+    return _WithHeader(inner, header, stream) if header else inner

@@ -215,34 +215,6 @@ def test_a_run_folder_of_another_configuration_is_refused(tiny_bench, capsys):
     assert snapshot(out) == before
 
 
-def _bench_cmd(out: Path) -> list[str]:
-    return [sys.executable, "-m", "ganeval", "bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "2",
-            "--steps", "400", "--set", "hidden=16", "--set", "batch_size=32", "--set", "eval_samples=500",
-            "--set", "ckpt_every=50", "--out", str(out)]
-
-
-def test_a_killed_bench_resumes_and_matches_an_uninterrupted_one(tmp_path):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen(_bench_cmd(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    ckpt = killed / "ring8" / "bce" / "seed-1" / "checkpoints" / "step-100.pt.sha256"
-    deadline = time.monotonic() + 120
-    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert ckpt.exists(), proc.stderr.read().decode()
-    assert not (killed / "ring8" / "bce" / "seed-0" / "metrics.json").exists()
-    again = subprocess.run(_bench_cmd(killed), env=env, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr
-    whole = tmp_path / "whole"
-    once = subprocess.run(_bench_cmd(whole), env=env, capture_output=True, text=True, timeout=300)
-    assert once.returncode == 0, once.stderr
-    cols = ["seed", "modes_covered", "hq_rate", "kl", "step"]
-    pd.testing.assert_frame_equal(pd.read_csv(killed / "results.csv")[cols], pd.read_csv(whole / "results.csv")[cols])
-
-
 def test_console_script_prints_no_traceback(tmp_path):
     res = subprocess.run([sys.executable, "-m", "ganeval", "bench", "--losses", "nope", "--out", str(tmp_path / "o")],
                          capture_output=True, text=True, timeout=120)

@@ -24,6 +24,8 @@ class Benchmark(ABC):
     description: str
     n_modes: int
     data_shape: tuple[int, ...]
+    #: image benchmarks have real images for FID / IS / KID (``real_uint8``)
+    images: bool = False
     #: RunSpec fields this benchmark's protocol sets (model family, sizes, steps, learning rates).
     train_defaults: dict[str, Any]
     #: Further RunSpec fields for particular losses on this benchmark, with the reason in a comment.

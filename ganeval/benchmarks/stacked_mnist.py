@@ -79,6 +79,7 @@ class StackedMNIST(Benchmark):
     description = "three MNIST digits stacked as RGB channels, 3x28x28 in [-1, 1]"
     n_modes = N_MODES
     data_shape = (3, 28, 28)
+    images = True
 
     def __init__(self, root=None):
         self.root = root

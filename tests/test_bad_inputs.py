@@ -1,0 +1,161 @@
+"""Every bad input the CLI can get: one line on stderr, exit 2, no traceback, nothing changed.
+
+The table is the contract; its length is reported in the closing notes of the work that added it.
+"""
+
+import json
+
+import pytest
+import torch
+
+from ganeval.cli import main
+
+TINY = ["--steps", "20", "--set", "hidden=16", "--set", "batch_size=32", "--set", "eval_samples=300",
+        "--set", "ckpt_every=10"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A small finished bench, a run folder, a baseline and assorted bad files to point commands at."""
+    root = tmp_path_factory.mktemp("world")
+    assert main(["bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "2", *TINY, "--out",
+                 str(root / "bench"), "--no-report"]) == 0
+    assert main(["baseline", "init", str(root / "bench"), "-o", str(root / "baseline.json")]) == 0
+    assert main(["train", "--benchmark", "ring8", "--loss", "hinge", *TINY, "--out", str(root / "run")]) == 0
+    (root / "not.json").write_text("{ not json")
+    doc = json.loads((root / "baseline.json").read_text())
+    doc["metrics"]["ring8/bce/modes_coverd"] = doc["metrics"].pop("ring8/bce/modes_covered")
+    (root / "renamed.json").write_text(json.dumps(doc))
+    (root / "a_file").write_text("in the way")
+    (root / "garbage.pt").write_bytes(b"not a checkpoint")
+    (root / "empty").mkdir()
+    specs = {
+        "bad_toml.toml": "steps = \n",
+        "unknown_key.toml": "stepz = 10\n",
+        "wrong_type.toml": "[loss.hinge]\nlr_d = 'fast'\n",
+        "newer.toml": "spec_version = 99\n",
+        "bad_cell.toml": "[cell.\"ring8\"]\nsteps = 3\n",
+        "bad_seeds.toml": "seeds = [1, 1]\n",
+        "bad_table.toml": "[loss]\nhinge = 3\n",
+        "unknown_variant_table.toml": "[variant.spectral]\nspectral_norm = true\n",
+    }
+    for name, text in specs.items():
+        (root / name).write_text(text)
+    return root
+
+
+def W(name):  # a path inside the world, resolved at test time
+    return f"{{world}}/{name}"
+
+
+CASES = [
+    # bench: names
+    (["bench", "--losses", "bce,foo"], "unknown loss 'foo'"),
+    (["bench", "--losses", "hinje"], "did you mean 'hinge'"),
+    (["bench", "--benchmarks", "ring9"], "unknown benchmark 'ring9'"),
+    (["bench", "--variants", "sm"], "did you mean 'sn'"),
+    (["bench", "--variants", "bn+no-bn"], "cannot be combined"),
+    (["bench", "--losses", "wgan", "--variants", "sn"], "is refused"),
+    (["bench", "--losses", ""], "at least one"),
+    # bench: numbers
+    (["bench", "--steps", "0"], "must be positive"),
+    (["bench", "--steps", "-5"], "must be positive"),
+    (["bench", "--steps", "abc"], "is not a valid integer"),
+    (["bench", "--seeds", "0"], "must be positive"),
+    (["bench", "--seeds", "x"], "expects a count"),
+    (["bench", "--seeds", "1,1"], "seed listed twice"),
+    (["bench", "--batch-size", "0"], "must be positive"),
+    (["bench", "--set", "lr_d=-1"], "'lr_d' must be positive"),
+    (["bench", "--set", "stpes=3"], "did you mean 'steps'"),
+    (["bench", "--set", "steps=many"], "'steps' must be an integer"),
+    (["bench", "--set", "betas=[0.5]"], "'betas' must be two numbers"),
+    (["bench", "--set", "ema_beta=1.5"], "'ema_beta' must be a number in [0, 1)"),
+    (["bench", "--set", "novalue"], "--set expects KEY=VALUE"),
+    (["bench", "--device", "tpu"], "Invalid value for '--device'"),
+    (["bench", "--executor", "mars"], "Invalid value for '--executor'"),
+    (["bench", "--address", "10.0.0.1:6379"], "--address only goes with --executor ray"),
+    # bench: files
+    (["bench", "--spec", W("missing.toml")], "spec file not found"),
+    (["bench", "--spec", W("bad_toml.toml")], "invalid TOML"),
+    (["bench", "--spec", W("unknown_key.toml")], "unknown key 'stepz' (did you mean 'steps'?)"),
+    (["bench", "--spec", W("wrong_type.toml")], "[loss.hinge]: 'lr_d' must be a number"),
+    (["bench", "--spec", W("newer.toml")], "newer than this ganeval"),
+    (["bench", "--spec", W("bad_cell.toml")], "cell keys are"),
+    (["bench", "--spec", W("bad_seeds.toml")], "seed listed twice"),
+    (["bench", "--spec", W("bad_table.toml")], "tables expected under 'loss'"),
+    (["bench", "--spec", W("unknown_variant_table.toml")], "unknown variant 'spectral'"),
+    (["bench", *TINY, "--out", W("a_file/b")], "cannot write"),
+    (["bench", "--benchmarks", "stacked-mnist", "--inception-weights", W("missing.pth")], "Inception weights not found"),
+    (["bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "2", *TINY, "--set", "lr_d=0.5",
+      "--out", W("bench")], "different configuration (lr_d)"),
+    # train
+    (["train", "--loss", "nope"], "unknown loss 'nope'"),
+    (["train", "--seed", "-1"], "Invalid value for '--seed'"),
+    (["train", "--benchmark", "ring8", "--loss", "hinge", *TINY, "--set", "z_dim=3", "--out", W("run")],
+     "different configuration (z_dim)"),
+    # eval
+    (["eval", W("no/such/run")], "not a ganeval run folder"),
+    (["eval", W("bench")], "not a ganeval run folder"),
+    (["eval", W("run"), "--step", "999"], "no checkpoint at step 999"),
+    (["eval", W("run"), "--metrics", "fid,lpips"], "unknown metric 'lpips'"),
+    (["eval", W("run"), "--inception-weights", W("garbage.pt")], "computes no FID/IS/KID"),
+    (["eval", W("run"), "--metrics", "fid"], "FID/IS/KID need an image benchmark"),
+    (["bench", "--set", "fidelity=['fid']"], "FID/IS/KID need an image benchmark"),
+    # report
+    (["report", W("no/such/bench")], "bench folder not found"),
+    (["report", W("empty")], "not a ganeval bench folder"),
+    (["report", W("bench"), "--format", "xml"], "Invalid value for '--format'"),
+    # check / baseline
+    (["check", W("bench"), "--baseline", W("missing.json")], "baseline file not found"),
+    (["check", W("bench"), "--baseline", W("not.json")], "not a JSON baseline"),
+    (["check", W("bench"), "--baseline", W("renamed.json")], "does not name a known metric"),
+    (["check", W("no/such/bench"), "--baseline", W("baseline.json")], "bench folder not found"),
+    (["check", W("bench")], "Missing option '--baseline'"),
+    (["baseline", "init", W("bench"), "-o", W("baseline.json")], "exists"),
+    (["baseline", "init", W("bench"), "-o", W("new.json"), "--metrics", "fidd"], "unknown metric 'fidd'"),
+    # data / classifier
+    (["data", "fetch", "mnist", "--root", W("no/such/folder"), "--no-download"], "MNIST folder not found"),
+    (["data", "fetch", "cifar10"], "Invalid value for '{mnist}'"),
+    (["classifier", "verify", "--weights", W("missing.pt")], "classifier weights not found"),
+    (["classifier", "verify", "--weights", W("garbage.pt")], "no recorded SHA-256"),
+    # the group
+    (["bogus"], "No such command 'bogus'"),
+]
+
+
+def snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
+def test_bad_input(world, argv, message, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # a command that would write by default writes here, and must not
+    monkeypatch.setenv("GANEVAL_HOME", str(tmp_path / "home"))
+    argv = [a.replace("{world}", str(world)) for a in argv]
+    if argv[0] == "bench" and "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    before, here = snapshot(world), snapshot(tmp_path)
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err, err
+    assert err.startswith("ganeval: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert snapshot(world) == before
+    assert snapshot(tmp_path) == here
+
+
+def test_cuda_without_cuda(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["bench", *TINY, "--device", "cuda", "--out", str(tmp_path / "b")]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_the_table_is_long_enough():
+    assert len(CASES) >= 50
+
+
+def test_no_lock_is_left_behind(world):
+    assert not (world / "bench" / ".ganeval.lock").exists() and not (world / "run" / ".ganeval.lock").exists()

@@ -1,0 +1,124 @@
+"""Reliability of `ganeval bench`: killed at several points it resumes to the same results; one
+writer per folder; a cell that fails is reported and the bench goes on."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from ganeval.cli import main
+
+TINY = ["--steps", "30", "--set", "hidden=16", "--set", "batch_size=32", "--set", "eval_samples=500",
+        "--set", "ckpt_every=10"]
+
+
+def bench_cmd(out: Path) -> list[str]:
+    return [sys.executable, "-m", "ganeval", "bench", "--benchmarks", "ring8", "--losses", "bce,hinge", "--seeds", "2",
+            "--steps", "400", "--set", "hidden=16", "--set", "batch_size=32", "--set", "eval_samples=500",
+            "--set", "ckpt_every=100", "--out", str(out), "--no-report"]
+
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+
+
+def run_until(out: Path, trigger: Path, timeout: float = 120) -> None:
+    """Start the bench and SIGKILL it (with its process group) as soon as ``trigger`` exists."""
+    proc = subprocess.Popen(bench_cmd(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not trigger.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert trigger.exists(), proc.stderr.read().decode()[-2000:]
+
+
+def test_killed_at_several_points_it_resumes_to_the_uninterrupted_results(tmp_path):
+    killed = tmp_path / "killed"
+    bce, hinge = killed / "ring8" / "bce", killed / "ring8" / "hinge"
+    run_until(killed, bce / "seed-1" / "checkpoints" / "step-100.pt.sha256")   # mid-cell, after a checkpoint
+    assert not (bce / "seed-0" / "metrics.json").exists()
+    run_until(killed, bce / "seed-1" / "metrics.json")                         # between cells
+    run_until(killed, hinge / "seed-1" / "checkpoints" / "step-200.pt.sha256")  # mid second cell
+    assert (killed / ".ganeval.lock").exists()  # the dead bench's lock is still there ...
+    again = subprocess.run(bench_cmd(killed), env=ENV, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr  # ... and is taken over
+    assert "stale lock" in again.stderr
+    whole = subprocess.run(bench_cmd(tmp_path / "whole"), env=ENV, capture_output=True, text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr
+    a = pd.read_csv(killed / "results.csv").drop(columns=["train_time_s", "run_dir"])
+    b = pd.read_csv(tmp_path / "whole" / "results.csv").drop(columns=["train_time_s", "run_dir"])
+    pd.testing.assert_frame_equal(a, b)  # bit-identical metrics on CPU
+    for seed in (0, 1):
+        rows_a = (killed / "ring8" / "hinge" / f"seed-{seed}" / "trace.csv").read_text().splitlines()
+        rows_b = (tmp_path / "whole" / "ring8" / "hinge" / f"seed-{seed}" / "trace.csv").read_text().splitlines()
+        def strip(r):  # the wall-time column differs
+            return r.rsplit(",", 1)[0]
+        assert [strip(r) for r in rows_a] == [strip(r) for r in rows_b]
+
+
+def test_a_second_bench_on_the_same_folder_is_refused(tmp_path):
+    out = tmp_path / "b"
+    proc = subprocess.Popen(bench_cmd(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / ".ganeval.lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second = subprocess.run(bench_cmd(out), env=ENV, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert f"in use by another ganeval (pid {proc.pid}" in second.stderr
+        assert second.stderr.count("\n") == 1
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_a_cell_out_of_memory_is_reported_and_the_bench_goes_on(tmp_path, monkeypatch, capsys):
+    from ganeval.train.trainer import CellTrainer
+
+    real_train = CellTrainer.train
+
+    def train(self, *args, **kwargs):
+        if self.run.loss == "hinge":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real_train(self, *args, **kwargs)
+
+    monkeypatch.setattr(CellTrainer, "train", train)
+    out = tmp_path / "oom"
+    code = main(["bench", "--benchmarks", "ring8", "--losses", "bce,hinge,lsgan", "--seeds", "2", *TINY,
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "failed: ring8/hinge: out of memory" in err
+    results = pd.read_csv(out / "results.csv")
+    assert sorted(set(results["loss"])) == ["bce", "lsgan"]
+
+
+def test_a_checkpoint_with_code_in_it_is_refused(tmp_path, capsys):
+    from ganeval import fileio
+
+    out = tmp_path / "run"
+    assert main(["train", "--benchmark", "ring8", "--loss", "bce", *TINY, "--out", str(out)]) == 0
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    import io
+
+    buf = io.BytesIO()
+    torch.save({"format": 1, "step": 20, "G": Evil()}, buf)
+    (out / "checkpoints" / "step-20.pt").write_bytes(buf.getvalue())
+    (out / "checkpoints" / "step-20.pt.sha256").write_text(fileio.sha256_bytes(buf.getvalue()) + "\n")
+    assert main(["eval", str(out), "--step", "20"]) == 2
+    assert "refused to load" in capsys.readouterr().err
+    assert not (tmp_path / "pwned").exists()
