@@ -114,7 +114,9 @@ class StepStatistics:
         if self.spectral.names and (spectral or self._sigma is None):
             self._sigma = self.spectral.estimate()
         sigma = self._sigma if self._sigma is not None else torch.zeros(S, 0, device=dev)
-        lr = torch.tensor([lr_d, lr_g], device=dev, dtype=torch.float32).expand(S, 2)
+        # torch.full, not torch.tensor: a fill kernel is allowed inside a CUDA-graph capture, a
+        # host-to-device copy is not.
+        lr = torch.stack([torch.full((S,), float(lr_d), device=dev), torch.full((S,), float(lr_g), device=dev)], dim=1)
         scalars = torch.stack([
             d_loss.detach().float(), g_loss.detach().float(), penalty.detach().float(),
             d_real.detach().float().mean(-1), d_fake.detach().float().mean(-1),
