@@ -135,31 +135,23 @@ class SeedStreams:
         k_lo, k_hi = self._keys(stream, step, substep)
         return mix32(mix32(self._arange(n) ^ k_lo) ^ k_hi)
 
-    def _uniform_flat(self, stream: int, step, substep: int, n: int):
-        if self._host(step):
-            h = self._bits_np(stream, int(step), substep, n)
-            return ((h >> np.uint32(8)).astype(np.float32) + np.float32(0.5)) * np.float32(1.0 / 16777216.0)
+    def _uniform_flat(self, stream: int, step, substep: int, n: int) -> torch.Tensor:
+        # The float transforms are torch ops on both paths, so a host (int) step and a device
+        # (tensor) step give bit-identical numbers on the same device.
         return ((self.bits(stream, step, substep, n) >> 8).to(torch.float32) + 0.5) * (1.0 / 16777216.0)
 
     def uniform(self, stream: int, step: int | torch.Tensor, substep: int, shape: Sequence[int]) -> torch.Tensor:
         """``[S, *shape]`` float32 on the open interval (0, 1), 24-bit resolution."""
-        u = self._uniform_flat(stream, step, substep, math.prod(shape))
-        u = torch.from_numpy(u) if isinstance(u, np.ndarray) else u
-        return u.view(len(self.seeds), *shape)
+        return self._uniform_flat(stream, step, substep, math.prod(shape)).view(len(self.seeds), *shape)
 
     def normal(self, stream: int, step: int | torch.Tensor, substep: int, shape: Sequence[int]) -> torch.Tensor:
         """``[S, *shape]`` standard normals (Box-Muller on two uniforms)."""
         n = math.prod(shape)
         half = (n + 1) // 2
         u = self._uniform_flat(stream, step, substep, 2 * half)
-        if isinstance(u, np.ndarray):
-            radius = np.sqrt(np.float32(-2.0) * np.log(u[:, :half]))
-            angle = np.float32(2.0 * math.pi) * u[:, half:]
-            z = torch.from_numpy(np.concatenate([radius * np.cos(angle), radius * np.sin(angle)], axis=1)[:, :n])
-        else:
-            radius = torch.sqrt(-2.0 * torch.log(u[:, :half]))
-            angle = (2.0 * math.pi) * u[:, half:]
-            z = torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)[:, :n]
+        radius = torch.sqrt(-2.0 * torch.log(u[:, :half]))
+        angle = (2.0 * math.pi) * u[:, half:]
+        z = torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)[:, :n]
         return z.reshape(len(self.seeds), *shape)
 
     def randint(self, stream: int, step: int | torch.Tensor, substep: int, high: int, shape: Sequence[int]) -> torch.Tensor:

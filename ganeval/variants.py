@@ -40,8 +40,8 @@ register_variant(Variant(
     incompatible_losses={"wgan": "weight clipping and spectral normalization both bound the critic's Lipschitz "
                                  "constant; together the clipping is meaningless"}))
 register_variant(Variant(
-    "r1", "R1 penalty gamma/2 E||grad D(x_real)||^2 (lazy every r1_every steps, scaled by r1_every)",
-    "Mescheder et al. 2018 (gamma = 10)", {"r1_gamma": 10.0, "r1_every": 1}))
+    "r1", "R1 penalty gamma/2 E||grad D(x_real)||^2 (lazy: every r1_every generator steps, scaled by r1_every)",
+    "Mescheder et al. 2018 (gamma = 10); lazy: Karras et al. 2020", {"r1_gamma": 10.0, "r1_every": 1}))
 register_variant(Variant(
     "clip-grad", "clip each network's total gradient norm (per seed) to clip_grad",
     "Pascanu et al. 2013 (threshold 1 is a common choice)", {"clip_grad": 1.0}))

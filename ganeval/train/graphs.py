@@ -19,7 +19,8 @@ WARMUP_STEPS = 3
 
 class GraphedSteps:
     """Runs ``trainer.train_step`` for consecutive steps, eagerly for a few warm-up steps (which are
-    real training steps) and then by replaying a captured graph."""
+    real training steps) and then by replaying a captured graph. A step whose body differs (the
+    steps that take a lazy R1 penalty) has its own graph, warmed up and captured the same way."""
 
     def __init__(self, trainer, capacity: int = 1024, record: bool = True):
         self.trainer = trainer
@@ -28,13 +29,13 @@ class GraphedSteps:
         device = trainer.device
         self.step_t = torch.tensor(trainer.step, dtype=torch.int64, device=device)
         self.buffer = torch.full((capacity, trainer.S, len(trainer.columns)), float("nan"), device=device)
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.warmed = 0
+        self.graphs: dict[bool, torch.cuda.CUDAGraph] = {}
+        self.warmed: dict[bool, int] = {True: 0, False: 0}
         self.steps: list[int] = []
         self.walls: list[float] = []
 
-    def _body(self) -> None:
-        stats = self.trainer.train_step(self.step_t, record=self.record, spectral=True)
+    def _body(self, r1: bool) -> None:
+        stats = self.trainer.train_step(self.step_t, record=self.record, spectral=True, r1=r1)
         if stats is not None:
             slot = torch.remainder(self.step_t, self.capacity).view(1)
             self.buffer.index_copy_(0, slot, stats.unsqueeze(0))
@@ -42,19 +43,22 @@ class GraphedSteps:
 
     def run(self, step: int, wall: float) -> None:
         """Advance one training step (``step`` is the host's copy of the step counter)."""
-        if self.graph is None and self.warmed < WARMUP_STEPS:
+        run = self.trainer.run
+        phase = run.r1_gamma > 0 and (run.r1_every == 1 or self.trainer.r1_phase(step))
+        if phase not in self.graphs and self.warmed[phase] < WARMUP_STEPS:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                self._body()
+                self._body(phase)
             torch.cuda.current_stream().wait_stream(side)
-            self.warmed += 1
+            self.warmed[phase] += 1
         else:
-            if self.graph is None:
-                self.graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(self.graph):
-                    self._body()  # recorded, not executed
-            self.graph.replay()
+            if phase not in self.graphs:
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    self._body(phase)  # recorded, not executed
+                self.graphs[phase] = graph
+            self.graphs[phase].replay()
         self.steps.append(step)
         self.walls.append(wall)
 

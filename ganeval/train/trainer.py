@@ -122,19 +122,10 @@ class CellTrainer:
         return self.streams.normal(stream, step, substep, shape)
 
     # --- one step -----------------------------------------------------------------------------
-    def _r1_weight(self, step, k: int):
-        """gamma/2 (x r1_every when lazy) on the D steps that take the R1 penalty, else 0.
-
-        D steps are counted as ``step * n_critic + k``. With a device-tensor step (CUDA graph) the
-        penalty is computed every step and masked, so one captured graph serves every step."""
-        run = self.run
-        weight = run.r1_gamma / 2 * run.r1_every
-        if run.r1_every == 1:
-            return weight
-        index = step * run.n_critic + k
-        if isinstance(index, torch.Tensor):
-            return weight * (index % run.r1_every == 0).float()
-        return weight if index % run.r1_every == 0 else None
+    def r1_phase(self, step: int) -> bool:
+        """Whether generator step ``step`` takes the R1 penalty (on all its critic steps). Lazy R1
+        (Karras et al. 2020) every ``r1_every`` generator steps, scaled by ``r1_every``."""
+        return self.run.r1_gamma > 0 and step % self.run.r1_every == 0
 
     def _update(self, params, grads, optimizer, clip: float) -> tuple[torch.Tensor, ...]:
         """Clip (per seed, if asked), hand the gradients to the optimizer, step. Returns the gradients
@@ -146,12 +137,18 @@ class CellTrainer:
         optimizer.step()
         return grads
 
-    def train_step(self, step, record: bool, spectral: bool | None = None) -> torch.Tensor | None:
+    def train_step(self, step, record: bool, spectral: bool | None = None, r1: bool | None = None) -> torch.Tensor | None:
         """n_critic D updates then one G update at ``step`` (int or 0-d device tensor).
 
-        Returns ``[S, C]`` statistics when ``record``; nothing here reads a value back to the host.
+        ``r1``: whether this step takes the R1 penalty (default: :meth:`r1_phase` of an int step;
+        a CUDA graph captures one body per phase). Returns ``[S, C]`` statistics when ``record``;
+        nothing here reads a value back to the host.
         """
         run, B = self.run, self.run.batch_size
+        if r1 is None:
+            if isinstance(step, torch.Tensor) and run.r1_gamma > 0 and run.r1_every > 1:
+                raise ValueError("a tensor step needs r1= (lazy R1 changes the step's body)")
+            r1 = run.r1_gamma > 0 and (run.r1_every == 1 or self.r1_phase(int(step)))
         zero = torch.zeros(self.S, device=self.device)
         penalty = zero
         for k in range(run.n_critic):
@@ -167,8 +164,8 @@ class CellTrainer:
             if run.gp_weight > 0:
                 alpha = self.streams.uniform(rng.PENALTY, step, k, (B,))
                 penalty = penalty + run.gp_weight * gradient_penalty(self.D, real, fake, alpha)
-            if run.r1_gamma > 0 and (r1_weight := self._r1_weight(step, k)) is not None:
-                penalty = penalty + r1_weight * r1_penalty(self.D, real, batch_dims=2)
+            if r1:
+                penalty = penalty + (run.r1_gamma / 2 * run.r1_every) * r1_penalty(self.D, real, batch_dims=2)
             grads = torch.autograd.grad((d_loss + penalty).sum(), self.d_params)
             grads = self._update(self.d_params, grads, self.opt_d, run.clip_grad)
             if run.clip_value > 0:
