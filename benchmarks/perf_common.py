@@ -31,6 +31,22 @@ def timed(fn: Callable[[], None], device: torch.device, min_time: float, warmup:
                 return elapsed / n, n
 
 
+def interleaved(fns: dict[str, Callable[[], None]], device: torch.device, min_time: float, rounds: int = 3,
+                warmup: int = 3) -> dict[str, float]:
+    """Best seconds per call of each function over ``rounds`` interleaved rounds: on a shared,
+    noisy machine the best of interleaved rounds compares configurations fairly."""
+    best = {k: float("inf") for k in fns}
+    for k, fn in fns.items():
+        for _ in range(warmup):
+            fn()
+    sync(device)
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            per_call, _ = timed(fn, device, min_time, warmup=0)
+            best[k] = min(best[k], per_call)
+    return best
+
+
 def reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

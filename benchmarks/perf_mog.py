@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import describe, peak_memory_mb, reset_peak, table, timed, write_section  # noqa: E402
+from perf_common import describe, interleaved, peak_memory_mb, reset_peak, table, write_section  # noqa: E402
 
 from ganeval.losses import get_loss, gradient_penalty  # noqa: E402
 from ganeval.spec import BenchSpec  # noqa: E402
@@ -65,13 +65,15 @@ def plain_loop(run, device: torch.device):
     return step
 
 
-def ganeval_step(run, seeds: int, device: torch.device, graph: bool, record: bool):
+def ganeval_step(run, seeds: int, device: torch.device, graph: bool, record_every: int):
+    """ganeval's step; statistics every ``record_every`` steps (0: never). The graph path records
+    every step whenever ``record_every`` > 0, as in training."""
     tmp = Path(tempfile.mkdtemp())
     trainer = CellTrainer(run, list(range(seeds)), [tmp / str(k) for k in range(seeds)], device, cuda_graph=graph)
     if graph:
         from ganeval.train.graphs import GraphedSteps
 
-        steps = GraphedSteps(trainer, record=record)
+        steps = GraphedSteps(trainer, record=record_every > 0)
 
         def step():
             steps.run(trainer.step, 0.0)
@@ -82,7 +84,7 @@ def ganeval_step(run, seeds: int, device: torch.device, graph: bool, record: boo
         return step
 
     def step():
-        trainer.train_step(trainer.step, record)
+        trainer.train_step(trainer.step, record_every > 0 and trainer.step % record_every == 0)
         trainer.step += 1
     return step
 
@@ -98,32 +100,43 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     counts = [int(s) for s in (args.seeds or ("1,16,64,256" if cuda else "1,4,16")).split(",")]
-    min_time = args.min_time or (2.0 if cuda else 4.0)
+    min_time = args.min_time or (1.0 if cuda else 2.0)
     rows = []
     for loss in args.losses.split(","):
         run = BenchSpec().resolve("ring8", loss)
-        reset_peak(device)
-        per_call, _ = timed(plain_loop(run, device), device, min_time, warmup=5)
-        base = 1.0 / per_call
-        rows.append([loss, "plain eager loop (baseline)", "1", f"{base:,.0f}", "1.00×", f"{peak_memory_mb(device):,.0f}", "–"])
-        print(rows[-1], flush=True)
         modes = [("batched eager", False)] + ([("batched + CUDA graph", True)] if cuda else [])
+        configs = {("plain eager loop (baseline)", 1, 1): plain_loop(run, device)}
+        memory = {}
         for label, graph in modes:
             for s in counts:
-                reset_peak(device)
-                t_rec, _ = timed(ganeval_step(run, s, device, graph, record=True), device, min_time, warmup=5)
-                mem = peak_memory_mb(device)
-                t_off, _ = timed(ganeval_step(run, s, device, graph, record=False), device, min_time, warmup=5)
+                for every in ((1, run.trace_every, 0) if not graph else (1, 0)):
+                    reset_peak(device)
+                    fn = ganeval_step(run, s, device, graph, every)
+                    fn()
+                    memory[(label, s, every)] = peak_memory_mb(device)
+                    configs[(label, s, every)] = fn
+        best = interleaved(configs, device, min_time, rounds=2)
+        base = 1.0 / best[("plain eager loop (baseline)", 1, 1)]
+        rows.append([loss, "plain eager loop (baseline)", "1", f"{base:,.0f}", "1.00×", "–", "–", "–"])
+        for label, graph in modes:
+            per_seed = 1.0 / best[(label, 1, 1)]
+            for s in counts:
+                t_rec, t_off = best[(label, s, 1)], best[(label, s, 0)]
+                t_def = best.get((label, s, run.trace_every))
                 rate = s / t_rec
-                overhead = 100.0 * (t_rec - t_off) / t_off
-                rows.append([loss, label + " (traced every step)", str(s), f"{rate:,.0f}", f"{rate / base:,.2f}×",
-                             f"{mem:,.0f}", f"{overhead:+.1f} %"])
-                print(rows[-1], flush=True)
-    headers = ["loss", "path", "seeds", "seed-steps/s", "vs baseline", "peak MB", "tracing overhead"]
+                rows.append([loss, label, str(s), f"{rate:,.0f}", f"{rate / base:,.2f}×",
+                             f"{rate / per_seed:,.2f}×", f"{memory[(label, s, 1)]:,.0f}",
+                             f"{100.0 * (t_rec - t_off) / t_off:+.1f} %"
+                             + (f" / {100.0 * (t_def - t_off) / t_off:+.1f} %" if t_def else "")])
+        for r in rows[-(1 + len(modes) * len(counts)):]:
+            print(r, flush=True)
+    headers = ["loss", "path", "seeds", "seed-steps/s (traced every step)", "vs baseline", "vs same path, 1 seed",
+               "peak MB", "tracing overhead: every step / every 10th"]
     body = (f"Device: {describe(device)}. Ring of 8, MLP {run.depth}×{run.hidden}, batch {run.batch_size}, "
             f"z {run.z_dim}. wgan-gp counts one generator step (5 critic steps + penalty) as one step. "
-            "Tracing overhead: every step traced vs none (ganeval traces every 10th step by default on the eager path; "
-            "the graph path always computes the statistics). Peak MB: CUDA allocator peak, or process peak RSS on CPU.\n\n"
+            "Tracing overhead: time per step with statistics every step, and every 10th step (the default), over "
+            "none; the graph path always computes them. Peak MB: CUDA allocator peak, or process peak RSS on CPU. "
+            "Best of 2 interleaved rounds per configuration.\n\n"
             + table(headers, rows))
     print(body)
     if args.write:
