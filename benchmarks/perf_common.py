@@ -89,3 +89,35 @@ def write_section(path, title: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n" + marker + body.rstrip() + "\n"
     path.write_text(text)
+
+
+def trainer_step(trainer, graph: bool, record_every: int) -> Callable[[], None]:
+    """One training step of a ganeval CellTrainer per call, eager or from its CUDA graph, with
+    statistics every ``record_every`` steps (0: never; the graph path records every step if > 0)."""
+    if graph:
+        from ganeval.train.graphs import GraphedSteps
+
+        steps = GraphedSteps(trainer, record=record_every > 0)
+
+        def step() -> None:
+            steps.run(trainer.step, 0.0)
+            trainer.step += 1
+            if steps.full:  # nobody reads the statistics here: drop them
+                steps.steps.clear()
+                steps.walls.clear()
+        return step
+
+    def step() -> None:
+        trainer.train_step(trainer.step, record_every > 0 and trainer.step % record_every == 0)
+        trainer.step += 1
+    return step
+
+
+def new_trainer(run, seeds: int, device: torch.device, graph: bool):
+    import tempfile
+    from pathlib import Path
+
+    from ganeval.train.trainer import CellTrainer
+
+    tmp = Path(tempfile.mkdtemp())
+    return CellTrainer(run, list(range(seeds)), [tmp / str(k) for k in range(seeds)], device, cuda_graph=graph)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -23,12 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import describe, interleaved, peak_memory_mb, reset_peak, table, write_section  # noqa: E402
+from perf_common import (describe, interleaved, new_trainer, peak_memory_mb, reset_peak, table,  # noqa: E402
+                         trainer_step, write_section)
 
 from ganeval import rng  # noqa: E402
 from ganeval.benchmarks.base import BENCHMARKS, Benchmark, register_benchmark  # noqa: E402
 from ganeval.spec import BenchSpec  # noqa: E402
-from ganeval.train.trainer import CellTrainer  # noqa: E402
 
 B, Z, BASE = 64, 100, 64
 
@@ -148,27 +147,8 @@ def vmap_loop(seeds, device):
 
 
 def ganeval_step(seeds, device, graph):
-    spec = BenchSpec(benchmarks=[RandomImages.name], losses=["bce"])
-    run = spec.resolve(RandomImages.name, "bce")
-    tmp = Path(tempfile.mkdtemp())
-    trainer = CellTrainer(run, list(range(seeds)), [tmp / str(k) for k in range(seeds)], device, cuda_graph=graph)
-    if graph:
-        from ganeval.train.graphs import GraphedSteps
-
-        steps = GraphedSteps(trainer)
-
-        def step():
-            steps.run(trainer.step, 0.0)
-            trainer.step += 1
-            if steps.full:
-                steps.steps.clear()
-                steps.walls.clear()
-        return step
-
-    def step():
-        trainer.train_step(trainer.step, trainer.step % run.trace_every == 0)
-        trainer.step += 1
-    return step
+    run = BenchSpec(benchmarks=[RandomImages.name], losses=["bce"]).resolve(RandomImages.name, "bce")
+    return trainer_step(new_trainer(run, seeds, device, graph), graph, run.trace_every)
 
 
 def main(argv=None) -> int:

@@ -13,18 +13,17 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import describe, interleaved, peak_memory_mb, reset_peak, table, write_section  # noqa: E402
+from perf_common import (describe, interleaved, new_trainer, peak_memory_mb, reset_peak, table,  # noqa: E402
+                         trainer_step, write_section)
 
 from ganeval.losses import get_loss, gradient_penalty  # noqa: E402
 from ganeval.spec import BenchSpec  # noqa: E402
-from ganeval.train.trainer import CellTrainer  # noqa: E402
 
 
 def plain_loop(run, device: torch.device):
@@ -66,27 +65,8 @@ def plain_loop(run, device: torch.device):
 
 
 def ganeval_step(run, seeds: int, device: torch.device, graph: bool, record_every: int):
-    """ganeval's step; statistics every ``record_every`` steps (0: never). The graph path records
-    every step whenever ``record_every`` > 0, as in training."""
-    tmp = Path(tempfile.mkdtemp())
-    trainer = CellTrainer(run, list(range(seeds)), [tmp / str(k) for k in range(seeds)], device, cuda_graph=graph)
-    if graph:
-        from ganeval.train.graphs import GraphedSteps
-
-        steps = GraphedSteps(trainer, record=record_every > 0)
-
-        def step():
-            steps.run(trainer.step, 0.0)
-            trainer.step += 1
-            if steps.full:
-                steps.steps.clear()
-                steps.walls.clear()
-        return step
-
-    def step():
-        trainer.train_step(trainer.step, record_every > 0 and trainer.step % record_every == 0)
-        trainer.step += 1
-    return step
+    """ganeval's step; statistics every ``record_every`` steps (0: never)."""
+    return trainer_step(new_trainer(run, seeds, device, graph), graph, record_every)
 
 
 def main(argv=None) -> int:

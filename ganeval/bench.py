@@ -23,8 +23,8 @@ import torch
 from ganeval import __version__, fileio
 from ganeval.device import device_name, resolve_device
 from ganeval.errors import RunFolderError, SpecError
+from ganeval.evaluate import CONFIG_FILE, check_eval_inputs, evaluate_trainer, read_metrics, write_config
 from ganeval.lock import FolderLock
-from ganeval.evaluate import CONFIG_FILE, evaluate_trainer, read_metrics, write_config
 from ganeval.progress import Progress
 from ganeval.results import write_results
 from ganeval.spec import BenchSpec, RunSpec
@@ -113,28 +113,6 @@ def check_run_folder(run_dir: Path, run: RunSpec, seed: int) -> None:
         raise RunFolderError(
             f"{run_dir} holds a run with a different configuration ({', '.join(changed) or 'unreadable'}); "
             "use another --out, or --no-resume to retrain it")
-
-
-def check_eval_inputs(run: RunSpec) -> None:
-    """Feature-extractor weights named by the spec must exist (and hold tensors only) before any
-    training starts, not be discovered missing hours later at evaluation."""
-    if not run.fidelity:
-        return
-    from ganeval.benchmarks import get_benchmark
-    from ganeval.errors import DataError
-
-    if not get_benchmark(run.benchmark).images:
-        raise SpecError(f"{run.cell_key}: FID/IS/KID need an image benchmark; {run.benchmark} has points "
-                        "(its mode metrics are the measure there)")
-    if run.extractor == "inception-v3-compat":
-        if not run.extractor_weights:
-            raise DataError("inception-v3-compat needs its weights file (--inception-weights PATH); "
-                            "ganeval never downloads it")
-        from ganeval.metrics.fidelity import check_inception_weights
-
-        check_inception_weights(Path(run.extractor_weights))
-    elif run.extractor_weights and not Path(run.extractor_weights).is_file():
-        raise DataError(f"feature extractor weights not found: {run.extractor_weights}")
 
 
 def preflight(spec: BenchSpec, out_dir: Path, resume: bool) -> None:

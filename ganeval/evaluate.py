@@ -17,7 +17,7 @@ import torch
 
 from ganeval import fileio
 from ganeval.diagnostics.trace import STEP, read_trace
-from ganeval.errors import RunFolderError, SpecError
+from ganeval.errors import DataError, RunFolderError, SpecError
 from ganeval.spec import RunSpec, check_run_value
 from ganeval.train import checkpoint
 
@@ -64,6 +64,27 @@ def read_metrics(run_dir: Path, eval_config: dict[str, Any] | None = None) -> di
     if eval_config is not None and doc.get("eval_config") != eval_config:
         return None
     return doc
+
+
+def check_eval_inputs(run: RunSpec) -> None:
+    """Feature-extractor weights named by the spec must exist (and hold tensors only) before any
+    training starts, not be discovered missing hours later at evaluation."""
+    if not run.fidelity:
+        return
+    from ganeval.benchmarks import get_benchmark
+
+    if not get_benchmark(run.benchmark).images:
+        raise SpecError(f"{run.cell_key}: FID/IS/KID need an image benchmark; {run.benchmark} has points "
+                        "(its mode metrics are the measure there)")
+    if run.extractor == "inception-v3-compat":
+        if not run.extractor_weights:
+            raise DataError("inception-v3-compat needs its weights file (--inception-weights PATH); "
+                            "ganeval never downloads it")
+        from ganeval.metrics.fidelity import check_inception_weights
+
+        check_inception_weights(Path(run.extractor_weights))
+    elif run.extractor_weights and not Path(run.extractor_weights).is_file():
+        raise DataError(f"feature extractor weights not found: {run.extractor_weights}")
 
 
 def compute_metrics(run: RunSpec, samples: torch.Tensor, device: torch.device,
@@ -218,8 +239,6 @@ def evaluate_run_dir(run_dir: Path, step: int | None = None, device: torch.devic
     if (extractor is not None or extractor_weights is not None) and not eval_run.fidelity:
         raise SpecError(f"{run_dir} computes no FID/IS/KID (its benchmark is {run.benchmark}); "
                         "add --metrics fid,is,kid to choose some, or drop the extractor option")
-    from ganeval.bench import check_eval_inputs
-
     check_eval_inputs(eval_run)
     own = not changes and modes
     return evaluate_trainer(trainer, eval_run, final=own and trainer.step >= run.steps, samples_figure=own,

@@ -187,11 +187,15 @@ def _cache_root() -> Path:
     return ganeval_home() / "fidelity"
 
 
+#: Bumped whenever the extraction itself changes (dtype, preprocessing): part of every cache key.
+FEATURES_VERSION = 2
+
+
 def reference_features(benchmark, extractor, name: str, weights_sha256: str, n: int, split: str,
                        device: torch.device) -> dict[str, torch.Tensor]:
-    """Real-data features, cached per (benchmark, split, extractor, weights hash, n): a changed
-    extractor has another hash, hence another cache entry."""
-    key = f"{benchmark.name}-{split}-{name}-{weights_sha256[:16]}-n{n}"
+    """Real-data features, cached per (benchmark, split, extractor, weights hash, n, extraction
+    version): a changed extractor or extraction has another key, hence another cache entry."""
+    key = f"{benchmark.name}-{split}-{name}-{weights_sha256[:16]}-n{n}-v{FEATURES_VERSION}"
     path = _cache_root() / f"{key}.pt"
     if path.exists():
         try:

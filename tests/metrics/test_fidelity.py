@@ -78,7 +78,7 @@ def test_kid_subset_never_exceeds_the_samples(bench, mnist, shipped):
 def test_reference_cache_is_keyed_by_the_extractor_weights(bench, mnist, shipped, tmp_path):
     fd.fidelity_metrics(bench.real_uint8(100, "train", seed=4), bench, ("fid",), n_real=300)
     files = sorted(p.name for p in (tmp_path / "fidelity").glob("*.pt"))
-    assert files == [f"stacked-mnist-test-ganeval-mnist-{shipped.sha256[:16]}-n300.pt"]
+    assert files == [f"stacked-mnist-test-ganeval-mnist-{shipped.sha256[:16]}-n300-v{fd.FEATURES_VERSION}.pt"]
 
 
 def test_unknown_metric_or_extractor_is_a_clear_error(bench):
