@@ -151,6 +151,8 @@ def run_cell(run: RunSpec, dirs: dict[int, Path], device: torch.device, resume: 
             trainer.resume()
         curve = (lambda t=trainer: evaluate_trainer(t, final=False)) if run.eval_checkpoints else None
         trainer.train(on_steps=lambda n, k=len(group): progress.advance(n * k), on_checkpoint=curve)
+        seeds = ", ".join(str(s) for s in group)
+        progress.phase(f"evaluating {run.benchmark}/{run.cell_name} (seed {seeds})")
         evaluate_trainer(trainer)
     return len(todo), len(dirs) - len(todo)
 

@@ -22,6 +22,9 @@ class Progress:
     def cell_done(self, name: str, summary: str = "") -> None:
         pass
 
+    def phase(self, text: str) -> None:
+        """A stretch of work that advances no steps (evaluation), so the user knows what runs."""
+
     def close(self) -> None:
         pass
 
@@ -56,6 +59,10 @@ class BarProgress(Progress):
             self.bar.set_description(f"cells {self.cells_done}/{self.total_cells}")
             if summary:
                 self.bar.write(f"{name}: {summary}", file=self.stream)
+
+    def phase(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -98,6 +105,9 @@ class LineProgress(Progress):
         self._line(f"[{elapsed:6.0f}s] cell {self.cells_done}/{self.total_cells} done: {name}"
                    + (f" — {summary}" if summary else ""))
 
+    def phase(self, text: str) -> None:
+        self._line(f"[{time.monotonic() - self.t0:6.0f}s] {text}")
+
 
 class _WithHeader(Progress):
     """Prints ``header`` once the work really starts (after every input was checked)."""
@@ -117,6 +127,9 @@ class _WithHeader(Progress):
 
     def cell_done(self, name: str, summary: str = "") -> None:
         self.inner.cell_done(name, summary)
+
+    def phase(self, text: str) -> None:
+        self.inner.phase(text)
 
     def close(self) -> None:
         self.inner.close()
