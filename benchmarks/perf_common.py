@@ -52,11 +52,27 @@ def reset_peak(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def peak_memory_mb(device: torch.device) -> float:
-    """CUDA: peak allocated by torch since the last reset. CPU: the process's peak RSS so far."""
+def peak_memory_mb(device: torch.device) -> float | None:
+    """CUDA: peak allocated by torch since the last reset. CPU: None — the process's peak RSS only
+    grows, so it cannot be told apart per configuration measured in one process."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    return None
+
+
+def process_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def mb(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def memory_note(device: torch.device) -> str:
+    if device.type == "cuda":
+        return "Peak MB: CUDA allocator peak of each configuration."
+    return (f"Peak MB: not per configuration on CPU (one process); the whole process peaked at "
+            f"{process_peak_rss_mb():,.0f} MB resident.")
 
 
 def describe(device: torch.device) -> str:

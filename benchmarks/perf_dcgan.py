@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import (describe, interleaved, new_trainer, peak_memory_mb, reset_peak, table,  # noqa: E402
+from perf_common import (describe, interleaved, mb, memory_note, new_trainer, peak_memory_mb, reset_peak, table,  # noqa: E402
                          trainer_step, write_section)
 
 from ganeval import rng  # noqa: E402
@@ -166,8 +166,11 @@ def main(argv=None) -> int:
              ("torch.func vmap, eager", lambda s: vmap_loop(s, device))]
     if cuda:
         paths.insert(1, ("ganeval, grouped conv, CUDA graph", lambda s: ganeval_step(s, device, True)))
-    configs = {("plain eager loop (baseline)", 1): plain_loop(device)}
-    memory = {}
+    reset_peak(device)
+    baseline = plain_loop(device)
+    baseline()
+    configs = {("plain eager loop (baseline)", 1): baseline}
+    memory = {("plain eager loop (baseline)", 1): peak_memory_mb(device)}
     for label, make in paths:
         for s in counts:
             reset_peak(device)
@@ -186,10 +189,10 @@ def main(argv=None) -> int:
         rate = s / per_call
         vs_own = f"{rate / per_seed[label]:.2f}×" if label in per_seed else "–"
         rows.append([label, str(s), f"{rate:,.1f}", f"{rate / base:.2f}×", vs_own,
-                     f"{memory.get((label, s), float('nan')):,.0f}"])
+                     mb(memory.get((label, s)))])
     body = (f"Device: {describe(device)}. DCGAN (64 base filters) on 3×28×28, batch 64, bce; random images. "
             "ganeval's eager step computes trace statistics every 5th step (its default); the graph step every step. "
-            "Best of 2 interleaved rounds per configuration. 'vs same path, 1 seed' is the gain of batching seeds over "
+            + memory_note(device) + " Best of 2 interleaved rounds per configuration. 'vs same path, 1 seed' is the gain of batching seeds over "
             "running them one after another.\n\n"
             + table(["path", "seeds", "seed-steps/s", "vs baseline", "vs same path, 1 seed", "peak MB"], rows))
     print(body)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import (describe, interleaved, new_trainer, peak_memory_mb, reset_peak, table,  # noqa: E402
+from perf_common import (describe, interleaved, mb, memory_note, new_trainer, peak_memory_mb, reset_peak, table,  # noqa: E402
                          trainer_step, write_section)
 
 from ganeval.losses import get_loss, gradient_penalty  # noqa: E402
@@ -85,8 +85,11 @@ def main(argv=None) -> int:
     for loss in args.losses.split(","):
         run = BenchSpec().resolve("ring8", loss)
         modes = [("batched eager", False)] + ([("batched + CUDA graph", True)] if cuda else [])
-        configs = {("plain eager loop (baseline)", 1, 1): plain_loop(run, device)}
-        memory = {}
+        reset_peak(device)
+        baseline = plain_loop(run, device)
+        baseline()
+        configs = {("plain eager loop (baseline)", 1, 1): baseline}
+        memory = {("plain eager loop (baseline)", 1, 1): peak_memory_mb(device)}
         for label, graph in modes:
             for s in counts:
                 for every in ((1, run.trace_every, 0) if not graph else (1, 0)):
@@ -97,7 +100,8 @@ def main(argv=None) -> int:
                     configs[(label, s, every)] = fn
         best = interleaved(configs, device, min_time, rounds=2)
         base = 1.0 / best[("plain eager loop (baseline)", 1, 1)]
-        rows.append([loss, "plain eager loop (baseline)", "1", f"{base:,.0f}", "1.00×", "–", "–", "–"])
+        rows.append([loss, "plain eager loop (baseline)", "1", f"{base:,.0f}", "1.00×", "–",
+                     mb(memory[("plain eager loop (baseline)", 1, 1)]), "–"])
         for label, graph in modes:
             per_seed = 1.0 / best[(label, 1, 1)]
             for s in counts:
@@ -105,7 +109,7 @@ def main(argv=None) -> int:
                 t_def = best.get((label, s, run.trace_every))
                 rate = s / t_rec
                 rows.append([loss, label, str(s), f"{rate:,.0f}", f"{rate / base:,.2f}×",
-                             f"{rate / per_seed:,.2f}×", f"{memory[(label, s, 1)]:,.0f}",
+                             f"{rate / per_seed:,.2f}×", mb(memory[(label, s, 1)]),
                              f"{100.0 * (t_rec - t_off) / t_off:+.1f} %"
                              + (f" / {100.0 * (t_def - t_off) / t_off:+.1f} %" if t_def else "")])
         for r in rows[-(1 + len(modes) * len(counts)):]:
@@ -115,8 +119,9 @@ def main(argv=None) -> int:
     body = (f"Device: {describe(device)}. Ring of 8, MLP {run.depth}×{run.hidden}, batch {run.batch_size}, "
             f"z {run.z_dim}. wgan-gp counts one generator step (5 critic steps + penalty) as one step. "
             "Tracing overhead: time per step with statistics every step, and every 10th step (the default), over "
-            "none; the graph path always computes them. Peak MB: CUDA allocator peak, or process peak RSS on CPU. "
-            "Best of 2 interleaved rounds per configuration.\n\n"
+            "none; the graph path always computes them. " + memory_note(device) + " "
+            "Best of 2 interleaved rounds per configuration; on a shared 2-core machine rounds differ by up to "
+            "~20 %, so read small differences (and small or negative overheads) as noise.\n\n"
             + table(headers, rows))
     print(body)
     if args.write:

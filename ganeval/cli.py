@@ -222,8 +222,10 @@ def _print_metrics(doc: dict[str, Any]) -> None:
 @click.option("--metrics", "metric_names", help="comma-separated: fid,is,kid,prc and/or modes  [default: the run's own]")
 @click.option("--inception-weights", type=click.Path(path_type=Path),
               help="use torch-fidelity's Inception-v3 with these weights (never downloaded) instead of ganeval-mnist")
+@click.option("--lpips-weights", type=click.Path(path_type=Path),
+              help="also compute LPIPS diversity; a folder with alexnet-owt-7be5be79.pth and lpips' alex.pth")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-def eval_cmd(run_dir, step, metric_names, inception_weights, device):
+def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, device):
     """Re-evaluate a finished or partial run from its checkpoint.
 
     With the run's own settings at its last step this rewrites metrics.json; otherwise the result
@@ -244,7 +246,8 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, device):
         fidelity = [n for n in names if n != "modes"]
     doc = evaluate_run_dir(run_dir, step, resolve_device(device), fidelity=fidelity, modes=modes,
                            extractor="inception-v3-compat" if inception_weights else None,
-                           extractor_weights=str(inception_weights) if inception_weights else None)
+                           extractor_weights=str(inception_weights) if inception_weights else None,
+                           lpips_weights=str(lpips_weights) if lpips_weights else None)
     _print_metrics(doc)
 
 

@@ -69,10 +69,16 @@ def read_metrics(run_dir: Path, eval_config: dict[str, Any] | None = None) -> di
 def check_eval_inputs(run: RunSpec) -> None:
     """Feature-extractor weights named by the spec must exist (and hold tensors only) before any
     training starts, not be discovered missing hours later at evaluation."""
-    if not run.fidelity:
-        return
     from ganeval.benchmarks import get_benchmark
 
+    if run.lpips_weights:
+        if not get_benchmark(run.benchmark).images:
+            raise SpecError(f"{run.cell_key}: LPIPS needs an image benchmark; {run.benchmark} has points")
+        from ganeval.metrics.lpips import load_weights
+
+        load_weights(run.lpips_weights)
+    if not run.fidelity:
+        return
     if not get_benchmark(run.benchmark).images:
         raise SpecError(f"{run.cell_key}: FID/IS/KID need an image benchmark; {run.benchmark} has points "
                         "(its mode metrics are the measure there)")
@@ -107,6 +113,11 @@ def compute_metrics(run: RunSpec, samples: torch.Tensor, device: torch.device,
         details.update({k: out.pop(k) for k in ("extractor", "n_generated", "n_real", "kid_subset_size", "is_splits")
                         if k in out})
         metrics.update(out)
+    if run.lpips_weights:
+        from ganeval.metrics.lpips import lpips_diversity
+
+        n = min(len(samples), 2000)
+        metrics.update(lpips_diversity(samples[:n], bench.real_uint8(n, "test"), run.lpips_weights))
     return metrics, details
 
 
@@ -209,7 +220,8 @@ def evaluate_trainer(trainer, run: RunSpec | None = None, final: bool | None = N
 
 def evaluate_run_dir(run_dir: Path, step: int | None = None, device: torch.device | str = "cpu",
                      fidelity: list[str] | None = None, modes: bool = True,
-                     extractor: str | None = None, extractor_weights: str | None = None) -> dict[str, Any]:
+                     extractor: str | None = None, extractor_weights: str | None = None,
+                     lpips_weights: str | None = None) -> dict[str, Any]:
     """Re-evaluate one run folder from its checkpoint (the newest good one unless ``step``).
 
     With the run's own settings at its final step this rewrites ``metrics.json``; with other
@@ -235,6 +247,8 @@ def evaluate_run_dir(run_dir: Path, step: int | None = None, device: torch.devic
         changes["extractor"] = check_run_value("extractor", extractor, "--extractor")
     if extractor_weights is not None:
         changes["extractor_weights"] = extractor_weights
+    if lpips_weights is not None:
+        changes["lpips_weights"] = lpips_weights
     eval_run = dataclasses.replace(run, **changes)
     if (extractor is not None or extractor_weights is not None) and not eval_run.fidelity:
         raise SpecError(f"{run_dir} computes no FID/IS/KID (its benchmark is {run.benchmark}); "

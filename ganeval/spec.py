@@ -79,6 +79,7 @@ class RunSpec:
     is_splits: int = 10
     extractor: str = "ganeval-mnist"
     extractor_weights: str = ""
+    lpips_weights: str = ""
     eval_checkpoints: bool = False
 
     @property
@@ -103,7 +104,7 @@ class RunSpec:
 
 
 EVAL_FIELDS = ("eval_samples", "hq_sigmas", "cover_threshold", "fidelity", "fidelity_samples", "is_splits",
-               "extractor", "extractor_weights", "eval_checkpoints")
+               "extractor", "extractor_weights", "lpips_weights", "eval_checkpoints")
 
 # Fields a spec or flag may set (the identity fields come from the grid).
 IDENTITY = ("benchmark", "loss", "variant")
@@ -170,7 +171,7 @@ def check_run_value(key: str, value: Any, where: str) -> Any:
         return list(dict.fromkeys(value))
     if key == "extractor":
         return _choice(value, EXTRACTORS, f"{where}: extractor")
-    if key == "extractor_weights":
+    if key in ("extractor_weights", "lpips_weights"):
         if not isinstance(value, str):
             raise SpecError(f"{bad} a path (string), got {value!r}")
         return value

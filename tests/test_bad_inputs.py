@@ -101,6 +101,9 @@ CASES = [
     (["eval", W("run"), "--inception-weights", W("garbage.pt")], "computes no FID/IS/KID"),
     (["eval", W("run"), "--metrics", "fid"], "FID/IS/KID need an image benchmark"),
     (["bench", "--set", "fidelity=['fid']"], "FID/IS/KID need an image benchmark"),
+    (["eval", W("run"), "--lpips-weights", W("empty")], "LPIPS needs an image benchmark"),
+    (["bench", "--benchmarks", "stacked-mnist", "--set", "lpips_weights=" + W("empty")], "alexnet-owt-7be5be79.pth is missing"),
+    (["bench", "--benchmarks", "stacked-mnist", "--set", "lpips_weights=" + W("no/such")], "LPIPS weights folder not found"),
     # report
     (["report", W("no/such/bench")], "bench folder not found"),
     (["report", W("empty")], "not a ganeval bench folder"),

@@ -148,3 +148,36 @@ def test_a_diverging_cell_is_recorded_and_the_bench_goes_on(tmp_path, capsys):
     events = json.loads((out / "ring8" / "bce" / "seed-0" / "events.json").read_text())["events"]
     assert events[0]["kind"] == "divergence"
     assert "| bce | 2 (2) |" in (out / "report.md").read_text()
+
+
+def test_a_tiny_stacked_mnist_bench_reports_fidelity_with_its_extractor(mnist, shipped, tmp_path, monkeypatch, capsys):
+    """Full data (skipped without MNIST): the image path from the CLI, FID/IS/KID named by their
+    extractor in results and report, then `ganeval eval` adding LPIPS from local weights."""
+    import json
+
+    import torch
+    from torchvision.models import alexnet
+
+    from ganeval.metrics import fidelity as fd
+    from ganeval.metrics.lpips import BACKBONE_FILE, CHANNELS, LINEAR_FILE
+
+    monkeypatch.setattr(fd, "_cache_root", lambda: tmp_path / "fidelity")
+    out = tmp_path / "sm"
+    assert main(["bench", "--benchmarks", "stacked-mnist", "--losses", "hinge", "--seeds", "1", "--steps", "4",
+                 "--set", "base_filters=8", "--set", "pool_size=1000", "--set", "eval_samples=1000",
+                 "--set", "fidelity_samples=500", "--set", "ckpt_every=2", "--out", str(out)]) == 0
+    row = pd.read_csv(out / "results.csv").iloc[0]
+    assert row["extractor"] == "ganeval-mnist" and row["n_modes"] == 1000
+    assert all(pd.notna(row[k]) for k in ("fid", "is_mean", "kid_mean", "precision", "recall", "diversity"))
+    assert "feature extractor** (FID / IS / KID / precision / recall): ganeval-mnist" in (out / "report.md").read_text()
+
+    weights = tmp_path / "lpips"  # random-init files of the right shapes: the real ones cannot be downloaded here
+    weights.mkdir()
+    torch.save(alexnet(weights=None).state_dict(), weights / BACKBONE_FILE)
+    torch.save({f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1) for k, c in enumerate(CHANNELS)}, weights / LINEAR_FILE)
+    run = out / "stacked-mnist" / "hinge" / "seed-0"
+    capsys.readouterr()
+    assert main(["eval", str(run), "--metrics", "modes", "--lpips-weights", str(weights)]) == 0
+    assert "lpips_diversity" in capsys.readouterr().out
+    doc = json.loads((run / "eval" / "step-4.json").read_text())
+    assert doc["metrics"]["lpips_diversity"] > 0 and doc["metrics"]["lpips_real"] > 0

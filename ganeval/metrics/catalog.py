@@ -75,6 +75,14 @@ DIVERSITY = register_metric(MetricInfo(
     "diversity", "none", "mean pairwise feature distance of generated samples / that of real ones (1 = as diverse)",
     ".3f", "fidelity")).name
 
+LPIPS_DIVERSITY = register_metric(MetricInfo(
+    "lpips_diversity", "none", "mean pairwise LPIPS-alex distance of generated images / that of real ones "
+    "(1 = as diverse; only with local LPIPS weights, `lpips_weights`)", ".3f", "fidelity")).name
+LPIPS_GENERATED = register_metric(MetricInfo(
+    "lpips_generated", "none", "mean LPIPS-alex distance between pairs of generated images", ".4f", "context")).name
+LPIPS_REAL = register_metric(MetricInfo(
+    "lpips_real", "none", "mean LPIPS-alex distance between pairs of real images", ".4f", "context")).name
+
 # Stability summary of a run (ganeval.diagnostics.stability).
 FIRST_EVENT_STEP = register_metric(MetricInfo(
     "first_event_step", "none", "step of the run's first training event (NaN: none)", ".0f", "stability")).name
