@@ -4,8 +4,9 @@
     ganeval report runs/trace-demo/healthy      # gradient curves, events, for any traced folder
 
 Trains the same plain PyTorch GAN (no ganeval model, no ganeval trainer) on the ring of 8 Gaussians
-twice: once with a sane learning rate and once with an absurd one, and prints the events the
-tracer found in each, side by side. Only the five `tracer.` lines are ganeval.
+three times: with a sane learning rate, a far too high one (the weights stay finite but training
+dies) and an absurd one (the weights overflow), and prints the events the tracer found in each,
+side by side. Only the five `tracer.` lines are ganeval.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     args = parser.parse_args()
     runs = {"healthy (lr 1e-3)": train(args.out / "healthy", 1e-3, args.steps),
-            "diverging (lr 1e9)": train(args.out / "diverging", 1e9, args.steps)}
+            "dead (lr 1e9)": train(args.out / "dead", 1e9, args.steps),
+            "diverging (lr 1e30)": train(args.out / "diverging", 1e30, args.steps)}
     print()
     print("| run | events (first 5) |")
     print("|---|---|")

@@ -111,18 +111,29 @@ def _runs(flags: Sequence[tuple[int, bool]], patience: int) -> list[int]:
     return starts
 
 
+def _observed(rows, start: int, n: int, **reductions: tuple[str, Any]) -> dict[str, Any]:
+    """What the ``n`` logged rows from step ``start`` showed: ``name=(column, min|max)`` each, and
+    the step span, so an event's evidence is the measurement, not a restatement of its threshold."""
+    window = [r for r in rows if int(r["step"]) >= start][:n]
+    out: dict[str, Any] = {name: float(fn(r[col] for r in window if col in r)) for name, (col, fn) in reductions.items()}
+    out["steps"] = f"{start}–{int(window[-1]['step'])}" if window else str(start)
+    out["logged_steps"] = len(window)
+    return out
+
+
 def detect_vanishing(rows, th: Thresholds) -> list[dict[str, Any]]:
     flags = [(int(r["step"]), r.get("g_grad_norm", math.inf) < th.vanish_floor
               and r.get("d_real_above_fake", 0.0) >= th.separation) for r in rows]
-    return [_event(VANISHING, s, {"g_grad_norm_below": th.vanish_floor, "for_logged_steps": th.vanish_patience},
+    return [_event(VANISHING, s, _observed(rows, s, th.vanish_patience, g_grad_norm_max=("g_grad_norm", max),
+                                           d_real_above_fake_min=("d_real_above_fake", min)),
                    {"vanish_floor": th.vanish_floor, "separation": th.separation, "vanish_patience": th.vanish_patience})
             for s in _runs(flags, th.vanish_patience)[:1]]
 
 
 def detect_overpowering(rows, th: Thresholds) -> list[dict[str, Any]]:
     flags = [(int(r["step"]), r.get("d_real_above_fake", 0.0) >= th.separation) for r in rows]
-    return [_event(OVERPOWERING, s, {"d_real_above_fake_at_least": th.separation,
-                                     "for_logged_steps": th.overpower_patience},
+    return [_event(OVERPOWERING, s, _observed(rows, s, th.overpower_patience,
+                                              d_real_above_fake_min=("d_real_above_fake", min)),
                    {"separation": th.separation, "overpower_patience": th.overpower_patience})
             for s in _runs(flags, th.overpower_patience)[:1]]
 
@@ -147,8 +158,8 @@ def detect_oscillation(rows, th: Thresholds) -> list[dict[str, Any]]:
 
 def detect_low_diversity(rows, th: Thresholds) -> list[dict[str, Any]]:
     flags = [(int(r["step"]), r.get("sample_diversity", math.inf) < th.collapse_diversity) for r in rows]
-    return [_event(MODE_COLLAPSE, s, {"sample_diversity_below": th.collapse_diversity,
-                                      "for_logged_steps": th.collapse_patience},
+    return [_event(MODE_COLLAPSE, s, _observed(rows, s, th.collapse_patience,
+                                               sample_diversity_max=("sample_diversity", max)),
                    {"collapse_diversity": th.collapse_diversity, "collapse_patience": th.collapse_patience})
             for s in _runs(flags, th.collapse_patience)[:1]]
 

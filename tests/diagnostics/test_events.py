@@ -66,6 +66,9 @@ def test_vanishing_generator_gradients_need_a_winning_discriminator():
         r["d_real_above_fake"] = 1.0
     events = [e for e in detect_events(rows) if e["kind"] == ev.VANISHING]
     assert events and events[0]["step"] == 1000
+    # the evidence is what was measured over the window, not the threshold restated
+    assert events[0]["evidence"] == {"g_grad_norm_max": 1e-7, "d_real_above_fake_min": 1.0, "steps": "1000–1190",
+                                     "logged_steps": 20}
     assert ev.VANISHING not in kinds(rows, th=Thresholds(vanish_patience=40))
 
 
