@@ -65,6 +65,18 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _git_dirty() -> bool | None:
+    """Whether ganeval's own sources differ from that commit (a report must not claim a commit it
+    did not run)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=here,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     import numpy
 
@@ -78,6 +90,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "cpu_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "git_commit": _git_commit(),
+        "git_dirty": _git_dirty(),
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     try:

@@ -194,7 +194,8 @@ def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> list[str]:
             f" (resolved spec: [`spec.toml`]({Path(d) / 'spec.toml' if len(bench_dirs) > 1 else 'spec.toml'}))",
             f"- **where**: {env.get('device_name', env.get('device', '?'))}; torch {env.get('torch', '?')};"
             f" torch-fidelity {env.get('torch_fidelity', '?')}; ganeval {env.get('ganeval', '?')};"
-            f" git commit `{(env.get('git_commit') or 'unknown')[:12]}`",
+            f" git commit `{(env.get('git_commit') or 'unknown')[:12]}`"
+            + (" with uncommitted changes to ganeval" if env.get("git_dirty") else ""),
             f"- **when**: started {env.get('started', '?')}"
             + (f"; bench wall time {wall:.0f} s" if isinstance(wall, (int, float)) else ""),
             f"- **runs**: {int((frame['_root'] == str(d)).sum())} complete seed-runs"

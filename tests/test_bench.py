@@ -56,7 +56,7 @@ def test_killed_at_several_points_it_resumes_to_the_uninterrupted_results(tmp_pa
     assert whole.returncode == 0, whole.stderr
     a = pd.read_csv(killed / "results.csv").drop(columns=["train_time_s", "run_dir"])
     b = pd.read_csv(tmp_path / "whole" / "results.csv").drop(columns=["train_time_s", "run_dir"])
-    pd.testing.assert_frame_equal(a, b)  # bit-identical metrics on CPU
+    pd.testing.assert_frame_equal(a, b, check_exact=True)  # bit-identical metrics on CPU
     for seed in (0, 1):
         rows_a = (killed / "ring8" / "hinge" / f"seed-{seed}" / "trace.csv").read_text().splitlines()
         rows_b = (tmp_path / "whole" / "ring8" / "hinge" / f"seed-{seed}" / "trace.csv").read_text().splitlines()
