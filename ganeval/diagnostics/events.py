@@ -143,14 +143,16 @@ def detect_oscillation(rows, th: Thresholds) -> list[dict[str, Any]]:
     if len(series) < th.osc_window + 2:
         return []
     diffs = [(series[i][0], series[i][1] - series[i - 1][1]) for i in range(1, len(series))]
-    flags = []
+    flags, measured = [], {}
     for end in range(th.osc_window, len(diffs) + 1, max(1, th.osc_window // 2)):
         window = diffs[end - th.osc_window:end]
         flips = sum(1 for a, b in zip(window, window[1:]) if a[1] * b[1] < 0) / (len(window) - 1)
         level = sum(abs(v) for _, v in series[end - th.osc_window:end]) / th.osc_window
         amplitude = sum(abs(d) for _, d in window) / len(window)
         flags.append((window[0][0], flips >= th.osc_flip_rate and amplitude > th.osc_amplitude * max(level, 1e-12)))
-    return [_event(OSCILLATION, s, {"series": "g_loss"},
+        measured[window[0][0]] = {"series": "g_loss", "flip_rate": round(flips, 4),
+                                  "amplitude_over_level": round(amplitude / max(level, 1e-12), 4)}
+    return [_event(OSCILLATION, s, measured[s],
                    {"osc_window": th.osc_window, "osc_flip_rate": th.osc_flip_rate,
                     "osc_amplitude": th.osc_amplitude, "osc_min_windows": th.osc_min_windows})
             for s in _runs(flags, th.osc_min_windows)[:1]]

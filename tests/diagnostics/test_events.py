@@ -89,6 +89,8 @@ def test_oscillation():
         r["g_loss"] = 0.8 + (0.6 if i % 2 else -0.6)
     events = [e for e in detect_events(rows) if e["kind"] == ev.OSCILLATION]
     assert events and 900 <= events[0]["step"] <= 1100
+    evidence = events[0]["evidence"]  # the measured window, at or past the thresholds
+    assert evidence["flip_rate"] >= 0.85 and evidence["amplitude_over_level"] > 0.1
 
 
 def test_white_noise_is_not_oscillation():
