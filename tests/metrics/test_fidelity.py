@@ -52,14 +52,18 @@ def test_the_registered_extractor_works_through_calculate_metrics(bench, mnist, 
 
 
 def test_real_vs_real_is_small_and_one_image_is_large(bench, mnist, shipped):
-    real = fd.fidelity_metrics(bench.real_uint8(N, "train", seed=1), bench, ("fid", "is", "kid"), n_real=N, is_splits=1)
-    one = fd.fidelity_metrics(bench.real_uint8(1, "train", seed=2).repeat(N, 1, 1, 1), bench, ("fid", "is", "kid"),
-                              n_real=N, is_splits=1)
+    real = fd.fidelity_metrics(bench.real_uint8(N, "train", seed=1), bench, ("fid", "is", "kid", "prc"), n_real=N,
+                               is_splits=1)
+    one = fd.fidelity_metrics(bench.real_uint8(1, "train", seed=2).repeat(N, 1, 1, 1), bench,
+                              ("fid", "is", "kid", "prc"), n_real=N, is_splits=1)
     assert 0 < real["fid"] < 50 and one["fid"] > 20 * real["fid"]
     assert real["kid_mean"] < 0.05 < one["kid_mean"]
     assert one["is_mean"] == pytest.approx(1.0, abs=0.05)
     # 2,000 images over 1,000 modes: the effective number of modes seen is ~exp(H) of the sample histogram
     assert real["is_mean"] > 500
+    # precision / recall: real data lies on the real manifold both ways; one image covers none of it
+    assert real["precision"] > 0.7 and real["recall"] > 0.7 and one["recall"] < 0.01
+    assert real["diversity"] == pytest.approx(1.0, abs=0.05) and one["diversity"] == pytest.approx(0, abs=1e-6)
 
 
 def test_fid_does_not_depend_on_the_batch_size(bench, mnist, shipped):
