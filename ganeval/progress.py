@@ -32,8 +32,8 @@ class Progress:
 class BarProgress(Progress):
     """tqdm bar for an interactive terminal."""
 
-    def __init__(self, stream: TextIO = sys.stderr):
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
         self.bar = None
         self.cells_done = 0
         self.total_cells = 0
@@ -72,8 +72,8 @@ class BarProgress(Progress):
 class LineProgress(Progress):
     """Plain lines for logs: one per finished cell and at most one every ``interval`` seconds."""
 
-    def __init__(self, stream: TextIO = sys.stderr, interval: float = 30.0):
-        self.stream, self.interval = stream, interval
+    def __init__(self, stream: TextIO | None = None, interval: float = 30.0):
+        self.stream, self.interval = stream or sys.stderr, interval
         self.total = self.done = 0
         self.cells_done = self.total_cells = 0
         self.t0 = self.last = time.monotonic()
@@ -135,6 +135,8 @@ class _WithHeader(Progress):
         self.inner.close()
 
 
-def default_progress(stream: TextIO = sys.stderr, header: str | None = None) -> Progress:
+def default_progress(stream: TextIO | None = None, header: str | None = None) -> Progress:
+    # sys.stderr is looked up now, not when this module was imported: it may have been replaced since.
+    stream = stream or sys.stderr
     inner = BarProgress(stream) if stream.isatty() else LineProgress(stream)
     return _WithHeader(inner, header, stream) if header else inner

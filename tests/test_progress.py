@@ -36,3 +36,11 @@ def test_header_is_printed_when_work_starts_not_before():
     p.phase("evaluating")
     assert out.getvalue().splitlines()[0] == "bench folder: runs/x"
     assert out.getvalue().splitlines()[1].endswith("evaluating")
+
+
+def test_the_default_stream_is_the_stderr_of_now_not_of_import_time(monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    p = default_progress(header="bench folder: runs/y")
+    p.start(1, 1)
+    assert out.getvalue().startswith("bench folder: runs/y")
