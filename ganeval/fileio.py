@@ -142,13 +142,29 @@ def load_tensors(path: Path, expected_sha256: str | None = None, map_location: A
             expected_sha256 = sidecar(path).read_text().split()[0]
         except (OSError, IndexError):
             raise IntegrityError(f"{path}: no checksum sidecar ({sidecar(path).name})") from None
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise IntegrityError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    data = _read_for_load(path)
     actual = sha256_bytes(data)
     if actual != expected_sha256:
         raise IntegrityError(f"{path}: SHA-256 mismatch (expected {expected_sha256[:12]}…, got {actual[:12]}…)")
+    return _parse_tensors(path, data, map_location)
+
+
+def load_user_tensors(path: Path, map_location: Any = "cpu") -> tuple[Any, str]:
+    """Tensors from a file with no recorded hash (weights a user points at), read once and parsed with
+    ``weights_only``; returns (object, its SHA-256). Same refusals as :func:`load_tensors`."""
+    path = Path(path)
+    data = _read_for_load(path)
+    return _parse_tensors(path, data, map_location), sha256_bytes(data)
+
+
+def _read_for_load(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise IntegrityError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _parse_tensors(path: Path, data: bytes, map_location: Any) -> Any:
     try:
         return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError/RuntimeError for unsafe or corrupt payloads

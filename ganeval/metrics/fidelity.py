@@ -131,8 +131,7 @@ def check_inception_weights(path: Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Inception weights not found: {path}")
-    digest = fileio.sha256_file(path)
-    state = fileio.load_tensors(path, expected_sha256=digest)
+    state, digest = fileio.load_user_tensors(path)
     if not isinstance(state, dict) or "fc.weight" not in state or tuple(state["fc.weight"].shape) != (1008, 2048):
         raise IntegrityError(f"{path}: not torch-fidelity Inception-v3 weights (no fc.weight of shape [1008, 2048])")
     return digest

@@ -11,6 +11,7 @@ pooling leaves nothing of a 28x28 digit.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -80,7 +81,7 @@ def load_weights(weights_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict
     for name in (BACKBONE_FILE, LINEAR_FILE):
         if not (folder / name).is_file():
             raise DataError(f"LPIPS weights: {folder / name} is missing (ganeval never downloads it)")
-        state = fileio.load_tensors(folder / name, expected_sha256=fileio.sha256_file(folder / name))
+        state, _ = fileio.load_user_tensors(folder / name)
         if not isinstance(state, dict):
             raise IntegrityError(f"{folder / name}: not a state dict")
         states.append(state)
@@ -118,10 +119,15 @@ def mean_pairwise_lpips(model: LPIPS, images: torch.Tensor, pairs: int = 1000, s
     return total / pairs
 
 
+@functools.lru_cache(maxsize=2)
+def _cached_model(weights_dir: Path) -> LPIPS:
+    return LPIPS(weights_dir)
+
+
 def lpips_diversity(generated: torch.Tensor, real: torch.Tensor, weights_dir: str | Path,
                     pairs: int = 1000) -> dict[str, float]:
     """``lpips_diversity`` = mean pairwise LPIPS of generated / of real images (1 = as diverse),
-    with both raw means beside it."""
-    model = LPIPS(weights_dir)
+    with both raw means beside it. The model is loaded once per process and folder, not per seed."""
+    model = _cached_model(Path(weights_dir).resolve())
     gen, ref = mean_pairwise_lpips(model, generated, pairs), mean_pairwise_lpips(model, real, pairs)
     return {"lpips_diversity": gen / ref if ref > 0 else float("nan"), "lpips_generated": gen, "lpips_real": ref}
