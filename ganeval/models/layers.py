@@ -64,41 +64,37 @@ def from_grouped(x: torch.Tensor, seeds: int) -> torch.Tensor:
     return x.view(B, seeds, SC // seeds, H, W).transpose(0, 1)
 
 
-class SeedConv2d(nn.Module):
-    """Per-seed convolution as one grouped convolution on ``[B, S*in, H, W]`` -> ``[B, S*out, H', W']``.
+class _SeedGroupedConv(nn.Module):
+    """A per-seed (transposed) convolution as one grouped convolution on ``[B, S*in, H, W]``: seed s
+    reads and writes only its channel group. Weight ``[S, *layout, k, k]`` in torch's layout for
+    the operation, bias ``[S, out]``."""
 
-    Weight ``[S, out, in, k, k]``, bias ``[S, out]``; seed s reads and writes only its channel group.
-    """
-
-    def __init__(self, generators, in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0,
-                 init_std: float = 0.02, bias: bool = True):
-        super().__init__()
-        self.seeds, self.in_ch, self.out_ch = len(generators), in_ch, out_ch
-        self.stride, self.padding = stride, padding
-        self.weight = nn.Parameter(_stack(generators, normal_init((out_ch, in_ch, kernel, kernel), 0.0, init_std)))
-        self.bias = nn.Parameter(torch.zeros(self.seeds, out_ch)) if bias else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.reshape(self.seeds * self.out_ch, *self.weight.shape[2:])
-        b = self.bias.reshape(-1) if self.bias is not None else None
-        return torch.nn.functional.conv2d(x, w, b, self.stride, self.padding, groups=self.seeds)
-
-
-class SeedConvTranspose2d(nn.Module):
-    """Per-seed transposed convolution, grouped: weight ``[S, in, out, k, k]``, bias ``[S, out]``."""
+    transposed = False
 
     def __init__(self, generators, in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0,
                  init_std: float = 0.02, bias: bool = True):
         super().__init__()
         self.seeds, self.in_ch, self.out_ch = len(generators), in_ch, out_ch
         self.stride, self.padding = stride, padding
-        self.weight = nn.Parameter(_stack(generators, normal_init((in_ch, out_ch, kernel, kernel), 0.0, init_std)))
+        layout = (in_ch, out_ch) if self.transposed else (out_ch, in_ch)
+        self.weight = nn.Parameter(_stack(generators, normal_init((*layout, kernel, kernel), 0.0, init_std)))
         self.bias = nn.Parameter(torch.zeros(self.seeds, out_ch)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.reshape(self.seeds * self.in_ch, *self.weight.shape[2:])
+        w = self.weight.flatten(0, 1)  # [S*out, in, k, k] (or [S*in, out, k, k] transposed): one group per seed
         b = self.bias.reshape(-1) if self.bias is not None else None
-        return torch.nn.functional.conv_transpose2d(x, w, b, self.stride, self.padding, groups=self.seeds)
+        op = torch.nn.functional.conv_transpose2d if self.transposed else torch.nn.functional.conv2d
+        return op(x, w, b, self.stride, self.padding, groups=self.seeds)
+
+
+class SeedConv2d(_SeedGroupedConv):
+    """Per-seed convolution ``[B, S*in, H, W]`` -> ``[B, S*out, H', W']``; weight ``[S, out, in, k, k]``."""
+
+
+class SeedConvTranspose2d(_SeedGroupedConv):
+    """Per-seed transposed convolution; weight ``[S, in, out, k, k]``."""
+
+    transposed = True
 
 
 class SeedBatchNorm2d(nn.Module):
@@ -181,6 +177,6 @@ def apply_spectral_norm(module: nn.Module, generators) -> nn.Module:
     """Spectral-normalize the weight of every seed-batched linear and convolution layer of ``module``."""
     from torch.nn.utils import parametrize
 
-    for layer in [m for m in module.modules() if isinstance(m, (SeedLinear, SeedConv2d, SeedConvTranspose2d))]:
+    for layer in [m for m in module.modules() if isinstance(m, (SeedLinear, _SeedGroupedConv))]:
         parametrize.register_parametrization(layer, "weight", SeedSpectralNorm(layer.weight, generators))
     return module
