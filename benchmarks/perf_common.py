@@ -107,6 +107,15 @@ def write_section(path, title: str, body: str) -> None:
     path.write_text(text)
 
 
+def publish(body: str, write_to, title: str, device: torch.device | None = None) -> None:
+    """Print a measured section and, with ``--write``, put it in that markdown file under
+    ``## title (CUDA|CPU)`` (the device suffix when ``device`` is given)."""
+    print(body)
+    if write_to:
+        suffix = f" ({'CUDA' if device.type == 'cuda' else 'CPU'})" if device is not None else ""
+        write_section(write_to, title + suffix, body)
+
+
 def trainer_step(trainer, graph: bool, record_every: int) -> Callable[[], None]:
     """One training step of a ganeval CellTrainer per call, eager or from its CUDA graph, with
     statistics every ``record_every`` steps (0: never; the graph path records every step if > 0)."""

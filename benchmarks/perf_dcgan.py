@@ -23,7 +23,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf_common import (describe, interleaved, mb, memory_note, new_trainer, peak_memory_mb, reset_peak, table,  # noqa: E402
-                         trainer_step, write_section)
+                         publish, trainer_step)
 
 from ganeval import rng  # noqa: E402
 from ganeval.benchmarks.base import BENCHMARKS, Benchmark, register_benchmark  # noqa: E402
@@ -195,9 +195,7 @@ def main(argv=None) -> int:
             + memory_note(device) + " Best of 2 interleaved rounds per configuration. 'vs same path, 1 seed' is the gain of batching seeds over "
             "running them one after another.\n\n"
             + table(["path", "seeds", "seed-steps/s", "vs baseline", "vs same path, 1 seed", "peak MB"], rows))
-    print(body)
-    if args.write:
-        write_section(args.write, f"DCGAN trainer ({'CUDA' if cuda else 'CPU'})", body)
+    publish(body, args.write, "DCGAN trainer", device)
     return 0
 
 

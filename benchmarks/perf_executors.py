@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import describe, table, write_section  # noqa: E402
+from perf_common import describe, publish, table  # noqa: E402
 
 from ganeval.bench import run_bench  # noqa: E402
 from ganeval.spec import BenchSpec  # noqa: E402
@@ -58,9 +58,7 @@ def main(argv=None) -> int:
     body = (f"Machine: {describe(torch.device('cpu'))}. Grid: ring8 and grid25 × bce and hinge, 3 seeds, 1,000 steps "
             "(4 cells). Speed-up is the local executor's wall time over this row's; Ray start-up not included.\n\n"
             + table(["executor", "torch threads", "bench wall time (s)", "speed-up", "Ray start-up (s)"], rows))
-    print(body)
-    if args.write:
-        write_section(args.write, "Executors: local vs Ray workers (CPU)", body)
+    publish(body, args.write, "Executors: local vs Ray workers (CPU)")
     return 0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import describe, table, write_section  # noqa: E402
+from perf_common import describe, publish, table  # noqa: E402
 
 from ganeval import get_benchmark  # noqa: E402
 from ganeval.metrics.fidelity import fidelity_metrics  # noqa: E402
@@ -60,9 +60,7 @@ def main(argv=None) -> int:
     body = (f"Device: {describe(device)}. Extractor `ganeval-mnist` (the shipped classifier); 'generated' = "
             "real train digits stacked with another seed, 'reference' = the test split.\n\n"
             + table(["what", "images", "seconds", "FID", "IS", "KID"], rows))
-    print(body)
-    if args.write:
-        write_section(args.write, f"FID / IS / KID ({'CUDA' if device.type == 'cuda' else 'CPU'})", body)
+    publish(body, args.write, "FID / IS / KID", device)
     return 0
 
 

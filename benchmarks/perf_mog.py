@@ -20,7 +20,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf_common import (describe, interleaved, mb, memory_note, new_trainer, peak_memory_mb, reset_peak, table,  # noqa: E402
-                         trainer_step, write_section)
+                         publish, trainer_step)
 
 from ganeval.losses import get_loss, gradient_penalty  # noqa: E402
 from ganeval.spec import BenchSpec  # noqa: E402
@@ -123,9 +123,7 @@ def main(argv=None) -> int:
             "Best of 2 interleaved rounds per configuration; on a shared 2-core machine rounds differ by up to "
             "~20 %, so read small differences (and small or negative overheads) as noise.\n\n"
             + table(headers, rows))
-    print(body)
-    if args.write:
-        write_section(args.write, f"MoG trainer ({'CUDA' if cuda else 'CPU'})", body)
+    publish(body, args.write, "MoG trainer", device)
     return 0
 
 

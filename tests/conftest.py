@@ -39,3 +39,17 @@ def shipped():
         return shipped_classifier()
     except DataError as exc:
         pytest.fail(f"the shipped classifier must load: {exc}")
+
+
+@pytest.fixture
+def same_as_alone():
+    """``check(batch, k, alone)``: seed k of a batched CellTrainer holds the same G, D (and G_ema)
+    weights as the single-seed trainer ``alone``, to float tolerance."""
+
+    def check(batch, k, alone, label=""):
+        for name in ("G", "D") + (("G_ema",) if batch.G_ema is not None else ()):
+            single = getattr(alone, name).state_dict()
+            for key, value in getattr(batch, name).state_dict().items():
+                assert torch.allclose(value[k], single[key][0], rtol=1e-3, atol=1e-5), f"{label}: {name}.{key}"
+
+    return check
