@@ -1,4 +1,4 @@
-"""The bench: expand a BenchSpec into cells, train each cell's seeds (batched), evaluate, aggregate.
+"""The bench: expand a BenchSpec into cells, hand them to an executor, aggregate what they wrote.
 
 Resume rule: a seed-run with a valid ``metrics.json`` is done and skipped; any other seed-run
 continues from the newest checkpoint its whole cell shares. Nothing here trusts a run folder whose
@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import logging
 import platform
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -20,20 +19,14 @@ from typing import Any
 
 import torch
 
-from ganeval import __version__, fileio
+from ganeval import __version__, rundir
 from ganeval.device import device_name, resolve_device
-from ganeval.errors import RunFolderError, SpecError
-from ganeval.evaluate import CONFIG_FILE, check_eval_inputs, evaluate_trainer, read_metrics, write_config
-from ganeval.lock import FolderLock
+from ganeval.errors import RunFolderError
+from ganeval.executors import CellJob, CellOutcome, get_executor
 from ganeval.progress import Progress
-from ganeval.results import write_results
-from ganeval.spec import BenchSpec, RunSpec
-from ganeval.train.checkpoint import ensure_writable
-from ganeval.train.trainer import CellTrainer
+from ganeval.spec import BenchSpec, CellId, RunSpec
 
 log = logging.getLogger(__name__)
-SPEC_FILE = "spec.toml"
-ENV_FILE = "env.json"
 
 
 @dataclass
@@ -52,45 +45,33 @@ def default_out_dir(spec: BenchSpec, root: Path = Path("runs")) -> Path:
     return root / f"bench-{digest}"
 
 
-def run_dir_for(out_dir: Path, run: RunSpec, seed: int) -> Path:
-    return Path(out_dir) / run.benchmark / run.cell_name / f"seed-{seed}"
-
-
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
-def _git_dirty() -> bool | None:
-    """Whether ganeval's own sources differ from that commit (a report must not claim a commit it
-    did not run)."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=here,
-                             capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(out.stdout.strip()) if out.returncode == 0 else None
-
-
-def environment(device: torch.device) -> dict[str, Any]:
+def environment(device: torch.device | None, requested: str) -> dict[str, Any]:
+    """What ``env.json`` records. ``device`` is None when the cells run elsewhere (Ray): the
+    request is recorded, and each cell's actual device is added as it finishes."""
     import numpy
 
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".")
     info: dict[str, Any] = {
         "ganeval": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
-        "device": str(device),
-        "device_name": device_name(device),
+        "device": str(device) if device is not None else requested,
+        "device_name": device_name(device) if device is not None else f"resolved on each worker ({requested})",
         "cpu_threads": torch.get_num_threads(),
         "platform": platform.platform(),
-        "git_commit": _git_commit(),
-        "git_dirty": _git_dirty(),
+        "git_commit": _git("rev-parse", "HEAD") or None,
+        # whether ganeval's own sources differ from that commit (a report must not claim a commit it did not run)
+        "git_dirty": bool(status) if status is not None else None,
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     try:
@@ -102,25 +83,16 @@ def environment(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def _existing_config(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        return fileio.read_json(run_dir / CONFIG_FILE)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {}
-
-
 def check_run_folder(run_dir: Path, run: RunSpec, seed: int) -> None:
     """Refuse to resume a run folder trained with another configuration (or from another bench).
 
     Evaluation settings may differ: such a run is re-evaluated from its checkpoints, not retrained.
     """
-    existing = _existing_config(run_dir)
+    existing = rundir.read_raw_config(run_dir)
     if existing is None:
         return
     wanted = {**run.train_config(), "seed": seed}
-    have = {k: existing.get(k) for k in wanted} if existing else {}
+    have = {k: existing.get(k) for k in wanted} if isinstance(existing, dict) and existing else {}
     if have != wanted:
         changed = sorted(k for k in wanted if have.get(k) != wanted[k])
         raise RunFolderError(
@@ -128,64 +100,68 @@ def check_run_folder(run_dir: Path, run: RunSpec, seed: int) -> None:
             "use another --out, or --no-resume to retrain it")
 
 
-def preflight(spec: BenchSpec, out_dir: Path, resume: bool) -> None:
-    """Check every run folder and every evaluation input before anything is written."""
-    for run in spec.cells():
-        check_eval_inputs(run)
-    if resume:
-        for run in spec.cells():
-            for seed in spec.seeds:
-                check_run_folder(run_dir_for(out_dir, run, seed), run, seed)
+def jobs_for(spec: BenchSpec, out_dir: Path, resume: bool) -> list[CellJob]:
+    return [CellJob(run, {s: rundir.run_dir(out_dir, CellId.of(run), s) for s in spec.seeds}, resume,
+                    spec.batch_seeds, spec.device) for run in spec.cells()]
 
 
-def _clear_run(run_dir: Path) -> None:
-    for name in ("checkpoints", "eval"):
-        shutil.rmtree(run_dir / name, ignore_errors=True)
-    for name in ("metrics.json", "trace.csv", "events.json", "samples.png", CONFIG_FILE):
-        (run_dir / name).unlink(missing_ok=True)
+def preflight(jobs: list[CellJob]) -> None:
+    """Check every evaluation input and every run folder before anything is written."""
+    from ganeval.metrics.samples import check_inputs
+
+    for job in jobs:
+        check_inputs(job.run)
+    for job in jobs:
+        if job.resume:
+            for seed, d in job.dirs.items():
+                check_run_folder(d, job.run, seed)
 
 
-def run_cell(run: RunSpec, dirs: dict[int, Path], device: torch.device, resume: bool, batch_seeds: bool,
-             progress: Progress) -> tuple[int, int]:
-    """Train and evaluate the unfinished seed-runs of one cell (``dirs``: seed -> run folder).
+def pending_seeds(job: CellJob) -> list[int]:
+    return [s for s, d in job.dirs.items() if not (job.resume and rundir.is_complete(d, job.run.eval_config()))]
 
-    Returns (seed-runs trained, seed-runs already complete)."""
-    todo = [s for s, d in dirs.items() if not (resume and read_metrics(d, run.eval_config()) is not None)]
-    if not todo:
-        return 0, len(dirs)
+
+def run_cell(job: CellJob, progress: Progress) -> CellOutcome:
+    """Train and evaluate the unfinished seed-runs of one cell: the body every executor runs."""
+    from ganeval.evaluate import evaluate_generators
+    from ganeval.train.trainer import CellTrainer
+
+    run, dirs = job.run, job.dirs
+    device = resolve_device(job.device)
+    todo = pending_seeds(job)
     for s in todo:
-        if not resume:
-            _clear_run(dirs[s])
-        write_config(dirs[s], run, s)
-    groups = [todo] if batch_seeds else [[s] for s in todo]
-    for group in groups:
-        trainer = CellTrainer(run, group, [dirs[s] for s in group], device)
-        if resume:
+        rundir.write_config(dirs[s], run, s)
+    for group in ([todo] if job.batch_seeds else [[s] for s in todo]) if todo else []:
+        group_dirs = [dirs[s] for s in group]
+        trainer = CellTrainer(run, group, group_dirs, device)
+        if job.resume:
             trainer.resume()
-        curve = (lambda t=trainer: evaluate_trainer(t, final=False)) if run.eval_checkpoints else None
+        curve = (lambda t=trainer, g=group_dirs: evaluate_generators(t.generators(), g, final=False)) \
+            if run.eval_checkpoints else None
         trainer.train(on_steps=lambda n, k=len(group): progress.advance(n * k), on_checkpoint=curve)
-        seeds = ", ".join(str(s) for s in group)
-        progress.phase(f"evaluating {run.benchmark}/{run.cell_name} (seed {seeds})")
-        evaluate_trainer(trainer)
-    return len(todo), len(dirs) - len(todo)
+        progress.phase(f"evaluating {job.cell.key} (seed {', '.join(map(str, group))})")
+        evaluate_generators(trainer.generators(), group_dirs)
+    return CellOutcome(trained=len(todo), skipped=len(dirs) - len(todo), device=str(device))
 
 
 def train_run(run: RunSpec, seed: int, run_dir: Path, device: str = "auto", resume: bool = True) -> dict[str, Any]:
     """One seed-run into ``run_dir`` (``ganeval train``); returns its metrics document."""
-    torch_device = resolve_device(device)
+    resolve_device(device)
     run_dir = Path(run_dir)
-    ensure_writable(run_dir)
-    with FolderLock(run_dir):
-        if resume:
-            check_run_folder(run_dir, run, seed)
-        run_cell(run, {seed: run_dir}, torch_device, resume, True, Progress())
-    doc = read_metrics(run_dir)
+    rundir.ensure_writable(run_dir)
+    job = CellJob(run, {seed: run_dir}, resume, True, device)
+    with rundir.folder_lock(run_dir):
+        preflight([job])
+        if not resume:
+            rundir.clear_run(run_dir)
+        run_cell(job, Progress())
+    doc = rundir.read_metrics(run_dir)
     assert doc is not None
     return doc
 
 
-def _cell_summary(run: RunSpec, seeds: list[int], out_dir: Path) -> str:
-    docs = [read_metrics(run_dir_for(out_dir, run, s)) for s in seeds]
+def _cell_summary(job: CellJob) -> str:
+    docs = [rundir.read_metrics(d) for d in job.dirs.values()]
     parts = []
     for key in ("modes_covered", "hq_rate", "kl"):
         vals = [d["metrics"].get(key) for d in docs if d and d["metrics"].get(key) is not None]
@@ -194,81 +170,58 @@ def _cell_summary(run: RunSpec, seeds: list[int], out_dir: Path) -> str:
     return ", ".join(parts)
 
 
-EXECUTORS = ("local", "ray")
-
-
 def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Progress | None = None,
               executor: str = "local", address: str | None = None) -> BenchOutcome:
-    """Run every cell of ``spec`` into ``out_dir`` (resuming what is there), then aggregate.
+    """Run every cell of ``spec`` into ``out_dir`` (resuming what is there), then write ``results.csv``.
 
-    ``executor``: ``local`` runs the cells one after another in this process; ``ray`` runs each
-    cell as a Ray task (``address``: a running cluster, else a local Ray). One bench per folder:
-    a lock file stops a second one. A cell that runs out of memory is reported and the bench goes
-    on (``outcome.failures``)."""
-    if executor not in EXECUTORS:
-        raise SpecError(f"unknown executor {executor!r}; use {' or '.join(EXECUTORS)}")
+    ``executor`` names how cells run (``local``: one after another here; ``ray``: Ray tasks,
+    ``address`` a running cluster, else a local Ray). One bench per folder: a lock refuses a
+    second one. A cell that fails is reported (``outcome.failures``) and the bench goes on."""
+    from ganeval.results import collect
+
     progress = progress or Progress()
     spec.validate()
-    device = resolve_device(spec.device) if executor == "local" else None
-    if executor == "ray":
-        from ganeval.ray_executor import _require_ray
-
-        _require_ray()
+    runner = get_executor(executor, address)
+    device = resolve_device(spec.device) if runner.runs_here else None
     out_dir = Path(out_dir)
-    ensure_writable(out_dir)
-    with FolderLock(out_dir):
-        preflight(spec, out_dir, resume)
+    rundir.ensure_writable(out_dir)
+    with rundir.folder_lock(out_dir):
+        jobs = jobs_for(spec, out_dir, resume)
+        preflight(jobs)
         t0 = time.perf_counter()
-        fileio.write_text(out_dir / SPEC_FILE, spec.to_toml())
-        env = environment(device or resolve_device("auto" if spec.device == "auto" else spec.device))
+        rundir.write_spec(out_dir, spec.to_toml())
+        env = environment(device, spec.device)
         env["executor"] = executor
-        fileio.write_json(out_dir / ENV_FILE, env)
+        rundir.write_env(out_dir, env)
+        if not resume:
+            for job in jobs:
+                for d in job.dirs.values():
+                    rundir.clear_run(d)
         outcome = BenchOutcome(out_dir)
-        cells = spec.cells()
-        remaining = 0
-        for run in cells:
-            pending = [s for s in spec.seeds
-                       if not (resume and read_metrics(run_dir_for(out_dir, run, s), run.eval_config()))]
-            remaining += run.steps * len(pending)
-        progress.start(remaining, len(cells))
+        devices: set[str] = set()
+        progress.start(sum(job.run.steps * len(pending_seeds(job)) for job in jobs), len(jobs))
 
-        def done(run: RunSpec, trained: int, skipped: int, error: str | None) -> None:
-            name = f"{run.benchmark}/{run.cell_name}"
-            if error is not None:
-                log.error("%s: %s", run.cell_key, error)
-                outcome.failures.append(f"{run.cell_key}: {error}")
-                progress.cell_done(name, f"FAILED: {error}")
+        def done(job: CellJob, result: CellOutcome) -> None:
+            if result.device:
+                devices.add(result.device)
+            if result.error is not None:
+                log.error("%s: %s", job.cell.key, result.error)
+                outcome.failures.append(f"{job.cell.key}: {result.error}")
+                progress.cell_done(job.cell.key, f"FAILED: {result.error}")
                 return
-            outcome.trained += trained
-            outcome.skipped += skipped
-            progress.cell_done(name, ("skipped (done) — " if not trained else "") + _cell_summary(run, spec.seeds, out_dir))
+            outcome.trained += result.trained
+            outcome.skipped += result.skipped
+            progress.cell_done(job.cell.key, ("skipped (done) — " if not result.trained else "") + _cell_summary(job))
 
-        jobs = [(run, {seed: run_dir_for(out_dir, run, seed) for seed in spec.seeds}) for run in cells]
         try:
-            if executor == "ray":
-                from ganeval.ray_executor import run_cells
-
-                for run, dirs in jobs:
-                    if not resume:
-                        for d in dirs.values():
-                            _clear_run(d)
-                run_cells(jobs, spec.device, resume, spec.batch_seeds, address, done)
-            else:
-                for run, dirs in jobs:
-                    progress.cell_started(f"{run.benchmark}/{run.cell_name}", len(spec.seeds))
-                    try:
-                        trained, skipped = run_cell(run, dirs, device, resume, spec.batch_seeds, progress)
-                    except torch.OutOfMemoryError as exc:
-                        if device.type == "cuda":
-                            torch.cuda.empty_cache()
-                        done(run, 0, 0, f"out of memory ({str(exc).splitlines()[0]})")
-                        continue
-                    done(run, trained, skipped, None)
+            runner.run(jobs, run_cell, done, progress)
         finally:
             progress.close()
         outcome.wall_time_s = time.perf_counter() - t0
         env["wall_time_s"] = outcome.wall_time_s
         env["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        fileio.write_json(out_dir / ENV_FILE, env)
-        write_results(out_dir)
+        if device is None:
+            env["cell_devices"] = sorted(devices)
+        rundir.write_env(out_dir, env)
+        rundir.write_results(out_dir, collect(out_dir))
     return outcome

@@ -16,7 +16,8 @@ import click
 
 from ganeval import __version__
 from ganeval.errors import GanevalError, SpecError
-from ganeval.spec import RUN_FIELDS, BenchSpec, check_run_value, load_spec, parse_seeds
+from ganeval.executors import EXECUTORS
+from ganeval.spec import BenchSpec, check_run_value, load_spec, parse_seeds
 
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
@@ -136,30 +137,29 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="skip finished runs and continue unfinished ones from their checkpoints")
 @click.option("--report/--no-report", "make_report", default=True, show_default=True, help="write report.md")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+@click.option("--executor", type=click.Choice(EXECUTORS.names()), default="local", show_default=True,
               help="run cells here one by one, or as Ray tasks (pip install 'ganeval[ray]')")
 @click.option("--address", help="with --executor ray: address of a running Ray cluster  [default: start a local one]")
 def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_size, sets, device, out, spec_file,
           resume, make_report, executor, address):
     """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
+    from ganeval import rundir
     from ganeval.bench import default_out_dir, run_bench
     from ganeval.progress import default_progress
     from ganeval.report import build_report
-    from ganeval.results import collect, summarize
+    from ganeval.results import collect
 
     spec = _bench_spec(spec_file, _split_names(losses, "--losses"), _split_names(benchmarks, "--benchmarks"),
                        seeds, steps, batch_size, sets, device, inception_weights, _split_names(variants, "--variants"))
     out_dir = out if out is not None else default_out_dir(spec)
-    if address is not None and executor != "ray":
-        raise click.UsageError("--address only goes with --executor ray")
     outcome = run_bench(spec, out_dir, resume=resume, progress=default_progress(header=f"bench folder: {out_dir}"),
                         executor=executor, address=address)
     frame = collect(out_dir)
     _print_summary(frame)
     if make_report:
-        path = build_report(out_dir)
+        path = build_report(out_dir, refresh_results=False)
         click.echo(f"\nreport: {path}")
-    click.echo(f"results: {out_dir / 'results.csv'}  ({outcome.trained} seed-runs trained, "
+    click.echo(f"results: {out_dir / rundir.RESULTS_FILE}  ({outcome.trained} seed-runs trained, "
                f"{outcome.skipped} already done, {outcome.wall_time_s:.0f} s)")
     if outcome.failures:
         for failure in outcome.failures:
@@ -263,16 +263,17 @@ def report(bench_dirs, output, fmt):
     Several BENCH_DIRS are compared side by side (e.g. before and after a change). A traced run
     folder (trace.csv, e.g. from GANTracer on your own loop) gets its gradient curves and events."""
     from ganeval.report import build_report, build_trace_report, load_frames, table_metrics
-    from ganeval.results import check_bench_dir, summarize
+    from ganeval.results import summarize
+    from ganeval.rundir import check_bench_dir, is_trace_folder
     from ganeval.tables import render
 
-    if len(bench_dirs) == 1 and (Path(bench_dirs[0]) / "trace.csv").is_file() and fmt is None:
+    if len(bench_dirs) == 1 and is_trace_folder(bench_dirs[0]) and fmt is None:
         click.echo(f"report: {build_trace_report(bench_dirs[0], output)}")
         return
     for d in bench_dirs:
         check_bench_dir(d)
     if fmt is not None:
-        frame = load_frames(list(bench_dirs), rewrite_results=False)
+        frame = load_frames(list(bench_dirs))
         if frame.empty:
             raise SpecError("no complete runs to tabulate")
         metrics = table_metrics(frame, ("quality", "fidelity", "stability"))
@@ -286,7 +287,7 @@ def report(bench_dirs, output, fmt):
             click.echo(text)
         return
     path = build_report(list(bench_dirs), output)
-    _print_summary(load_frames(list(bench_dirs), rewrite_results=False))
+    _print_summary(load_frames(list(bench_dirs)))
     click.echo(f"\nreport: {path}")
 
 
@@ -336,7 +337,7 @@ def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack):
 
     from ganeval import fileio
     from ganeval.regression import check, load_baseline, make_baseline
-    from ganeval.results import check_bench_dir
+    from ganeval.rundir import check_bench_dir
     from ganeval.tables import markdown_table
 
     check_bench_dir(bench_dir)
@@ -380,7 +381,7 @@ def baseline_init(bench_dir, output, metric_names):
     from ganeval import fileio
     from ganeval.metrics.catalog import METRICS
     from ganeval.regression import make_baseline
-    from ganeval.results import check_bench_dir
+    from ganeval.rundir import check_bench_dir
 
     check_bench_dir(bench_dir)
     tracked = None

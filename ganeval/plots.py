@@ -65,15 +65,11 @@ def samples_grid_figure(path: Path, panels: Sequence[tuple[str, torch.Tensor]], 
 
 
 def image_grid(images: torch.Tensor, columns: int = 8) -> torch.Tensor:
-    """``[N, C, H, W]`` in [-1, 1] -> one ``[H', W', C]`` array in [0, 1] with 1-pixel gaps."""
+    """``[N, C, H, W]`` in [-1, 1] -> one ``[H', W', 3]`` array in [0, 1] with 1-pixel white gaps."""
+    from torchvision.utils import make_grid
+
     imgs = images.detach().float().cpu().nan_to_num(0.0).clamp(-1, 1).add(1).div(2)
-    n, c, h, w = imgs.shape
-    rows = (n + columns - 1) // columns
-    grid = torch.ones(c, rows * (h + 1) + 1, columns * (w + 1) + 1)
-    for i in range(n):
-        r, col = divmod(i, columns)
-        grid[:, 1 + r * (h + 1):1 + r * (h + 1) + h, 1 + col * (w + 1):1 + col * (w + 1) + w] = imgs[i]
-    return grid.permute(1, 2, 0).squeeze(-1)
+    return make_grid(imgs, nrow=columns, padding=1, pad_value=1.0).permute(1, 2, 0)
 
 
 def image_grid_figure(path: Path, panels: Sequence[tuple[str, torch.Tensor]], title: str) -> None:
@@ -82,7 +78,7 @@ def image_grid_figure(path: Path, panels: Sequence[tuple[str, torch.Tensor]], ti
     fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.7), squeeze=False)
     for ax, (label, images) in zip(axes[0], panels):
         grid = image_grid(images)
-        ax.imshow(grid.numpy(), cmap="gray" if grid.dim() == 2 else None, interpolation="nearest")
+        ax.imshow(grid.numpy(), interpolation="nearest")
         ax.set_title(label, fontsize=9)
         ax.axis("off")
     fig.suptitle(title, fontsize=10)

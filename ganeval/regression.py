@@ -23,6 +23,7 @@ from ganeval import __version__, fileio
 from ganeval.errors import SpecError
 from ganeval.metrics.catalog import METRICS
 from ganeval.results import collect, metric_columns
+from ganeval.spec import CellId
 
 BASELINE_FORMAT = 1
 TOLERANCE_KINDS = ("absolute", "relative", "spread")
@@ -45,18 +46,13 @@ DEFAULT_TOLERANCES: dict[str, tuple[str, float, float]] = {
 DEFAULT_TRACKED = tuple(DEFAULT_TOLERANCES)
 
 
-def cell_key(row: pd.Series | dict) -> str:
-    variant = row.get("variant") or "none"
-    return f"{row['benchmark']}/{row['loss']}" + ("" if variant == "none" else f"/{variant}")
-
-
 def seed_values(frame: pd.DataFrame) -> dict[str, list[float]]:
     """``cell/metric`` -> per-seed values (NaN kept) of every registered metric with a direction."""
     out: dict[str, list[float]] = {}
     metrics = [m for m in metric_columns(frame) if METRICS.get(m).direction != "none"]
     for _, row in frame.iterrows():
         for m in metrics:
-            out.setdefault(f"{cell_key(row)}/{m}", []).append(float(row[m]))
+            out.setdefault(f"{CellId.of(row).key}/{m}", []).append(float(row[m]))
     return out
 
 

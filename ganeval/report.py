@@ -7,7 +7,6 @@ it can be rebuilt any time; several bench folders are compared side by side.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,12 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ganeval import fileio
+from ganeval import fileio, rundir
 from ganeval.benchmarks import get_benchmark
 from ganeval.metrics.catalog import METRICS
-from ganeval.results import RESULTS_FILE, collect, incomplete_runs, metric_columns, summarize, write_results
-from ganeval.tables import cell_label, markdown_table, table_markdown
-
-REPORT_FILE = "report.md"
-FIGURES = "figures"
+from ganeval.results import collect, incomplete_runs, metric_columns, summarize
+from ganeval.spec import CellId, cell_label
+from ganeval.tables import markdown_table, table_markdown
 
 
 def table_metrics(frame: pd.DataFrame, groups: Sequence[str]) -> list[str]:
@@ -30,26 +27,14 @@ def table_metrics(frame: pd.DataFrame, groups: Sequence[str]) -> list[str]:
     return [m for m in metric_columns(frame) if METRICS.get(m).group in groups and frame[m].notna().any()]
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        doc = fileio.read_json(path)
-        return doc if isinstance(doc, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def load_frames(bench_dirs: Sequence[Path], rewrite_results: bool = True) -> pd.DataFrame:
-    """All complete seed-runs of the benches; with several benches a ``bench`` column names each."""
+def load_frames(bench_dirs: Sequence[Path], refresh_results: bool = False) -> pd.DataFrame:
+    """All complete seed-runs of the benches; with several benches a ``bench`` column names each.
+    ``refresh_results`` rewrites each bench's ``results.csv`` from its run folders first."""
     frames = []
     for d in bench_dirs:
-        frame = write_results(d) if rewrite_results else collect(d)
+        frame = collect(d)
+        if refresh_results:
+            rundir.write_results(d, frame)
         frame["_root"] = str(d)
         if len(bench_dirs) > 1:
             frame.insert(0, "bench", Path(d).name if list(map(lambda p: Path(p).name, bench_dirs)).count(Path(d).name) == 1
@@ -75,21 +60,15 @@ def _cells(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 # --- figures -------------------------------------------------------------------------------------
 def samples_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
-    """Samples of the lowest seed of each cell, regenerated from its newest checkpoint."""
-    from ganeval.evaluate import read_config
-    from ganeval.train import checkpoint
-    from ganeval.train.trainer import CellTrainer
-
+    """Samples of the lowest seed of each cell, as its evaluation kept them (``samples.pt``)."""
     panels, run = [], None
     for label, rows in _cells(frame):
         run_dir = _run_dirs(rows.iloc[:1])[0]
-        run, seed = read_config(run_dir)
-        trainer = CellTrainer(run, [seed], [run_dir], torch.device("cpu"))
-        payload = checkpoint.latest(run_dir, trainer.config)
-        if payload is None:
+        samples = rundir.read_samples(run_dir)
+        if samples is None:
             continue
-        trainer.load_payloads([payload])
-        panels.append((f"{label} (seed {seed})", trainer.generate(min(run.eval_samples, 2500))[0]))
+        run, seed = rundir.read_config(run_dir)
+        panels.append((f"{label} (seed {seed})", samples))
     if not panels:
         return False
     get_benchmark(benchmark).save_comparison_figure(path, panels, f"{benchmark}: generated samples, first seed of each loss",
@@ -103,7 +82,7 @@ def gradient_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
 
     panels = {"D": [], "G": []}
     for label, rows in _cells(frame):
-        traces = [read_trace(d / "trace.csv") for d in _run_dirs(rows)]
+        traces = [read_trace(rundir.trace_path(d)) for d in _run_dirs(rows)]
         traces = [t for t in traces if t]
         if not traces:
             continue
@@ -120,7 +99,6 @@ def gradient_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
 
 def training_curves_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
     """Metrics at evaluated checkpoints (and the final one) per cell, when the spec asked for them."""
-    from ganeval.evaluate import checkpoint_evaluations, read_metrics
     from ganeval.plots import band_figure
 
     keys = [k for k in ("modes_covered", "fid") if k in frame.columns and frame[k].notna().any()]
@@ -128,10 +106,10 @@ def training_curves_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> b
     for label, rows in _cells(frame):
         per_seed = []
         for run_dir in _run_dirs(rows):
-            final = read_metrics(run_dir)
+            final = rundir.read_metrics(run_dir)
             if final is None:
                 continue
-            evals = checkpoint_evaluations(run_dir, final.get("eval_config"))
+            evals = rundir.read_evals(run_dir, final.get("eval_config"))
             points = evals + [(final["step"], {k: (math.nan if v is None else v) for k, v in final["metrics"].items()})]
             per_seed.append([{"step": step, **m} for step, m in points])
         if not per_seed or len(per_seed[0]) < 2:
@@ -148,12 +126,11 @@ def training_curves_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> b
 
 
 def mode_counts_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
-    from ganeval.evaluate import read_metrics
     from ganeval.plots import mode_counts_figure as draw
 
     series = []
     for label, rows in _cells(frame):
-        doc = read_metrics(_run_dirs(rows.iloc[:1])[0])
+        doc = rundir.read_metrics(_run_dirs(rows.iloc[:1])[0])
         if doc and doc.get("mode_counts"):
             series.append((f"{label} (seed {int(rows['seed'].iloc[0])})", doc["mode_counts"]))
     if not series:
@@ -168,7 +145,7 @@ def events_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
     rows_out, max_step = [], 0
     for label, rows in _cells(frame):
         for run_dir, seed, steps in zip(_run_dirs(rows), rows["seed"], rows["step"]):
-            events = _read_json(run_dir / "events.json").get("events", [])
+            events = rundir.read_events(run_dir) or []
             rows_out.append((f"{label} · seed {int(seed)}", [(e["step"], e["kind"]) for e in events]))
             max_step = max(max_step, int(steps))
     if not any(evs for _, evs in rows_out):
@@ -181,8 +158,8 @@ def events_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
 def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> list[str]:
     lines = []
     for d in bench_dirs:
-        spec = _read_toml(Path(d) / "spec.toml")
-        env = _read_json(Path(d) / "env.json")
+        spec = rundir.read_spec(d)
+        env = rundir.read_env(d)
         wall = env.get("wall_time_s")
         incomplete = len(incomplete_runs(d))
         title = f"### `{Path(d).name}`" if len(bench_dirs) > 1 else None
@@ -191,7 +168,7 @@ def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> list[str]:
         lines += [
             f"- **what**: benchmarks {', '.join(spec.get('benchmarks', []))}; losses {', '.join(spec.get('losses', []))};"
             f" variants {', '.join(spec.get('variants', ['none']))}; seeds {spec.get('seeds', [])}"
-            f" (resolved spec: [`spec.toml`]({Path(d) / 'spec.toml' if len(bench_dirs) > 1 else 'spec.toml'}))",
+            f" (resolved spec: [`{rundir.SPEC_FILE}`]({Path(d) / rundir.SPEC_FILE if len(bench_dirs) > 1 else rundir.SPEC_FILE}))",
             f"- **where**: {env.get('device_name', env.get('device', '?'))}; torch {env.get('torch', '?')};"
             f" torch-fidelity {env.get('torch_fidelity', '?')}; ganeval {env.get('ganeval', '?')};"
             f" git commit `{(env.get('git_commit') or 'unknown')[:12]}`"
@@ -200,7 +177,7 @@ def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> list[str]:
             + (f"; bench wall time {wall:.0f} s" if isinstance(wall, (int, float)) else ""),
             f"- **runs**: {int((frame['_root'] == str(d)).sum())} complete seed-runs"
             + (f", {incomplete} incomplete" if incomplete else "")
-            + (f" ([`{RESULTS_FILE}`]({RESULTS_FILE}))" if len(bench_dirs) == 1 else ""),
+            + (f" ([`{rundir.RESULTS_FILE}`]({rundir.RESULTS_FILE}))" if len(bench_dirs) == 1 else ""),
         ]
         extractors = sorted(set(frame.loc[frame["_root"] == str(d), "extractor"].dropna())) if "extractor" in frame else []
         if extractors:
@@ -212,9 +189,7 @@ def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> list[str]:
 def _fidelity_note(sub: pd.DataFrame, run_dirs: list[Path]) -> str:
     if "extractor" not in sub.columns or sub["extractor"].isna().all():
         return ""
-    from ganeval.evaluate import read_metrics
-
-    doc = read_metrics(run_dirs[0]) or {}
+    doc = rundir.read_metrics(run_dirs[0]) or {}
     f = doc.get("fidelity", {})
     return (f"FID, IS, KID, precision, recall and diversity use feature extractor **{', '.join(sorted(set(sub['extractor'].dropna())))}**"
             f" on {f.get('n_generated', '?')} generated vs {f.get('n_real', '?')} real test images"
@@ -226,12 +201,12 @@ def settings_table(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> str:
     keys = ["steps", "batch_size", "n_critic", "optimizer", "lr_d", "lr_g", "betas", "gp_weight", "clip_value", "z_dim"]
     rows = []
     for d in bench_dirs:
-        spec = _read_toml(Path(d) / "spec.toml")
+        spec = rundir.read_spec(d)
         for cell_key, values in spec.get("cell", {}).items():
-            bench, loss, *variant = cell_key.split("/")
-            mask = (frame["_root"] == str(d)) & (frame["benchmark"] == bench) & (frame["loss"] == loss)
-            if variant:
-                mask &= frame["variant"] == variant[0]
+            cell = CellId.from_key(cell_key)
+            mask = (frame["_root"] == str(d)) & (frame["benchmark"] == cell.benchmark) & (frame["loss"] == cell.loss)
+            if not cell.plain:
+                mask &= frame["variant"] == cell.variant
             if not mask.any():
                 continue
             label = ([Path(d).name] if len(bench_dirs) > 1 else []) + [cell_key]
@@ -240,14 +215,17 @@ def settings_table(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> str:
     return markdown_table(head, rows) if rows else ""
 
 
-def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, figures: bool = True) -> Path:
-    """Re-aggregate ``results.csv`` of each bench and write one markdown report with its figures.
+def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, figures: bool = True,
+                 refresh_results: bool = True) -> Path:
+    """One markdown report with its figures, from the bench folders alone; ``refresh_results``
+    re-aggregates each bench's ``results.csv`` first (``ganeval report``; a bench just wrote it).
 
     One bench: ``BENCH/report.md`` by default. Several: a side-by-side comparison (default
     ``comparison.md`` in the current folder)."""
     dirs = [Path(bench_dirs)] if isinstance(bench_dirs, (str, Path)) else [Path(d) for d in bench_dirs]
-    output = Path(output) if output is not None else (dirs[0] / REPORT_FILE if len(dirs) == 1 else Path("comparison.md"))
-    frame = load_frames(dirs)
+    output = Path(output) if output is not None else (dirs[0] / rundir.REPORT_FILE if len(dirs) == 1
+                                                      else Path("comparison.md"))
+    frame = load_frames(dirs, refresh_results)
     title = f"`{dirs[0].name}`" if len(dirs) == 1 else " vs ".join(f"`{d.name}`" for d in dirs)
     lines = [f"# ganeval report: {title}", ""] + _header(dirs, frame)
     lines += ["Tables: mean ± std over seeds (sample std), 95 % t-interval below; `(n=k)` where a metric is "
@@ -257,16 +235,15 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
         lines.append("_No complete runs yet._")
     order = []
     for d in dirs:
-        order += _read_toml(d / "spec.toml").get("benchmarks", [])
+        order += rundir.read_spec(d).get("benchmarks", [])
     order += list(frame["benchmark"]) if not frame.empty else []
-    fig_dir = output.parent / FIGURES
     for benchmark in dict.fromkeys(order):
         sub = frame[frame["benchmark"] == benchmark] if not frame.empty else frame
         if sub.empty:
             continue
         bench = get_benchmark(benchmark)
         lines += [f"## {benchmark}", "", f"{bench.description}; {bench.n_modes} modes.", ""]
-        opts = _read_json(_run_dirs(sub.iloc[:1])[0] / "metrics.json").get("eval_options", {})
+        opts = (rundir.read_metrics(_run_dirs(sub.iloc[:1])[0]) or {}).get("eval_options", {})
         if opts:
             lines += ["Mode metrics: " + ", ".join(f"{k} = {v}" for k, v in opts.items())
                       + f", {int(sub['n_samples'].dropna().iloc[0]) if 'n_samples' in sub and sub['n_samples'].notna().any() else '?'}"
@@ -287,8 +264,8 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
                     ("training", training_curves_figure, "metrics over training"),
                     ("modes", mode_counts_figure, "samples per mode"),
                     ("events", events_figure, "training events")):
-                rel = f"{FIGURES}/{benchmark}-{name}.png"
-                if fn is not None and fn(sub, benchmark, output.parent / rel):
+                path, rel = rundir.figure_path(output.parent, f"{benchmark}-{name}")
+                if fn is not None and fn(sub, benchmark, path):
                     made.append(f"![{benchmark}: {caption}]({rel})")
             if made:
                 lines += ["### Figures", ""] + [x for m in made for x in (m, "")]
@@ -330,17 +307,18 @@ def build_trace_report(run_dir: Path, output: Path | None = None) -> Path:
     """Report of one traced run folder (trace.csv [+ events.json]): events, gradient norms per layer,
     losses and D outputs, D's spectral norms. Events are re-detected if events.json is missing."""
     from ganeval.diagnostics.trace import read_trace
-    from ganeval.diagnostics.tracer import EVENTS_FILE, TRACE_FILE, write_events
+    from ganeval.diagnostics.tracer import write_events
     from ganeval.errors import RunFolderError
     from ganeval.plots import band_figure
 
     run_dir = Path(run_dir)
-    output = Path(output) if output is not None else run_dir / REPORT_FILE
-    rows = read_trace(run_dir / TRACE_FILE)
+    output = Path(output) if output is not None else run_dir / rundir.REPORT_FILE
+    rows = read_trace(rundir.trace_path(run_dir))
     if not rows:
-        raise RunFolderError(f"{run_dir / TRACE_FILE} is missing or empty")
-    doc = _read_json(run_dir / EVENTS_FILE)
-    events = doc["events"] if isinstance(doc.get("events"), list) else write_events(run_dir)
+        raise RunFolderError(f"{rundir.trace_path(run_dir)} is missing or empty")
+    events = rundir.read_events(run_dir)
+    if events is None:
+        events = write_events(run_dir)
     columns = set(rows[0])
     figures: list[str] = []
 
@@ -351,8 +329,9 @@ def build_trace_report(run_dir: Path, output: Path | None = None) -> Path:
             if present:
                 drawn.append((panel_title, present))
         if drawn:
-            band_figure(output.parent / FIGURES / f"{name}.png", drawn, title, ylabel, log)
-            figures.append(f"![{title}]({FIGURES}/{name}.png)")
+            path, rel = rundir.figure_path(output.parent, name)
+            band_figure(path, drawn, title, ylabel, log)
+            figures.append(f"![{title}]({rel})")
 
     for net, label in (("d", "D"), ("g", "G")):
         layers = sorted(c for c in columns if c.startswith(f"{net}_grad_norm."))
@@ -369,7 +348,7 @@ def build_trace_report(run_dir: Path, output: Path | None = None) -> Path:
                "spectral norms of D's weight matrices", "sigma_max", True)
     lines = [f"# ganeval trace report: `{run_dir.name}`", "",
              f"{len(rows)} logged steps ({rows[0]['step']}–{rows[-1]['step']}); {len(events)} event(s) "
-             f"(thresholds in `{EVENTS_FILE}`).", "", "## Events", "", _events_table(events), "",
+             f"(thresholds in `{rundir.EVENTS_FILE}`).", "", "## Events", "", _events_table(events), "",
              "## Curves", ""]
     for fig in figures:
         lines += [fig, ""]

@@ -3,36 +3,17 @@ per-cell summaries (mean, std and n over seeds) as pandas DataFrames."""
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ganeval import fileio
-from ganeval.errors import RunFolderError
-from ganeval.evaluate import CONFIG_FILE, read_metrics
 from ganeval.metrics.catalog import METRICS
+from ganeval.rundir import find_run_dirs, read_metrics
 
-RESULTS_FILE = "results.csv"
 ID_COLUMNS = ["benchmark", "loss", "variant", "seed"]
 INFO_COLUMNS = ["status", "step", "diverged_step", "train_time_s"]
-
-
-def find_run_dirs(bench_dir: Path) -> list[Path]:
-    """Seed-run folders below a bench folder (``<benchmark>/<cell>/seed-<k>`` with a config)."""
-    bench_dir = Path(bench_dir)
-    return sorted(p.parent for p in bench_dir.glob(f"*/*/seed-*/{CONFIG_FILE}"))
-
-
-def check_bench_dir(bench_dir: Path) -> Path:
-    bench_dir = Path(bench_dir)
-    if not bench_dir.is_dir():
-        raise RunFolderError(f"bench folder not found: {bench_dir}")
-    if not (bench_dir / "spec.toml").is_file() and not find_run_dirs(bench_dir):
-        raise RunFolderError(f"{bench_dir} is not a ganeval bench folder (no spec.toml, no run folders)")
-    return bench_dir
 
 
 def collect(bench_dir: Path) -> pd.DataFrame:
@@ -61,14 +42,6 @@ def collect(bench_dir: Path) -> pd.DataFrame:
 
 def incomplete_runs(bench_dir: Path) -> list[Path]:
     return [d for d in find_run_dirs(bench_dir) if read_metrics(d) is None]
-
-
-def write_results(bench_dir: Path) -> pd.DataFrame:
-    frame = collect(bench_dir)
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, float_format="%.6g")
-    fileio.write_text(Path(bench_dir) / RESULTS_FILE, buf.getvalue())
-    return frame
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:

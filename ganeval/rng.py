@@ -31,7 +31,6 @@ DATA = 1
 NOISE = 2
 PENALTY = 3
 EVAL = 4
-AUX = 5
 
 
 def mix32(x: torch.Tensor) -> torch.Tensor:
@@ -84,12 +83,6 @@ class SeedStreams:
 
     def __len__(self) -> int:
         return len(self.seeds)
-
-    def to(self, device: torch.device | str) -> SeedStreams:
-        return SeedStreams(self.seeds, device)
-
-    def select(self, index: Sequence[int]) -> SeedStreams:
-        return SeedStreams([self.seeds[i] for i in index], self.device)
 
     def _stream_key(self, stream: int, substep: int) -> list[int]:
         tag = mix32_int(stream) ^ (substep * 0x27D4EB2F & _MASK)

@@ -32,6 +32,60 @@ OPTIMIZERS = ("adam", "rmsprop")
 Z_DISTRIBUTIONS = ("normal", "uniform")
 
 
+@dataclass(frozen=True)
+class CellId:
+    """One (benchmark, loss, variant) cell of a bench grid, and every way it is written down.
+
+    ``key`` (``ring8/bce/sn``) names it in specs, baselines and messages; ``folder``
+    (``ring8/bce-sn``) is where its seed-runs live (see :mod:`ganeval.rundir`); ``label``
+    (``bce + sn``) heads table rows. No other module composes these strings.
+    """
+
+    benchmark: str
+    loss: str
+    variant: str = "none"
+
+    @classmethod
+    def of(cls, row: Any) -> CellId:
+        """From anything with benchmark / loss / variant fields (a RunSpec, a results row, a dict)."""
+        get = row.get if isinstance(row, dict) or hasattr(row, "get") else lambda k, d=None: getattr(row, k, d)
+        variant = get("variant", "none")
+        return cls(str(get("benchmark")), str(get("loss")), variant if isinstance(variant, str) and variant else "none")
+
+    @classmethod
+    def from_key(cls, key: str) -> CellId:
+        parts = key.split("/")
+        if len(parts) not in (2, 3):
+            raise ValueError(f"cell keys are 'BENCHMARK/LOSS' or 'BENCHMARK/LOSS/VARIANT', got {key!r}")
+        return cls(*parts)
+
+    @property
+    def plain(self) -> bool:
+        return self.variant == "none"
+
+    @property
+    def key(self) -> str:
+        return f"{self.benchmark}/{self.loss}" + ("" if self.plain else f"/{self.variant}")
+
+    @property
+    def name(self) -> str:
+        """The cell's folder name under its benchmark: ``bce`` or ``bce-sn``."""
+        return self.loss if self.plain else f"{self.loss}-{self.variant}"
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.benchmark) / self.name
+
+    @property
+    def label(self) -> str:
+        return cell_label(self.loss, self.variant)
+
+
+def cell_label(loss: str, variant: str | None) -> str:
+    """A table row's name for a loss and variant: ``bce`` or ``bce + sn``."""
+    return loss if variant in (None, "none", "") else f"{loss} + {variant}"
+
+
 @dataclass
 class RunSpec:
     """Everything one training run depends on, except its seed. Written to ``config.json``.
@@ -84,12 +138,13 @@ class RunSpec:
 
     @property
     def cell_name(self) -> str:
-        return self.loss if self.variant == "none" else f"{self.loss}-{self.variant}"
+        """The cell's folder name (``bce-sn``); see :class:`CellId`."""
+        return CellId.of(self).name
 
     @property
     def cell_key(self) -> str:
-        key = f"{self.benchmark}/{self.loss}"
-        return key if self.variant == "none" else f"{key}/{self.variant}"
+        """The cell's name in specs, baselines and messages (``ring8/bce/sn``)."""
+        return CellId.of(self).key
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -252,13 +307,14 @@ class BenchSpec:
                 for key, value in values.items():
                     values[key] = check_run_value(key, value, f"[{label}.{name}]")
         for key, values in self.cell_overrides.items():
-            parts = key.split("/")
-            if len(parts) not in (2, 3):
-                raise SpecError(f"[cell.{key!r}]: cell keys are 'BENCHMARK/LOSS' or 'BENCHMARK/LOSS/VARIANT'")
-            BENCHMARKS.get(parts[0])
-            LOSSES.get(parts[1])
-            if len(parts) == 3:
-                parse_variant(parts[2], parts[1])
+            try:
+                cell = CellId.from_key(key)
+            except ValueError:
+                raise SpecError(f"[cell.{key!r}]: cell keys are 'BENCHMARK/LOSS' or 'BENCHMARK/LOSS/VARIANT'") from None
+            BENCHMARKS.get(cell.benchmark)
+            LOSSES.get(cell.loss)
+            if not cell.plain:
+                parse_variant(cell.variant, cell.loss)
             for k, value in values.items():
                 values[k] = check_run_value(k, value, f"[cell.{key!r}]")
         return self
@@ -283,9 +339,9 @@ class BenchSpec:
         values.update(self.loss_overrides.get(loss, {}))
         for part in variant.split("+") if variant != "none" else []:
             values.update(self.variant_overrides.get(part, {}))
-        values.update(self.cell_overrides.get(f"{benchmark}/{loss}", {}))
+        values.update(self.cell_overrides.get(CellId(benchmark, loss).key, {}))
         if variant != "none":
-            values.update(self.cell_overrides.get(f"{benchmark}/{loss}/{variant}", {}))
+            values.update(self.cell_overrides.get(CellId(benchmark, loss, variant).key, {}))
         return RunSpec(benchmark=benchmark, loss=loss, variant=variant, **values)
 
     def to_toml(self) -> str:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ganeval.metrics.catalog import METRICS
 from ganeval.results import flat_summary
+from ganeval.spec import cell_label
 
 ARROW = {"higher": "↑", "lower": "↓", "none": ""}
 FORMATS = ("md", "csv", "latex", "json")
@@ -47,10 +48,6 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] * len(headers)) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
-
-
-def cell_label(loss: str, variant: str | None) -> str:
-    return loss if variant in (None, "none", "") else f"{loss} + {variant}"
 
 
 def _row_labels(summary: pd.DataFrame) -> list[list[str]]:

@@ -1,7 +1,6 @@
 """Reliability of `ganeval bench`: killed at several points it resumes to the same results; one
 writer per folder; a cell that fails is reported and the bench goes on."""
 
-import json
 import os
 import signal
 import subprocess
@@ -12,11 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY
 
 from ganeval.cli import main
-
-TINY = ["--steps", "30", "--set", "hidden=16", "--set", "batch_size=32", "--set", "eval_samples=500",
-        "--set", "ckpt_every=10"]
 
 
 def bench_cmd(out: Path) -> list[str]:
@@ -41,6 +38,7 @@ def run_until(out: Path, trigger: Path, timeout: float = 120) -> None:
     assert trigger.exists(), proc.stderr.read().decode()[-2000:]
 
 
+@pytest.mark.slow
 def test_killed_at_several_points_it_resumes_to_the_uninterrupted_results(tmp_path):
     killed = tmp_path / "killed"
     bce, hinge = killed / "ring8" / "bce", killed / "ring8" / "hinge"
@@ -48,10 +46,9 @@ def test_killed_at_several_points_it_resumes_to_the_uninterrupted_results(tmp_pa
     assert not (bce / "seed-0" / "metrics.json").exists()
     run_until(killed, bce / "seed-1" / "metrics.json")                         # between cells
     run_until(killed, hinge / "seed-1" / "checkpoints" / "step-200.pt.sha256")  # mid second cell
-    assert (killed / ".ganeval.lock").exists()  # the dead bench's lock is still there ...
+    assert (killed / ".ganeval.lock").exists()  # the dead bench's lock file is still there, but the OS
     again = subprocess.run(bench_cmd(killed), env=ENV, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr  # ... and is taken over
-    assert "stale lock" in again.stderr
+    assert again.returncode == 0, again.stderr  # released its lock when the process died
     whole = subprocess.run(bench_cmd(tmp_path / "whole"), env=ENV, capture_output=True, text=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
     a = pd.read_csv(killed / "results.csv").drop(columns=["train_time_s", "run_dir"])
@@ -65,13 +62,14 @@ def test_killed_at_several_points_it_resumes_to_the_uninterrupted_results(tmp_pa
         assert [strip(r) for r in rows_a] == [strip(r) for r in rows_b]
 
 
+@pytest.mark.slow
 def test_a_second_bench_on_the_same_folder_is_refused(tmp_path):
     out = tmp_path / "b"
     proc = subprocess.Popen(bench_cmd(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while not (out / ".ganeval.lock").exists() and time.monotonic() < deadline:
+        while not (out / ".ganeval.lock.owner").exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         second = subprocess.run(bench_cmd(out), env=ENV, capture_output=True, text=True, timeout=60)
         assert second.returncode == 2
@@ -101,24 +99,3 @@ def test_a_cell_out_of_memory_is_reported_and_the_bench_goes_on(tmp_path, monkey
     assert "failed: ring8/hinge: out of memory" in err
     results = pd.read_csv(out / "results.csv")
     assert sorted(set(results["loss"])) == ["bce", "lsgan"]
-
-
-def test_a_checkpoint_with_code_in_it_is_refused(tmp_path, capsys):
-    from ganeval import fileio
-
-    out = tmp_path / "run"
-    assert main(["train", "--benchmark", "ring8", "--loss", "bce", *TINY, "--out", str(out)]) == 0
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, ("touch " + str(tmp_path / "pwned"),))
-
-    import io
-
-    buf = io.BytesIO()
-    torch.save({"format": 1, "step": 20, "G": Evil()}, buf)
-    (out / "checkpoints" / "step-20.pt").write_bytes(buf.getvalue())
-    (out / "checkpoints" / "step-20.pt.sha256").write_text(fileio.sha256_bytes(buf.getvalue()) + "\n")
-    assert main(["eval", str(out), "--step", "20"]) == 2
-    assert "refused to load" in capsys.readouterr().err
-    assert not (tmp_path / "pwned").exists()

@@ -30,6 +30,8 @@ class Benchmark(ABC):
     train_defaults: dict[str, Any]
     #: Further RunSpec fields for particular losses on this benchmark, with the reason in a comment.
     loss_defaults: dict[str, dict[str, Any]] = {}
+    #: How many generated samples a figure shows (and a finished run keeps in ``samples.pt``).
+    figure_samples: int = 2500
 
     @abstractmethod
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -80,6 +80,7 @@ class StackedMNIST(Benchmark):
     n_modes = N_MODES
     data_shape = (3, 28, 28)
     images = True
+    figure_samples = 64
 
     def __init__(self, root=None):
         self.root = root
@@ -155,12 +156,12 @@ class StackedMNIST(Benchmark):
     def save_samples_figure(self, path, samples, title, run=None) -> None:
         from ganeval.plots import image_grid_figure
 
-        image_grid_figure(path, [("", to_unit(samples[:64]) * 2 - 1)], title)
+        image_grid_figure(path, [("", to_unit(samples[: self.figure_samples]) * 2 - 1)], title)
 
     def save_comparison_figure(self, path, panels, title, run=None) -> None:
         from ganeval.plots import image_grid_figure
 
-        image_grid_figure(path, [(label, to_unit(s[:64]) * 2 - 1) for label, s in panels], title)
+        image_grid_figure(path, [(label, to_unit(s[: self.figure_samples]) * 2 - 1) for label, s in panels], title)
 
 
 register_benchmark("stacked-mnist", StackedMNIST)

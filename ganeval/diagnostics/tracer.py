@@ -31,19 +31,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganeval import fileio
+from ganeval import rundir
 from ganeval.diagnostics.events import Thresholds, detect_events
 from ganeval.diagnostics.gradnorm import grad_norms, layer_groups
 from ganeval.diagnostics.spectral import SpectralMonitor, spectral_weights
 from ganeval.diagnostics.trace import TraceLog, read_trace
 
-TRACE_FILE = "trace.csv"
-EVENTS_FILE = "events.json"
 _DIVERSITY_SAMPLES = 64
 
 
-def mean_pairwise_distance(x: torch.Tensor) -> torch.Tensor:
-    """``x [S, B, ...]`` -> ``[S]`` mean L2 distance between distinct pairs of (up to 64) samples."""
+def batch_spread(x: torch.Tensor) -> torch.Tensor:
+    """``x [S, B, ...]`` -> ``[S]``: mean L2 distance between distinct pairs of (up to 64) samples of
+    each seed's batch, the diversity signal of the collapse detector (raw values, no features)."""
     flat = x[:, :_DIVERSITY_SAMPLES].detach().flatten(2).float()
     n = flat.shape[1]
     return torch.cdist(flat, flat).sum(dim=(1, 2)) / max(n * (n - 1), 1)
@@ -105,7 +104,7 @@ class StepStatistics:
         d_norms = grad_norms(self.d_groups, self.seeds, d_grads)
         g_norms = grad_norms(self.g_groups, self.seeds, g_grads)
         if real is not None and fake is not None:
-            diversity = mean_pairwise_distance(fake) / mean_pairwise_distance(real).clamp_min(1e-12)
+            diversity = batch_spread(fake) / batch_spread(real).clamp_min(1e-12)
         else:
             diversity = torch.full((S,), float("nan"), device=dev)
         if spectral is None:  # plain tracer: count rows; the trainer decides by step
@@ -130,9 +129,9 @@ class StepStatistics:
 def write_events(run_dir: Path, thresholds: Thresholds = Thresholds(),
                  checkpoint_metrics: Sequence[tuple[int, dict[str, float]]] = ()) -> list[dict[str, Any]]:
     """Detect events in ``run_dir/trace.csv`` and write ``events.json``; returns the events."""
-    rows = read_trace(Path(run_dir) / TRACE_FILE)
+    rows = read_trace(rundir.trace_path(run_dir))
     events = detect_events(rows, thresholds, checkpoint_metrics)
-    fileio.write_json(Path(run_dir) / EVENTS_FILE, {"thresholds": thresholds.to_dict(), "events": events})
+    rundir.write_events(run_dir, thresholds.to_dict(), events)
     return events
 
 
@@ -145,7 +144,7 @@ class GANTracer:
             raise ValueError("trace_every, spectral_every and flush_every must be positive")
         self.run_dir = Path(run_dir)
         self.stats = StepStatistics(G, D, seeds=None, spectral_every=spectral_every)
-        self.trace = TraceLog([self.run_dir / TRACE_FILE], self.stats.columns)
+        self.trace = TraceLog([rundir.trace_path(self.run_dir)], self.stats.columns)
         self.trace_every, self.flush_every, self.thresholds = trace_every, flush_every, thresholds
         self._d: dict[str, Any] | None = None
         self._g: dict[str, Any] | None = None

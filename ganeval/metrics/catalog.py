@@ -35,10 +35,6 @@ def register_metric(info: MetricInfo) -> MetricInfo:
     return METRICS.register(info.name, info)
 
 
-def get_metric(name: str) -> MetricInfo:
-    return METRICS.get(name)
-
-
 MODES_COVERED = register_metric(MetricInfo(
     "modes_covered", "higher", "modes holding at least `cover_threshold` high-quality samples", ".1f",
     bounds=(0.0, float("inf")))).name

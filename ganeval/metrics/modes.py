@@ -51,12 +51,6 @@ def mode_counts(mode_ids: torch.Tensor, n_modes: int) -> torch.Tensor:
     return torch.bincount(mode_ids.to(torch.int64).flatten(), minlength=n_modes)[:n_modes]
 
 
-def histogram_metrics(mode_ids: torch.Tensor, n_modes: int, weights: torch.Tensor | None = None,
-                      cover_threshold: int = 1) -> dict[str, float]:
-    """Coverage and reverse KL from one mode index per (accepted) sample."""
-    return coverage_metrics(mode_counts(mode_ids, n_modes), weights, cover_threshold)
-
-
 def gaussian_modes(samples: torch.Tensor, centers: torch.Tensor, std: float, weights: torch.Tensor | None = None,
                    hq_sigmas: float = 3.0, cover_threshold: int = 1) -> tuple[dict[str, float], torch.Tensor]:
     """Mode coverage of ``samples [N, D]`` against Gaussian modes at ``centers [K, D]``, and the
@@ -74,12 +68,6 @@ def gaussian_modes(samples: torch.Tensor, centers: torch.Tensor, std: float, wei
     out[HQ_RATE] = float(hq.to(torch.float64).mean())
     out[N_SAMPLES] = float(len(x))
     return out, counts
-
-
-def mode_metrics(samples: torch.Tensor, centers: torch.Tensor, std: float, weights: torch.Tensor | None = None,
-                 hq_sigmas: float = 3.0, cover_threshold: int = 1) -> dict[str, float]:
-    """Mode coverage of ``samples [N, D]`` against Gaussian modes at ``centers [K, D]``."""
-    return gaussian_modes(samples, centers, std, weights, hq_sigmas, cover_threshold)[0]
 
 
 def check_points(samples, dim: int) -> torch.Tensor:

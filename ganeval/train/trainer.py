@@ -24,8 +24,10 @@ from ganeval.diagnostics.gradnorm import squared_sums
 from ganeval.diagnostics.trace import TraceLog
 from ganeval.diagnostics.tracer import StepStatistics
 from ganeval.errors import IntegrityError
+from ganeval.generator import Generators, latent
 from ganeval.losses import get_loss, gradient_penalty, r1_penalty
 from ganeval.models import build_models
+from ganeval.rundir import checkpoint_steps, trace_path
 from ganeval.spec import RunSpec
 from ganeval.train import checkpoint
 
@@ -113,13 +115,9 @@ class CellTrainer:
         self.batch_options = self.benchmark.batch_options(run)
         self.fuse_d = not any(getattr(m, "uses_batch_statistics", False) for m in self.D.modules())
 
-    # --- randomness ---------------------------------------------------------------------------
-    def noise(self, step, substep: int, n: int, stream: int = rng.NOISE) -> torch.Tensor:
-        """``[S, n, z_dim]`` latent codes: N(0, I) or U(-1, 1) as the run's ``z_dist`` says."""
-        shape = (n, self.run.z_dim)
-        if self.run.z_dist == "uniform":
-            return self.streams.uniform(stream, step, substep, shape) * 2.0 - 1.0
-        return self.streams.normal(stream, step, substep, shape)
+    def noise(self, step, substep: int, n: int) -> torch.Tensor:
+        """``[S, n, z_dim]`` training latent codes of ``step``."""
+        return latent(self.streams, self.run, step, substep, n)
 
     # --- one step -----------------------------------------------------------------------------
     def r1_phase(self, step: int) -> bool:
@@ -222,9 +220,9 @@ class CellTrainer:
 
     def resume(self) -> int:
         """Continue from the newest step that every seed has a good checkpoint of; returns it."""
-        common = set(checkpoint.list_steps(self.run_dirs[0]))
+        common = set(checkpoint_steps(self.run_dirs[0]))
         for d in self.run_dirs[1:]:
-            common &= set(checkpoint.list_steps(d))
+            common &= set(checkpoint_steps(d))
         for step in sorted(common, reverse=True):
             try:
                 payloads = [checkpoint.load(d, step, self.config) for d in self.run_dirs]
@@ -248,7 +246,7 @@ class CellTrainer:
         run = self.run
         end = run.steps if stop_at is None else min(stop_at, run.steps)
         last = run.steps - 1
-        trace = TraceLog([d / "trace.csv" for d in self.run_dirs], self.columns)
+        trace = TraceLog([trace_path(d) for d in self.run_dirs], self.columns)
         trace.resume(self.step)
         self.G.train()
         self.D.train()
@@ -285,18 +283,6 @@ class CellTrainer:
                     self.G.train()
 
     # --- sampling ---------------------------------------------------------------------------------
-    @torch.no_grad()
-    def generate(self, n: int, chunk: int = 4096, raw: bool = False) -> torch.Tensor:
-        """``[S, n, *data_shape]`` samples from each seed's generator on the fixed evaluation noise:
-        the weight average when the run keeps one (``ema_beta`` > 0), unless ``raw``."""
-        G = self.G_ema if self.G_ema is not None and not raw else self.G
-        was_training = G.training
-        G.eval()
-        out = []
-        for start in range(0, n, chunk):
-            m = min(chunk, n - start)
-            z = self.noise(0, start // chunk, m, stream=rng.EVAL)
-            out.append(self.benchmark.compact(G(z).float()).cpu())
-        G.train(was_training)
-        return torch.cat(out, dim=1)
-
+    def generators(self) -> Generators:
+        """The live generators at the current step, for evaluation (shares the modules)."""
+        return Generators(self.run, self.seeds, self.G, self.G_ema, self.step, self.elapsed, self.streams)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy.stats import entropy
 
-from ganeval.metrics.modes import histogram_metrics, mode_metrics, reverse_kl
+from ganeval.metrics.modes import coverage_metrics, gaussian_modes, mode_counts, reverse_kl
 
 
 def test_reverse_kl_matches_scipy():
@@ -18,14 +18,16 @@ def test_reverse_kl_of_the_true_distribution_is_zero_and_of_no_samples_is_nan():
     assert math.isnan(reverse_kl(torch.zeros(4), torch.ones(4)))
 
 
-def test_histogram_metrics_counts_modes_over_threshold():
-    ids = torch.tensor([0, 0, 0, 1, 2, 2])
-    assert histogram_metrics(ids, 5)["modes_covered"] == 3
-    assert histogram_metrics(ids, 5, cover_threshold=2)["modes_covered"] == 2
+def test_coverage_counts_modes_over_threshold():
+    counts = mode_counts(torch.tensor([0, 0, 0, 1, 2, 2]), 5)
+    assert counts.tolist() == [3, 1, 2, 0, 0]
+    assert coverage_metrics(counts)["modes_covered"] == 3
+    assert coverage_metrics(counts, cover_threshold=2)["modes_covered"] == 2
 
 
-def test_mode_metrics_in_higher_dimensions():
+def test_gaussian_modes_in_higher_dimensions():
     centers = torch.eye(3) * 10
     samples = torch.cat([centers[0].repeat(4, 1), centers[2].repeat(4, 1) + 0.1])
-    m = mode_metrics(samples, centers, std=0.1, hq_sigmas=3.0)
+    m, counts = gaussian_modes(samples, centers, std=0.1, hq_sigmas=3.0)
+    assert counts.tolist() == [4, 0, 4]
     assert m["modes_covered"] == 2 and m["hq_rate"] == 1.0 and m["kl"] == pytest.approx(math.log(3 / 2))

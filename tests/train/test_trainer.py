@@ -7,6 +7,7 @@ import torch
 
 from ganeval.diagnostics.trace import read_trace
 from ganeval.losses import LOSSES
+from ganeval.rundir import checkpoint_path, checkpoint_steps
 from ganeval.spec import BenchSpec
 from ganeval.train import checkpoint
 from ganeval.train.trainer import CellTrainer
@@ -86,7 +87,7 @@ def test_a_killed_run_resumes_bit_identically(tmp_path, loss):
     full.train()
     killed = make(tmp_path, loss, [0, 1], "resumed", steps=30)
     killed.train(stop_at=25)  # killed after the step-20 checkpoint
-    assert checkpoint.list_steps(killed.run_dirs[0]) == [10, 20]
+    assert checkpoint_steps(killed.run_dirs[0]) == [10, 20]
     resumed = make(tmp_path, loss, [0, 1], "resumed", steps=30)
     assert resumed.resume() == 20
     resumed.train()
@@ -106,7 +107,7 @@ def test_a_killed_run_resumes_bit_identically(tmp_path, loss):
 def test_resume_falls_back_past_a_corrupt_checkpoint(tmp_path, caplog):
     t = make(tmp_path, "bce", [0, 1], "c", steps=30)
     t.train()
-    path = checkpoint.checkpoint_path(t.run_dirs[1], 30)
+    path = checkpoint_path(t.run_dirs[1], 30)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))

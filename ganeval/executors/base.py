@@ -1,0 +1,106 @@
+"""The executor interface: cells in, one outcome per cell out through one callback.
+
+Every executor runs a cell through :func:`execute`, so they all report progress and failures the
+same way: a cell that raises (out of memory included, on CPU or GPU) is reported as failed with
+one line and the bench goes on; nothing is retried inside a process (ganeval is deterministic: a
+cell that failed once fails again). What an executor may add is retrying a cell whose *worker
+died* (Ray does, up to :data:`WORKER_RETRIES` times), from the files the bench folder holds.
+Folders are cleared (``--no-resume``) by the bench before any executor sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ganeval.errors import GanevalError
+from ganeval.progress import Progress
+from ganeval.registry import Registry
+from ganeval.spec import CellId
+
+log = logging.getLogger(__name__)
+WORKER_RETRIES = 3
+
+
+@dataclass
+class CellJob:
+    """One cell to run: its resolved settings and each seed's run folder."""
+
+    run: object  # RunSpec
+    dirs: dict[int, Path]
+    resume: bool = True
+    batch_seeds: bool = True
+    device: str = "auto"  # resolved where the cell runs, not where it is submitted
+
+    @property
+    def cell(self) -> CellId:
+        return CellId.of(self.run)
+
+
+@dataclass
+class CellOutcome:
+    trained: int = 0  # seed-runs trained (and evaluated) now
+    skipped: int = 0  # seed-runs that were already complete
+    device: str | None = None  # where the cell ran
+    error: str | None = None  # one line, when the cell failed
+
+
+#: The work of one cell; ``ganeval.bench.run_cell`` in a bench. Must be picklable for remote executors.
+CellBody = Callable[[CellJob, Progress], CellOutcome]
+OnDone = Callable[[CellJob, CellOutcome], None]
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a failed cell."""
+    import torch
+
+    text = str(exc).strip()
+    # torch raises OutOfMemoryError on a GPU, a RuntimeError ("DefaultCPUAllocator: not enough memory") on a CPU
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or any(
+            s in text.lower() for s in ("out of memory", "not enough memory")):
+        return f"out of memory ({text.splitlines()[0] if text else type(exc).__name__})"
+    if isinstance(exc, GanevalError):
+        return text
+    last = text.splitlines()[-1] if text else ""
+    return f"{type(exc).__name__}: {last}" + " (run with -v for the traceback)"
+
+
+def execute(job: CellJob, body: CellBody, progress: Progress) -> CellOutcome:
+    """Run ``body`` on ``job``, turning any exception into a failed outcome (see the module doc)."""
+    progress.cell_started(job.cell.key, len(job.dirs))
+    try:
+        return body(job, progress)
+    except Exception as exc:  # noqa: BLE001 - every failure of one cell is that cell's, not the bench's
+        log.debug("cell %s failed", job.cell.key, exc_info=True)
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001 - cleaning up must not hide the failure
+            pass
+        return CellOutcome(error=describe(exc))
+
+
+class Executor(ABC):
+    """Runs cells and calls ``on_done(job, outcome)`` in the calling process as each one ends."""
+
+    name: str
+    #: whether cells run in this process (so its device must be checked here before anything runs)
+    runs_here: bool = False
+
+    @abstractmethod
+    def run(self, jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, progress: Progress) -> None:
+        """Run every job; never raises for one cell's failure (that is an outcome with ``error``)."""
+
+
+EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
+
+
+def get_executor(name: str, address: str | None = None) -> Executor:
+    """The executor called ``name``; ``address`` is a cluster to connect to, where that applies."""
+    factory = EXECUTORS.get(name)
+    return factory(address=address)

@@ -1,0 +1,182 @@
+"""Scale-out on Ray: each cell of a bench is one Ray task (optional: ``pip install ganeval[ray]``).
+
+A task runs the cell through the same :func:`~ganeval.executors.base.execute` as the local
+executor, in a scratch folder on whatever node runs it, and returns the files it wrote or
+changed; the driver writes them into the bench folder (``metrics.json`` last, each file
+atomically), so layout, resume rules and results are those of the local executor, with or without
+a shared file system. The driver reads a cell's files only when it submits that cell, and only
+what resuming needs (small files and the newest checkpoint every seed has), and keeps at most as
+many cells in flight as the cluster has CPUs. Progress streams back through a Ray queue. A task
+whose worker died is retried up to ``WORKER_RETRIES`` times from the driver's files. The device
+(``auto``, ``cuda``) is resolved inside each task, so a CPU-only head node can drive GPU workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ganeval import rundir
+from ganeval.errors import DeviceError, GanevalError, SpecError
+from ganeval.executors.base import (
+    EXECUTORS,
+    WORKER_RETRIES,
+    CellBody,
+    CellJob,
+    CellOutcome,
+    Executor,
+    OnDone,
+    describe,
+    execute,
+)
+from ganeval.progress import Progress
+
+log = logging.getLogger(__name__)
+
+
+def require_ray():
+    try:
+        import ray
+    except ImportError:
+        raise SpecError("--executor ray needs Ray: pip install 'ganeval[ray]'") from None
+    return ray
+
+
+class QueueProgress(Progress):
+    """A task's progress, sent to the driver through a Ray queue at most every ``interval`` seconds."""
+
+    def __init__(self, queue, interval: float = 0.5):
+        self.queue, self.interval = queue, interval
+        self.pending = 0
+        self.last = time.monotonic()
+
+    def _send(self, item: tuple[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except Exception:  # noqa: BLE001 - progress is best effort; the cell's result is what counts
+            pass
+
+    def cell_started(self, name: str, seeds: int) -> None:
+        self._send(("started", (name, seeds)))
+
+    def advance(self, seed_steps: int) -> None:
+        self.pending += seed_steps
+        if time.monotonic() - self.last >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self._send(("advance", self.pending))
+            self.pending = 0
+        self.last = time.monotonic()
+
+    def phase(self, text: str) -> None:
+        self.flush()
+        self._send(("phase", text))
+
+
+def cell_task(job: CellJob, files: dict[str, bytes], body: CellBody, queue, threads: int
+              ) -> tuple[CellOutcome, dict[str, bytes]]:
+    """Body of one Ray task: (the cell's outcome, the files it wrote or changed, relative to the cell)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    progress = QueueProgress(queue)
+    with tempfile.TemporaryDirectory(prefix="ganeval-cell-") as tmp:
+        root = Path(tmp)
+        rundir.write_tree(root, files)
+        local = dataclasses.replace(job, dirs={s: root / f"seed-{s}" for s in job.dirs})
+        outcome = execute(local, body, progress)
+        progress.flush()
+        written = {rel: data for rel, data in rundir.read_tree(root).items() if files.get(rel) != data}
+    return outcome, written
+
+
+def cell_files(job: CellJob) -> dict[str, bytes]:
+    """What the task needs to resume the cell: ``{seed-<k>/relative path: bytes}``."""
+    if not job.resume:
+        return {}
+    common = None
+    for d in job.dirs.values():
+        steps = set(rundir.checkpoint_steps(d))
+        common = steps if common is None else common & steps
+    step = max(common) if common else None
+    return {f"seed-{s}/{rel}": data for s, d in job.dirs.items() for rel, data in rundir.resume_files(d, step).items()}
+
+
+class RayExecutor(Executor):
+    name = "ray"
+
+    def __init__(self, address: str | None = None):
+        self.address = address
+        require_ray()
+
+    def connect(self):
+        """Connect to ``address`` (a running cluster), or reuse the current session, or start a local one."""
+        ray = require_ray()
+        if ray.is_initialized():
+            return ray
+        try:
+            if self.address:
+                ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
+            else:
+                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING,
+                         log_to_driver=False)
+        except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; all mean "no cluster here"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise GanevalError(f"cannot start or reach Ray{f' at {self.address}' if self.address else ''}: {first}") \
+                from None
+        return ray
+
+    def run(self, jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, progress: Progress) -> None:
+        ray = self.connect()
+        from ray.util.queue import Queue
+
+        resources = ray.cluster_resources()
+        gpus = resources.get("GPU", 0)
+        if gpus == 0 and any(j.device == "cuda" for j in jobs):  # a task asking for one would wait forever
+            raise DeviceError("--device cuda was asked for, but the Ray cluster has no GPU")
+        wants_gpu = any(j.device == "cuda" or (j.device == "auto" and gpus > 0) for j in jobs)
+        remote = ray.remote(num_cpus=1, num_gpus=1 if wants_gpu else 0, max_retries=WORKER_RETRIES)(cell_task)
+        limit = max(1, int(resources.get("GPU" if wants_gpu else "CPU", 1)))
+        queue = Queue(actor_options={"num_cpus": 0})
+        waiting, pending = list(jobs), {}
+        try:
+            while waiting or pending:
+                while waiting and len(pending) < limit:
+                    job = waiting.pop(0)
+                    pending[remote.remote(job, cell_files(job), body, queue, 1)] = job
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                self._forward(queue, progress)
+                for ref in ready:
+                    job = pending.pop(ref)
+                    try:
+                        outcome, files = ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001 - a task that failed after its retries
+                        outcome, files = CellOutcome(error=describe(exc)), {}
+                    root = next(iter(job.dirs.values())).parent
+                    rundir.write_tree(root, files)
+                    on_done(job, outcome)
+        finally:
+            self._forward(queue, progress)
+            ray.kill(queue.actor)
+
+    @staticmethod
+    def _forward(queue, progress: Progress) -> None:
+        while not queue.empty():
+            kind, value = queue.get_nowait()
+            if kind == "started":
+                progress.cell_started(*value)
+            elif kind == "advance":
+                progress.advance(value)
+            else:
+                progress.phase(value)
+
+
+EXECUTORS.register("ray", RayExecutor)

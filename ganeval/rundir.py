@@ -1,0 +1,354 @@
+"""The run-folder contract: every file name, layout rule, reader and writer that the stages share.
+
+Stages talk to each other only through these folders (training writes, evaluation reads and
+writes, aggregation, report and check read), so this module is the one place that knows::
+
+    BENCH/
+      spec.toml  env.json  results.csv  report.md  figures/  .ganeval.lock
+      <benchmark>/<loss>[-<variant>]/seed-<k>/
+         config.json  trace.csv  events.json  samples.png  samples.pt  metrics.json
+         checkpoints/step-<n>.pt (+ .sha256)   eval/step-<n>.json
+
+Rules: every file is written atomically (:mod:`ganeval.fileio`); ``metrics.json`` is written
+last, and a valid one with the run's current evaluation settings means the seed-run is complete;
+one writer per bench or run folder (an OS lock that dies with its process).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import re
+import shutil
+import socket
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganeval import fileio
+from ganeval.errors import RunFolderError
+from ganeval.spec import CellId, RunSpec, check_run_value
+
+log = logging.getLogger(__name__)
+
+# --- names ----------------------------------------------------------------------------------------
+SPEC_FILE = "spec.toml"
+ENV_FILE = "env.json"
+RESULTS_FILE = "results.csv"
+REPORT_FILE = "report.md"
+FIGURES_DIR = "figures"
+LOCK_FILE = ".ganeval.lock"
+LOCK_OWNER_FILE = ".ganeval.lock.owner"
+
+CONFIG_FILE = "config.json"
+TRACE_FILE = "trace.csv"
+EVENTS_FILE = "events.json"
+METRICS_FILE = "metrics.json"
+SAMPLES_FIGURE = "samples.png"
+SAMPLES_FILE = "samples.pt"
+EVAL_DIR = "eval"
+CHECKPOINT_DIR = "checkpoints"
+
+RESULT_FORMAT = 1
+_CHECKPOINT_NAME = re.compile(r"^step-(\d+)\.pt$")
+_EVAL_NAME = re.compile(r"^step-(\d+)\.json$")
+
+
+# --- where a cell's seed-runs live ------------------------------------------------------------
+def run_dir(bench_dir: Path, cell: CellId, seed: int) -> Path:
+    return Path(bench_dir) / cell.folder / f"seed-{seed}"
+
+
+def find_run_dirs(bench_dir: Path) -> list[Path]:
+    """Seed-run folders below a bench folder (``<benchmark>/<cell>/seed-<k>`` with a config)."""
+    return sorted(p.parent for p in Path(bench_dir).glob(f"*/*/seed-*/{CONFIG_FILE}"))
+
+
+def check_bench_dir(bench_dir: Path) -> Path:
+    bench_dir = Path(bench_dir)
+    if not bench_dir.is_dir():
+        raise RunFolderError(f"bench folder not found: {bench_dir}")
+    if not (bench_dir / SPEC_FILE).is_file() and not find_run_dirs(bench_dir):
+        raise RunFolderError(f"{bench_dir} is not a ganeval bench folder (no {SPEC_FILE}, no run folders)")
+    return bench_dir
+
+
+def is_trace_folder(folder: Path) -> bool:
+    """A folder with a trace of its own (a seed-run, or a user's GANTracer output)."""
+    return (Path(folder) / TRACE_FILE).is_file()
+
+
+def trace_path(run_dir: Path) -> Path:
+    return Path(run_dir) / TRACE_FILE
+
+
+def events_path(run_dir: Path) -> Path:
+    return Path(run_dir) / EVENTS_FILE
+
+
+def samples_figure_path(run_dir: Path) -> Path:
+    return Path(run_dir) / SAMPLES_FIGURE
+
+
+def figure_path(report_dir: Path, name: str) -> tuple[Path, str]:
+    """(file, link relative to the report) of a report figure called ``name``."""
+    rel = f"{FIGURES_DIR}/{name}.png"
+    return Path(report_dir) / rel, rel
+
+
+def ensure_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".ganeval-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RunFolderError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove everything a seed-run wrote (``--no-resume``): it is trained from scratch."""
+    run_dir = Path(run_dir)
+    for name in (CHECKPOINT_DIR, EVAL_DIR):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    for name in (METRICS_FILE, TRACE_FILE, EVENTS_FILE, SAMPLES_FIGURE, SAMPLES_FILE,
+                 fileio.sidecar(Path(SAMPLES_FILE)).name, CONFIG_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+# --- one writer per folder ------------------------------------------------------------------------
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s lock for the block: a second ganeval on the same folder is refused with
+    the holder's pid. The lock is the OS's (``filelock``), so it dies with its process: a bench
+    killed with ``kill -9`` leaves a lock file that blocks nothing."""
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    lock = FileLock(str(folder / LOCK_FILE))
+    owner = folder / LOCK_OWNER_FILE
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = _read_owner(owner)
+        where = f" on host {holder['host']}" if holder.get("host") not in (None, socket.gethostname()) else ""
+        raise RunFolderError(f"{folder} is in use by another ganeval (pid {holder.get('pid', '?')}{where}, since "
+                             f"{holder.get('started', '?')}); wait for it or use another --out") from None
+    except OSError as exc:
+        raise RunFolderError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+    try:
+        import datetime as dt
+
+        fileio.write_json(owner, {"pid": os.getpid(), "host": socket.gethostname(),
+                                  "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+        # Unlinked while still held, so nothing is left behind: a contender that opened the old file
+        # sees it unlinked once it gets the lock and starts over (filelock checks st_nlink).
+        Path(lock.lock_file).unlink(missing_ok=True)
+        lock.release()
+
+
+def _read_owner(path: Path) -> dict[str, Any]:
+    try:
+        doc = fileio.read_json(path)
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+# --- bench-level files ----------------------------------------------------------------------------
+def write_spec(bench_dir: Path, toml_text: str) -> None:
+    fileio.write_text(Path(bench_dir) / SPEC_FILE, toml_text)
+
+
+def read_spec(bench_dir: Path) -> dict[str, Any]:
+    """The resolved spec as a plain dict (empty if missing or unreadable: the report still renders)."""
+    try:
+        return tomllib.loads((Path(bench_dir) / SPEC_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def write_env(bench_dir: Path, env: dict[str, Any]) -> None:
+    fileio.write_json(Path(bench_dir) / ENV_FILE, env)
+
+
+def read_env(bench_dir: Path) -> dict[str, Any]:
+    return _read_dict(Path(bench_dir) / ENV_FILE)
+
+
+def write_results(bench_dir: Path, frame) -> Path:
+    """``results.csv``: one row per complete seed-run (the frame of :func:`ganeval.results.collect`)."""
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, float_format="%.6g")
+    path = Path(bench_dir) / RESULTS_FILE
+    fileio.write_text(path, buf.getvalue())
+    return path
+
+
+def _read_dict(path: Path) -> dict[str, Any]:
+    try:
+        doc = fileio.read_json(path)
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+# --- config.json ----------------------------------------------------------------------------------
+def write_config(run_dir: Path, run: RunSpec, seed: int) -> None:
+    fileio.write_json(Path(run_dir) / CONFIG_FILE, {**run.to_dict(), "seed": seed})
+
+
+def read_config(run_dir: Path) -> tuple[RunSpec, int]:
+    """The RunSpec and seed of a run folder, from its ``config.json``."""
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        doc = fileio.read_json(path)
+    except FileNotFoundError:
+        raise RunFolderError(f"{run_dir} is not a ganeval run folder (no {CONFIG_FILE})") from None
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(f"{path}: unreadable ({exc})") from None
+    try:
+        seed = doc.pop("seed")
+        run = RunSpec(**doc)
+        for key in doc:
+            if key not in ("benchmark", "loss", "variant"):
+                check_run_value(key, getattr(run, key), str(path))
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise RunFolderError(f"{path}: not a ganeval run config ({exc})") from None
+    return run, int(seed)
+
+
+def read_raw_config(run_dir: Path) -> dict[str, Any] | None:
+    """``config.json`` as written, None if there is none, {} if it cannot be read."""
+    try:
+        return fileio.read_json(Path(run_dir) / CONFIG_FILE)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+
+
+# --- metrics.json and eval/step-<n>.json ----------------------------------------------------------
+def _valid_result(doc: Any, eval_config: dict[str, Any] | None) -> bool:
+    return (isinstance(doc, dict) and doc.get("format") == RESULT_FORMAT and isinstance(doc.get("metrics"), dict)
+            and (eval_config is None or doc.get("eval_config") == eval_config))
+
+
+def read_metrics(run_dir: Path, eval_config: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The run's final metrics, or None if the run is not complete, the file is bad, or (given
+    ``eval_config``) the metrics were computed under other evaluation settings."""
+    try:
+        doc = fileio.read_json(Path(run_dir) / METRICS_FILE)
+    except (OSError, ValueError):
+        return None
+    return doc if _valid_result(doc, eval_config) else None
+
+
+def is_complete(run_dir: Path, eval_config: dict[str, Any] | None = None) -> bool:
+    return read_metrics(run_dir, eval_config) is not None
+
+
+def write_metrics(run_dir: Path, doc: dict[str, Any]) -> None:
+    """The completion mark: call it after every other file of the run is in place."""
+    fileio.write_json(Path(run_dir) / METRICS_FILE, doc)
+
+
+def write_eval(run_dir: Path, step: int, doc: dict[str, Any]) -> None:
+    """An evaluation of a checkpoint on the way (never poses as the final result)."""
+    fileio.write_json(Path(run_dir) / EVAL_DIR / f"step-{step}.json", doc)
+
+
+def read_evals(run_dir: Path, eval_config: dict[str, Any] | None) -> list[tuple[int, dict[str, float]]]:
+    """(step, metrics) of the run's checkpoint evaluations made with ``eval_config``, by step."""
+    folder = Path(run_dir) / EVAL_DIR
+    out = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if not _EVAL_NAME.match(path.name):
+            continue
+        try:
+            doc = fileio.read_json(path)
+        except (OSError, ValueError):
+            continue
+        if _valid_result(doc, eval_config) and isinstance(doc.get("step"), int):
+            out.append((doc["step"], {k: (math.nan if v is None else v) for k, v in doc["metrics"].items()}))
+    return sorted(out)
+
+
+# --- events.json ----------------------------------------------------------------------------------
+def write_events(run_dir: Path, thresholds: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    fileio.write_json(events_path(run_dir), {"thresholds": thresholds, "events": events})
+
+
+def read_events(run_dir: Path) -> list[dict[str, Any]] | None:
+    """The run's events, or None when ``events.json`` is missing or not an events document."""
+    doc = _read_dict(events_path(run_dir))
+    events = doc.get("events")
+    return events if isinstance(events, list) else None
+
+
+# --- samples.pt: what the report draws, so it never regenerates samples ---------------------------
+def write_samples(run_dir: Path, samples: torch.Tensor) -> None:
+    """A few generated samples (``[n, *data_shape]``, as the benchmark keeps them) for figures."""
+    fileio.save_tensors(Path(run_dir) / SAMPLES_FILE, {"samples": samples.detach().cpu().contiguous()})
+
+
+def read_samples(run_dir: Path) -> torch.Tensor | None:
+    from ganeval.errors import IntegrityError
+
+    path = Path(run_dir) / SAMPLES_FILE
+    if not path.is_file():
+        return None
+    try:
+        doc = fileio.load_tensors(path)
+    except IntegrityError as exc:
+        log.warning("%s", exc)
+        return None
+    samples = doc.get("samples") if isinstance(doc, dict) else None
+    return samples if isinstance(samples, torch.Tensor) else None
+
+
+# --- checkpoints/step-<n>.pt ----------------------------------------------------------------------
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR / f"step-{step}.pt"
+
+
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    """Steps that have a checkpoint file, ascending (validity is checked on load)."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _CHECKPOINT_NAME.match(p.name)))
+
+
+def resume_files(run_dir: Path, step: int | None) -> dict[str, bytes]:
+    """What a seed-run needs to resume elsewhere (a Ray worker): its small files and the checkpoint
+    of ``step`` (none when None), as ``{path relative to run_dir: bytes}``."""
+    run_dir = Path(run_dir)
+    wanted = [run_dir / CONFIG_FILE, run_dir / TRACE_FILE, run_dir / METRICS_FILE]
+    folder = run_dir / EVAL_DIR
+    wanted += sorted(folder.iterdir()) if folder.is_dir() else []
+    if step is not None:
+        ckpt = checkpoint_path(run_dir, step)
+        wanted += [ckpt, fileio.sidecar(ckpt)]
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in wanted if p.is_file()}
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` as ``{relative path: bytes}`` (hidden lock and temporary files excluded)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(Path(root).rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def write_tree(root: Path, files: dict[str, bytes]) -> None:
+    """Write files atomically below ``root``; each seed-run's ``metrics.json`` (its completion mark) last."""
+    for rel in sorted(files, key=lambda rel: (Path(rel).name == METRICS_FILE, rel)):
+        fileio.write_bytes(Path(root) / rel, files[rel])
