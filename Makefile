@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 LOSSES ?= bce,wgan-gp,hinge
 
-.PHONY: bench test data install clean
+.PHONY: bench test test-fast data install clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,10 @@ data: install
 
 test: install data
 	$(PY) -m pytest -q
+
+# The edit loop: everything but the tests marked slow (make test runs them all).
+test-fast: install data
+	$(PY) -m pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

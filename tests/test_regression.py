@@ -52,15 +52,6 @@ def test_json_output(benches, capsys):
     assert all(v["verdict"] in ("ok", "better", "worse", "missing") for v in verdicts)
 
 
-def test_a_renamed_metric_in_the_baseline_is_a_clear_error(benches, tmp_path, capsys):
-    doc = json.loads((benches / "baseline.json").read_text())
-    doc["metrics"]["grid25/bce/modes_coverd"] = doc["metrics"].pop("grid25/bce/modes_covered")
-    path = tmp_path / "renamed.json"
-    path.write_text(json.dumps(doc))
-    assert main(["check", str(benches / "base"), "--baseline", str(path)]) == 2
-    assert "'grid25/bce/modes_coverd' does not name a known metric" in capsys.readouterr().err
-
-
 def test_a_tracked_metric_missing_from_the_bench_fails(benches, tmp_path, capsys):
     doc = json.loads((benches / "baseline.json").read_text())
     doc["metrics"]["grid25/lsgan/kl"] = doc["metrics"]["grid25/bce/kl"]
@@ -81,11 +72,6 @@ def test_update_keeps_what_the_old_baseline_tracked(benches, tmp_path, capsys):
     assert set(new["metrics"]) == set(keep)
     assert new["metrics"]["grid25/bce/kl"]["tolerance"] == {"kind": "relative", "value": 0.5, "floor": 0.0}
     assert new["source"].endswith("other_seeds")
-
-
-def test_baseline_init_refuses_to_overwrite(benches, capsys):
-    assert main(["baseline", "init", str(benches / "base"), "-o", str(benches / "baseline.json")]) == 2
-    assert "exists" in capsys.readouterr().err
 
 
 def test_tolerance_kinds():

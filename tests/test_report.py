@@ -83,7 +83,28 @@ def test_two_benches_side_by_side(bench, tmp_path, capsys, monkeypatch):
         assert (tmp_path / rel).exists(), rel
 
 
-def test_report_of_a_folder_that_is_not_a_bench(tmp_path, capsys):
-    (tmp_path / "empty").mkdir()
-    assert main(["report", str(tmp_path / "empty")]) == 2
-    assert "not a ganeval bench folder" in capsys.readouterr().err
+def test_the_report_reads_files_only(bench):
+    """No trainer is imported, and the samples figure comes from what evaluation kept (samples.pt)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from ganeval.report import build_report; build_report(sys.argv[1]); "
+            "print(sorted(m for m in sys.modules if m.startswith('ganeval.train')))")
+    out = subprocess.run([sys.executable, "-c", code, str(bench)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    assert "figures/ring8-samples.png" in (bench / "report.md").read_text()
+
+
+def test_the_trace_report_of_a_users_own_loop(tmp_path, capsys):
+    from conftest import user_loop
+
+    events, _ = user_loop(tmp_path / "mine", steps=40, lr=1e30)  # diverges at once
+    assert main(["report", str(tmp_path / "mine")]) == 0
+    text = (tmp_path / "mine" / "report.md").read_text()
+    assert "40 logged steps (0–39)" in text
+    assert f"{len(events)} event(s)" in text and "| 0 | divergence |" in text
+    figures = linked_files(tmp_path / "mine" / "report.md")
+    assert {"figures/d-grad-norms.png", "figures/g-grad-norms.png", "figures/losses.png"} <= set(figures)
+    for rel in figures:
+        assert (tmp_path / "mine" / rel).is_file(), rel

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import torch
 
 from ganeval import rng
@@ -67,3 +68,34 @@ def test_host_and_device_paths_give_the_same_floats():
         dev = getattr(s, draw)(rng.DATA, torch.tensor(5), 0, (300, 2))
         assert host.dtype == dev.dtype == torch.float32
         assert torch.equal(host, dev)
+
+
+def test_golden_values_from_the_documented_recipe():
+    """The stream as the module docstring defines it, recomputed here in plain Python: a change to
+    the random streams changes every bench result, so it must never happen by accident."""
+    M, MUL, G = 0xFFFFFFFF, 0x45D9F3B, 0x9E3779B9
+
+    def h(x):  # lowbias32
+        x &= M
+        x = (((x >> 16) ^ x) * MUL) & M
+        x = (((x >> 16) ^ x) * MUL) & M
+        return (x >> 16) ^ x
+
+    def bits(seed, stream, step, substep, i):
+        base = h(h(seed & M) ^ h((seed >> 32) + G) ^ h(0 * 7919 + 17))
+        key = h(base ^ (h(stream) ^ (substep * 0x27D4EB2F & M)))
+        lo = h(key ^ (step & M))
+        hi = h(lo ^ (h((step >> 32) + G & M) ^ G))
+        return h(h(i ^ lo) ^ hi)
+
+    streams = SeedStreams([0, 7, 2**40 + 3])
+    for stream, step, substep in ((rng.DATA, 0, 0), (rng.NOISE, 5, 1), (rng.EVAL, 2**33 + 9, 4)):
+        expected = [[bits(s, stream, step, substep, i) for i in range(5)] for s in (0, 7, 2**40 + 3)]
+        assert streams.bits(stream, step, substep, 5).tolist() == expected
+    assert streams.bits(rng.DATA, 0, 0, 3).tolist()[:2] == [[4043210048, 1123522608, 283312996],
+                                                            [1432937262, 3824511115, 1134553384]]
+    assert streams.randint(rng.DATA, 12, 0, 1000, (4,)).tolist()[:2] == [[557, 380, 58, 516], [201, 131, 436, 690]]
+    u = streams.uniform(rng.NOISE, 5, 1, (300,))[1]  # 24 bits in float32 arithmetic: (b >> 8 + 0.5) / 2**24
+    f32 = np.float32
+    assert u.tolist() == [float((f32(b >> 8) + f32(0.5)) * f32(1 / 16777216))
+                          for b in (bits(7, rng.NOISE, 5, 1, i) for i in range(300))]

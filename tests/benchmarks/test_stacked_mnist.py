@@ -25,6 +25,7 @@ def test_real_samples_are_independent_digits_in_range(bench, mnist):
     assert not torch.equal(x[:, 0], x[:, 1])
 
 
+@pytest.mark.slow
 def test_real_stacked_samples_cover_about_every_mode(bench, mnist, shipped):
     real = bench.sample(N_EVAL, generator=torch.Generator().manual_seed(0), split="test")
     m = bench.evaluate(real)

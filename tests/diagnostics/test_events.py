@@ -3,7 +3,6 @@
 import math
 import random
 
-import pytest
 
 from ganeval.diagnostics import events as ev
 from ganeval.diagnostics.events import Thresholds, detect_events

@@ -1,6 +1,7 @@
 """LPIPS diversity. The real LPIPS-alex weights (ImageNet AlexNet + the lpips package's linear
 layers) cannot be downloaded here, so these tests make weight files of the right shapes with a
-random initialisation: they test the plumbing and the arithmetic, not the published numbers."""
+random initialisation, and compare with the reference ``lpips`` package on the same weights: they
+test the plumbing and the arithmetic, not the published numbers."""
 
 import pytest
 import torch
@@ -78,12 +79,25 @@ def test_missing_or_wrong_weights_are_clear_errors(weights, tmp_path):
         mean_pairwise_lpips(LPIPS(weights), torch.zeros(1, 3, 28, 28))
 
 
-def test_a_pickle_with_code_is_refused(weights, tmp_path):
-    class Evil:
-        def __reduce__(self):
-            return (print, ("pwned",))
+def test_distance_equals_the_reference_lpips_package(tmp_path):
+    """The ``lpips`` package itself (a dev dependency), with its own shipped linear weights; only the
+    AlexNet backbone is randomly initialised there, since ImageNet weights cannot be downloaded here."""
+    lpips = pytest.importorskip("lpips", reason="the reference implementation (pip install lpips) is not installed")
+    import warnings
+    from pathlib import Path
 
-    (tmp_path / LINEAR_FILE).write_bytes((weights / LINEAR_FILE).read_bytes())
-    torch.save({"features.0.weight": Evil()}, tmp_path / BACKBONE_FILE)
-    with pytest.raises(IntegrityError):
-        LPIPS(tmp_path)
+    torch.manual_seed(1)
+    with warnings.catch_warnings():  # lpips 0.1.4 still passes torchvision's deprecated `pretrained=`
+        warnings.simplefilter("ignore")
+        reference = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False).eval()
+    backbone = {f"features.{k}": v for k, v in
+                torch.nn.Sequential(*[m for s in (reference.net.slice1, reference.net.slice2, reference.net.slice3,
+                                                  reference.net.slice4, reference.net.slice5) for m in s]).state_dict().items()}
+    torch.save(backbone, tmp_path / BACKBONE_FILE)
+    (tmp_path / LINEAR_FILE).write_bytes((Path(lpips.__file__).parent / "weights/v0.1/alex.pth").read_bytes())
+    ours = LPIPS(tmp_path)
+    a, b = torch.rand(6, 3, 64, 64) * 2 - 1, torch.rand(6, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        expected = reference(a, b).flatten()
+    assert torch.allclose(ours(a, b), expected, rtol=1e-5, atol=1e-7)
+    assert float(expected.min()) > 0

@@ -1,0 +1,41 @@
+"""Where a run setting comes from: defaults < protocol < paper < spec tables (most specific wins) < flags."""
+
+from ganeval.cli import _bench_spec
+from ganeval.spec import BenchSpec, load_spec
+
+SPEC = """
+benchmarks = ["ring8", "grid25"]
+losses = ["bce", "wgan-gp"]
+steps = 100
+[benchmark.ring8]
+steps = 200
+[loss.bce]
+lr_d = 0.01
+[cell."ring8/bce"]
+batch_size = 64
+steps = 300
+"""
+
+
+def cells(spec):
+    return {run.cell_key: run for run in spec.cells()}
+
+
+def test_the_most_specific_table_wins(tmp_path):
+    (tmp_path / "s.toml").write_text(SPEC)
+    c = cells(load_spec(tmp_path / "s.toml"))
+    assert (c["ring8/bce"].steps, c["ring8/bce"].batch_size, c["ring8/bce"].lr_d) == (300, 64, 0.01)
+    assert (c["ring8/wgan-gp"].steps, c["grid25/bce"].steps, c["grid25/wgan-gp"].steps) == (200, 100, 100)
+    assert c["grid25/bce"].lr_d == 0.01 and c["grid25/wgan-gp"].lr_d == BenchSpec().resolve("grid25", "wgan-gp").lr_d
+    assert c["ring8/wgan-gp"].n_critic == 5  # the paper's default, untouched by the spec
+
+
+def test_flags_beat_every_table_of_the_spec(tmp_path):
+    (tmp_path / "s.toml").write_text(SPEC)
+    spec = _bench_spec(tmp_path / "s.toml", None, None, None, 7, 16, ("lr_d=0.5",), None)
+    for key, run in cells(spec).items():
+        assert (run.steps, run.batch_size, run.lr_d) == (7, 16, 0.5), key
+    # and the resolved spec, re-read, pins the same values
+    (tmp_path / "resolved.toml").write_text(spec.to_toml())
+    assert {k: (r.steps, r.batch_size, r.lr_d) for k, r in cells(load_spec(tmp_path / "resolved.toml")).items()} == \
+        {k: (7, 16, 0.5) for k in cells(spec)}
