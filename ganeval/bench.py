@@ -107,7 +107,7 @@ def jobs_for(spec: BenchSpec, out_dir: Path, resume: bool) -> list[CellJob]:
 
 def preflight(jobs: list[CellJob]) -> None:
     """Check every evaluation input and every run folder before anything is written."""
-    from ganeval.metrics.samples import check_inputs
+    from ganeval.scoring import check_inputs
 
     for job in jobs:
         check_inputs(job.run)

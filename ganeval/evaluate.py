@@ -1,6 +1,6 @@
 """Evaluation stage: from trained generators (live, or loaded from a checkpoint) to the run folder.
 
-Orchestration only: metrics come from :func:`ganeval.metrics.samples.score_samples` (samples in,
+Orchestration only: metrics come from :func:`ganeval.scoring.score_samples` (samples in,
 numbers out), files go through :mod:`ganeval.rundir`. A run at its last step gets
 ``samples.png``, ``samples.pt`` (what the report draws), ``events.json`` and, last,
 ``metrics.json``; any other step gets ``eval/step-<n>.json``, so partial results never pose as
@@ -23,7 +23,7 @@ from ganeval.benchmarks import get_benchmark
 from ganeval.diagnostics.trace import STEP, read_trace
 from ganeval.errors import SpecError
 from ganeval.generator import Generators, load_generators
-from ganeval.metrics.samples import check_inputs, score_samples
+from ganeval.scoring import check_inputs, score_samples
 from ganeval.spec import RunSpec, check_run_value
 
 

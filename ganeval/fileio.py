@@ -170,3 +170,11 @@ def _parse_tensors(path: Path, data: bytes, map_location: Any) -> Any:
     except Exception as exc:  # torch raises UnpicklingError/RuntimeError for unsafe or corrupt payloads
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise IntegrityError(f"{path}: refused to load (only tensors are accepted): {first}") from None
+
+
+def ganeval_home() -> Path:
+    """``$GANEVAL_HOME``, else ``$XDG_CACHE_HOME/ganeval``, else ``~/.cache/ganeval``."""
+    if os.environ.get("GANEVAL_HOME"):
+        return Path(os.environ["GANEVAL_HOME"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ganeval"

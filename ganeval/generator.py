@@ -70,8 +70,7 @@ def build_generator(run, seeds: Sequence[int]) -> nn.Module:
 
 def load_generators(run_dir: Path, step: int | None = None, device: torch.device | str = "cpu") -> Generators:
     """The generator of a run folder at checkpoint ``step`` (default: the newest that verifies)."""
-    from ganeval.rundir import checkpoint_steps, read_config
-    from ganeval.train import checkpoint
+    from ganeval.rundir import checkpoint_steps, latest_checkpoint, load_checkpoint, read_config
 
     run, seed = read_config(run_dir)
     config = run.train_config()
@@ -79,9 +78,9 @@ def load_generators(run_dir: Path, step: int | None = None, device: torch.device
         if step not in checkpoint_steps(run_dir):
             steps = ", ".join(map(str, checkpoint_steps(run_dir))) or "none"
             raise RunFolderError(f"{run_dir} has no checkpoint at step {step} (it has: {steps})")
-        payload = checkpoint.load(run_dir, step, config)
+        payload = load_checkpoint(run_dir, step, config)
     else:
-        payload = checkpoint.latest(run_dir, config)
+        payload = latest_checkpoint(run_dir, config)
     if payload is None:
         raise RunFolderError(f"{run_dir} has no usable checkpoint to evaluate")
     device = torch.device(device)

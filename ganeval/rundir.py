@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from ganeval import fileio
-from ganeval.errors import RunFolderError
+from ganeval.errors import IntegrityError, RunFolderError
 from ganeval.spec import CellId, RunSpec, check_run_value
 
 log = logging.getLogger(__name__)
@@ -302,8 +302,6 @@ def write_samples(run_dir: Path, samples: torch.Tensor) -> None:
 
 
 def read_samples(run_dir: Path) -> torch.Tensor | None:
-    from ganeval.errors import IntegrityError
-
     path = Path(run_dir) / SAMPLES_FILE
     if not path.is_file():
         return None
@@ -317,6 +315,41 @@ def read_samples(run_dir: Path) -> torch.Tensor | None:
 
 
 # --- checkpoints/step-<n>.pt ----------------------------------------------------------------------
+# A checkpoint holds everything the next step depends on: G and D weights, both optimiser states,
+# the step and the elapsed time. No RNG state is needed: ganeval's random streams are counter-based,
+# so the step is the data stream's position. Files load with ``weights_only=True`` only, after their
+# SHA-256 sidecar is checked.
+CHECKPOINT_FORMAT = 1
+
+
+def save_checkpoint(run_dir: Path, step: int, payload: dict[str, Any]) -> Path:
+    path = checkpoint_path(run_dir, step)
+    fileio.save_tensors(path, {"format": CHECKPOINT_FORMAT, "step": step, **payload})
+    return path
+
+
+def load_checkpoint(run_dir: Path, step: int, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load and verify one checkpoint; a config mismatch is a RunFolderError (never resumed)."""
+    path = checkpoint_path(run_dir, step)
+    payload = fileio.load_tensors(path)
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or payload.get("step") != step:
+        raise IntegrityError(f"{path}: not a ganeval checkpoint of step {step}")
+    if config is not None and payload.get("config") != config:
+        raise RunFolderError(f"{path} was written by a run with a different configuration; "
+                             "use another output folder or --no-resume")
+    return payload
+
+
+def latest_checkpoint(run_dir: Path, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The newest checkpoint that verifies, falling back past corrupt ones; None if there is none."""
+    for step in reversed(checkpoint_steps(run_dir)):
+        try:
+            return load_checkpoint(run_dir, step, config)
+        except IntegrityError as exc:
+            log.warning("skipping corrupt checkpoint: %s", exc)
+    return None
+
+
 def checkpoint_path(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"step-{step}.pt"
 

@@ -4,7 +4,7 @@ is refused and its code never runs, whichever door it comes in by."""
 import pytest
 import torch
 
-from ganeval import fileio
+from ganeval import fileio, rundir
 from ganeval.errors import IntegrityError
 
 
@@ -30,14 +30,13 @@ def _lpips(path):
 
 def _checkpoint(path):
     from ganeval.rundir import checkpoint_path
-    from ganeval.train import checkpoint
-
+    
     run_dir = path.parent / "run"
     target = checkpoint_path(run_dir, 20)
     target.parent.mkdir(parents=True)
     target.write_bytes(path.read_bytes())
     fileio.sidecar(target).write_text(fileio.sha256_file(target) + "\n")  # the hash matches: only content is wrong
-    checkpoint.load(run_dir, 20)
+    rundir.load_checkpoint(run_dir, 20)
 
 
 @pytest.mark.parametrize("load", [_classifier, _inception, _lpips, _checkpoint])

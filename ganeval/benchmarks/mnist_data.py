@@ -16,7 +16,6 @@ from __future__ import annotations
 import gzip
 import io
 import logging
-import os
 import pickle
 import struct
 import subprocess
@@ -61,16 +60,8 @@ class MNIST:
     source: str
 
 
-def ganeval_home() -> Path:
-    """``$GANEVAL_HOME``, else ``$XDG_CACHE_HOME/ganeval``, else ``~/.cache/ganeval``."""
-    if os.environ.get("GANEVAL_HOME"):
-        return Path(os.environ["GANEVAL_HOME"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "ganeval"
-
-
 def cache_path() -> Path:
-    return ganeval_home() / "mnist" / CACHE_NAME
+    return fileio.ganeval_home() / "mnist" / CACHE_NAME
 
 
 # --- IDX ----------------------------------------------------------------------------------------

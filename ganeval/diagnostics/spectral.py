@@ -13,14 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-
-def as_matrices(weight: torch.Tensor, seeds: int | None) -> torch.Tensor:
-    """``[S, rows, cols]`` view of a weight: plain ``[out, in, ...]`` gets S = 1; seed-batched
-    weights keep their seed dim. ganeval's ``SeedLinear`` stores ``[S, in, out]``, which has the
-    same singular values as its transpose, so no transpose is needed."""
-    if seeds is None:
-        return weight.reshape(1, weight.shape[0], -1)
-    return weight.reshape(seeds, weight.shape[1], -1)
+from ganeval.models.layers import as_matrices
 
 
 def spectral_weights(module: nn.Module) -> list[tuple[str, nn.Parameter]]:

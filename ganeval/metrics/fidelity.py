@@ -181,9 +181,7 @@ def extract(extractor, images: torch.Tensor, device: torch.device, batch_size: i
 
 
 def _cache_root() -> Path:
-    from ganeval.benchmarks.mnist_data import ganeval_home
-
-    return ganeval_home() / "fidelity"
+    return fileio.ganeval_home() / "fidelity"
 
 
 #: Bumped whenever the extraction itself changes (dtype, preprocessing): part of every cache key.

@@ -23,6 +23,15 @@ def normal_init(shape: Sequence[int], mean: float, std: float):
     return lambda g: torch.randn(*shape, generator=g) * std + mean
 
 
+
+def as_matrices(weight: torch.Tensor, seeds: int | None) -> torch.Tensor:
+    """``[S, rows, cols]`` view of a weight: plain ``[out, in, ...]`` gets S = 1; seed-batched
+    weights keep their seed dim. ganeval's ``SeedLinear`` stores ``[S, in, out]``, which has the
+    same singular values as its transpose, so no transpose is needed."""
+    if seeds is None:
+        return weight.reshape(1, weight.shape[0], -1)
+    return weight.reshape(seeds, weight.shape[1], -1)
+
 class SeedLinear(nn.Module):
     """``x [S, B, in] -> [S, B, out]`` with weight ``[S, in, out]`` and bias ``[S, 1, out]``.
 
@@ -148,8 +157,6 @@ class SeedSpectralNorm(nn.Module):
 
     def __init__(self, weight: torch.Tensor, generators, n_power_iterations: int = 1, eps: float = 1e-12):
         super().__init__()
-        from ganeval.diagnostics.spectral import as_matrices
-
         self.seeds, self.n_power_iterations, self.eps = weight.shape[0], n_power_iterations, eps
         m = as_matrices(weight.detach(), self.seeds)
         u = torch.stack([torch.randn(m.shape[1], generator=g) for g in generators]).to(weight)

@@ -27,9 +27,8 @@ from ganeval.errors import IntegrityError
 from ganeval.generator import Generators, latent
 from ganeval.losses import get_loss, gradient_penalty, r1_penalty
 from ganeval.models import build_models
-from ganeval.rundir import checkpoint_steps, trace_path
+from ganeval.rundir import checkpoint_steps, load_checkpoint, save_checkpoint, trace_path
 from ganeval.spec import RunSpec
-from ganeval.train import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +204,7 @@ class CellTrainer:
 
     def save_checkpoints(self) -> None:
         for k, run_dir in enumerate(self.run_dirs):
-            checkpoint.save(run_dir, self.step, self.seed_payload(k))
+            save_checkpoint(run_dir, self.step, self.seed_payload(k))
 
     def load_payloads(self, payloads: Sequence[dict[str, Any]]) -> None:
         self.G.load_state_dict(_stack_states([p["G"] for p in payloads]))
@@ -225,7 +224,7 @@ class CellTrainer:
             common &= set(checkpoint_steps(d))
         for step in sorted(common, reverse=True):
             try:
-                payloads = [checkpoint.load(d, step, self.config) for d in self.run_dirs]
+                payloads = [load_checkpoint(d, step, self.config) for d in self.run_dirs]
             except IntegrityError as exc:
                 log.warning("cannot resume from step %d: %s", step, exc)
                 continue

@@ -15,7 +15,6 @@ from ganeval.executors import EXECUTORS, get_executor
 from ganeval.progress import Progress
 from ganeval.results import collect
 from ganeval.spec import BenchSpec
-from ganeval.train import checkpoint
 
 SETTINGS = {"steps": 60, "hidden": 16, "batch_size": 32, "eval_samples": 500, "ckpt_every": 20}
 BOTH = ["local", pytest.param("ray", marks=pytest.mark.slow)]
@@ -101,7 +100,7 @@ def test_ray_writes_what_local_writes(local_ray, tmp_path):
     assert ray_files == local_files
     for rel in ("ring8/bce/seed-0/events.json", "ring8/bce/seed-1/samples.pt"):  # no timings inside
         assert (tmp_path / "ray" / rel).read_bytes() == (tmp_path / "local" / rel).read_bytes(), rel
-    a, b = (checkpoint.load(tmp_path / side / "ring8/hinge/seed-1", 40) for side in ("ray", "local"))
+    a, b = (rundir.load_checkpoint(tmp_path / side / "ring8/hinge/seed-1", 40) for side in ("ray", "local"))
     for net in ("G", "D"):
         for key, value in a[net].items():
             assert torch.equal(value, b[net][key]), (net, key)

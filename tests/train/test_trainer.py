@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
+from ganeval import rundir
 from ganeval.diagnostics.trace import read_trace
 from ganeval.losses import LOSSES
 from ganeval.rundir import checkpoint_path, checkpoint_steps
 from ganeval.spec import BenchSpec
-from ganeval.train import checkpoint
 from ganeval.train.trainer import CellTrainer
 
 SMALL = {"hidden": 32, "batch_size": 64, "ckpt_every": 10, "trace_every": 1}
@@ -92,8 +92,8 @@ def test_a_killed_run_resumes_bit_identically(tmp_path, loss):
     assert resumed.resume() == 20
     resumed.train()
     for k in range(2):
-        a = _payload_tensors(checkpoint.load(full.run_dirs[k], 30))
-        b = _payload_tensors(checkpoint.load(resumed.run_dirs[k], 30))
+        a = _payload_tensors(rundir.load_checkpoint(full.run_dirs[k], 30))
+        b = _payload_tensors(rundir.load_checkpoint(resumed.run_dirs[k], 30))
         assert a.keys() == b.keys()
         for key in a:
             assert torch.equal(a[key], b[key]), key
