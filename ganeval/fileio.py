@@ -78,19 +78,19 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _clean_floats(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no NaN/inf: write them as null so every reader can parse the file."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean_floats(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean_floats(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
 def write_json(path: Path, obj: Any) -> None:
-    text = json.dumps(_clean_floats(obj), indent=2, sort_keys=False, default=_json_default)
+    text = json.dumps(json_safe(obj), indent=2, sort_keys=False, default=_json_default)
     write_text(path, text + "\n")
 
 

@@ -1,19 +1,39 @@
-"""Regression check for CI: compare a bench's aggregated metrics with a baseline file.
+"""Regression check for CI: compare a bench's per-seed metrics with a baseline file.
 
-A tracked metric is ``BENCHMARK/LOSS[/VARIANT]/METRIC``. It *regresses* when its mean over seeds
-moved in the bad direction by more than its tolerance **and**, where both sides have at least two
-seeds, a one-sided Welch t-test across seeds says the move is unlikely to be seed noise:
-p < ``alpha`` / (number of tracked metrics) — a Bonferroni correction, since checking thirty
-metrics at 5 % each would raise a false alarm on most runs. Tolerances are absolute, relative to
-the baseline mean, or in units of the baseline's seed spread (std), each with an absolute floor. A
-tracked metric missing on either side fails with a message, never passes silently.
+A tracked metric is ``BENCHMARK/LOSS[/VARIANT]/METRIC``. It *regresses* when it moved in the bad
+direction by more than its tolerance **and** a one-sided test across seeds says seed noise is an
+unlikely explanation: p < ``alpha`` / (number of tracked metrics), a Bonferroni correction, since
+checking thirty metrics at 5 % each would raise a false alarm on most runs. The test depends on
+what one seed's value is (``kind`` in :mod:`ganeval.metrics.catalog`):
+
+- **continuous** (modes covered, high-quality rate, KL, FID, ...): the mean over seeds, with a
+  one-sided Welch t-test (unequal spreads; seed counts may differ).
+- **binary** (``diverged``: 0 or 1 per seed): the number of seeds with the outcome, with a one-sided
+  Fisher exact test on the 2x2 table of seeds. A t-test on 0/1 values against a baseline with no
+  diverged seed has zero variance on one side and reports p ~ 0.1 for two seeds in three: it is
+  the wrong tool for counts of rare outcomes at a few seeds; the exact test is exact at any count.
+- **count** (``n_events``: events per seed): total events now vs in the baseline, with an exact
+  test of two Poisson rates (conditional binomial: given the total, events now follow
+  Binomial(total, seeds now / all seeds) when the rate per seed is unchanged).
+- For binary and count metrics, **a baseline without any occurrence** cannot say what noise looks
+  like, and any rise beyond the tolerance fails (the test's p is still reported).
+
+A seed that failed is a bad result, not a missing one: before any comparison, metrics it left
+undefined take their worst value (:func:`ganeval.results.score_failed_seeds`). A tracked metric
+missing on either side fails with a message, never passes silently.
+
+Power is stated, not hoped for: :func:`detectable` is the smallest worsening that is flagged at
+the bench's seed count with 80 % power (continuous: t-test minimum detectable effect from the
+baseline's seed spread; binary and count: the smallest count the exact test flags), never less
+than the tolerance; :func:`guard_warnings` names metrics that cannot be guarded at all.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +42,12 @@ import pandas as pd
 from ganeval import __version__, fileio
 from ganeval.errors import SpecError
 from ganeval.metrics.catalog import METRICS
-from ganeval.results import collect, metric_columns
+from ganeval.results import collect, metric_columns, score_failed_seeds
 from ganeval.spec import CellId
 
 BASELINE_FORMAT = 1
 TOLERANCE_KINDS = ("absolute", "relative", "spread")
+POWER = 0.8
 
 #: Default tolerances of ``ganeval baseline init`` (kind, value, absolute floor). Seed spread is the
 #: natural unit for most metrics; the floors keep a zero-spread baseline from failing on any change.
@@ -44,11 +65,14 @@ DEFAULT_TOLERANCES: dict[str, tuple[str, float, float]] = {
     "n_events": ("absolute", 1.0, 0.0),
 }
 DEFAULT_TRACKED = tuple(DEFAULT_TOLERANCES)
+TESTS = {"continuous": "Welch t-test", "binary": "Fisher exact test", "count": "exact Poisson rate test"}
 
 
 def seed_values(frame: pd.DataFrame) -> dict[str, list[float]]:
-    """``cell/metric`` -> per-seed values (NaN kept) of every registered metric with a direction."""
+    """``cell/metric`` -> per-seed values (failed seeds scored, NaN where still undefined) of every
+    registered metric with a direction."""
     out: dict[str, list[float]] = {}
+    frame = score_failed_seeds(frame)
     metrics = [m for m in metric_columns(frame) if METRICS.get(m).direction != "none"]
     for _, row in frame.iterrows():
         for m in metrics:
@@ -56,17 +80,19 @@ def seed_values(frame: pd.DataFrame) -> dict[str, list[float]]:
     return out
 
 
-def _finite(values: list[float]) -> list[float]:
-    return [v for v in values if v is not None and math.isfinite(v)]
+def _defined(values: list[float]) -> list[float]:
+    """Values that are numbers (an infinitely bad FID is one; an undefined value is not)."""
+    return [v for v in values if v is not None and not math.isnan(v)]
 
 
 def _stats(values: list[float]) -> tuple[float, float, int]:
-    v = _finite(values)
+    v = _defined(values)
     if not v:
         return math.nan, math.nan, 0
     mean = sum(v) / len(v)
-    std = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else math.nan
-    return mean, std, len(v)
+    if len(v) < 2 or math.isinf(mean):
+        return mean, math.nan, len(v)
+    return mean, math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1)), len(v)
 
 
 def tolerance_amount(tol: dict[str, Any], base_mean: float, base_std: float) -> float:
@@ -135,6 +161,80 @@ def load_baseline(path: Path) -> dict[str, Any]:
     return doc
 
 
+# --- the tests ------------------------------------------------------------------------------------
+def _quiet(fn, *args, **kwargs):
+    from scipy import stats  # noqa: F401 - imported here so the module loads without scipy's cost
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def _p_value(base: list[float], now: list[float], direction: str) -> float:
+    """One-sided Welch t-test that ``now`` is worse than ``base``; NaN if it cannot be computed."""
+    from scipy import stats
+
+    b, n = _defined(base), _defined(now)
+    if len(b) < 2 or len(n) < 2:
+        return math.nan
+    alternative = "less" if direction == "higher" else "greater"
+    return float(_quiet(stats.ttest_ind, n, b, equal_var=False, alternative=alternative).pvalue)
+
+
+def fisher_p(k_now: int, n_now: int, k_base: int, n_base: int) -> float:
+    """One-sided Fisher exact test that the outcome is more frequent now than in the baseline."""
+    from scipy import stats
+
+    table = [[k_now, n_now - k_now], [k_base, n_base - k_base]]
+    return float(stats.fisher_exact(table, alternative="greater").pvalue)
+
+
+def poisson_p(k_now: int, n_now: int, k_base: int, n_base: int) -> float:
+    """One-sided exact test that events per seed are more frequent now (conditional binomial)."""
+    from scipy import stats
+
+    total = k_now + k_base
+    if total == 0:
+        return 1.0
+    return float(stats.binomtest(k_now, total, n_now / (n_now + n_base), alternative="greater").pvalue)
+
+
+def _counts(values: list[float]) -> tuple[int, int]:
+    """(occurrences, seeds) of a binary or count metric's per-seed values."""
+    v = _defined(values)
+    return int(round(sum(v))), len(v)
+
+
+def _mde(std: float, n_base: int, n_now: int, level: float) -> float:
+    """Minimum detectable effect of the one-sided t-test at ``level`` with 80 % power."""
+    from scipy import stats
+
+    df = n_base + n_now - 2
+    return float((stats.t.ppf(1 - level, df) + stats.t.ppf(POWER, df)) * std * math.sqrt(1 / n_base + 1 / n_now))
+
+
+def detectable(kind: str, base: list[float], n_now: int, tol: float, level: float) -> float:
+    """The smallest worsening (in the metric's units: a mean, or a fraction or rate per seed) that
+    the check flags at ``n_now`` seeds: with 80 % power for a continuous metric (from the baseline's
+    seed spread), for certain for binary and count metrics (the smallest flagged count).
+    Never below the tolerance; inf where nothing can be flagged."""
+    if kind == "continuous":
+        _, std, n_base = _stats(base)
+        if n_base < 2 or n_now < 2 or not math.isfinite(std):
+            return tol  # no test possible: the tolerance alone decides
+        return max(tol, _mde(std, n_base, n_now, level))
+    k_base, n_base = _counts(base)
+    if n_base == 0 or n_now == 0:
+        return math.inf
+    test = fisher_p if kind == "binary" else poisson_p
+    top = n_now if kind == "binary" else max(10 * (k_base + 1) * n_now, 50)
+    for k in range(top + 1):
+        rise = k / n_now - k_base / n_base
+        if rise > tol and (k_base == 0 or test(k, n_now, k_base, n_base) < level):
+            return rise
+    return math.inf
+
+
 @dataclass
 class Verdict:
     key: str
@@ -145,65 +245,165 @@ class Verdict:
     p_value: float
     verdict: str  # ok | better | worse | missing
     message: str
+    test: str = ""
+    detectable: float = math.nan  # the smallest worsening this check flags (see detectable())
 
     @property
     def failed(self) -> bool:
         return self.verdict in ("worse", "missing")
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "failed": self.failed}
 
-def _p_value(base: list[float], now: list[float], direction: str) -> float:
-    """One-sided Welch t-test that ``now`` is worse than ``base``; NaN if it cannot be computed."""
-    from scipy import stats
 
-    b, n = _finite(base), _finite(now)
-    if len(b) < 2 or len(n) < 2:
-        return math.nan
-    alternative = "less" if direction == "higher" else "greater"
-    with __import__("warnings").catch_warnings():
-        __import__("warnings").simplefilter("ignore")
-        p = stats.ttest_ind(n, b, equal_var=False, alternative=alternative).pvalue
-    return float(p)
+def _describe(kind: str, values: list[float]) -> str:
+    if kind == "binary":
+        k, n = _counts(values)
+        return f"{k} of {n} seeds"
+    if kind == "count":
+        k, n = _counts(values)
+        return f"{k} in {n} seeds ({k / n:.3g} per seed)" if n else "none"
+    mean, _, n = _stats(values)
+    return f"{mean:.4g} (mean of {n})"
+
+
+def compare(key: str, base: list[float], now: list[float], tol_spec: dict[str, Any], level: float,
+            diverged_now: int = 0) -> Verdict:
+    """The verdict on one tracked metric (see the module docstring)."""
+    metric = key.rsplit("/", 1)[1]
+    info = METRICS.get(metric)
+    direction, kind = info.direction, info.kind
+    b_mean, b_std, b_n = _stats(base)
+    n_mean, _, n_n = _stats(now)
+    tol = tolerance_amount(tol_spec, b_mean, b_std)
+    test = TESTS[kind]
+    if n_n == 0:
+        return Verdict(key, direction, b_mean, math.nan, tol, math.nan, "missing",
+                       f"{key}: no value now ({len(now)} of {len(now)} seeds undefined)", test)
+    if b_n == 0:
+        return Verdict(key, direction, math.nan, n_mean, tol, math.nan, "missing",
+                       f"{key}: the baseline has no value to compare with", test)
+    can_detect = detectable(kind, base, n_n, tol, level)
+    worse_by = (b_mean - n_mean) if direction == "higher" else (n_mean - b_mean)
+    if math.isnan(worse_by):  # both infinitely bad: no change
+        worse_by = 0.0
+    zero_base = False
+    if kind == "continuous":
+        p = _p_value(base, now, direction)
+        significant = math.isnan(p) or p < level
+    else:
+        k_base, _ = _counts(base)
+        k_now, _ = _counts(now)
+        p = (fisher_p if kind == "binary" else poisson_p)(k_now, n_n, k_base, b_n)
+        zero_base = k_base == 0
+        significant = zero_base or p < level
+    moved = f"{_describe(kind, base)} -> {_describe(kind, now)}"
+    if kind == "continuous" and diverged_now:
+        moved += f", {diverged_now} diverged seed(s) counted as the worst value"
+    if worse_by > tol and significant:
+        why = ("the baseline has none, so any rise beyond the tolerance fails; " if zero_base else "")
+        stat = f"{test} p = {p:.3g}" + (f" < {level:.2g}" if not (math.isnan(p) or zero_base) else "")
+        return Verdict(key, direction, b_mean, n_mean, tol, p, "worse",
+                       f"{key}: {moved}, worse by {worse_by:.4g} (tolerance {tol:.4g}; {why}{stat})", test, can_detect)
+    if -worse_by > tol:
+        return Verdict(key, direction, b_mean, n_mean, tol, p, "better",
+                       f"{key}: {moved}, better by {-worse_by:.4g}", test, can_detect)
+    note = ""
+    if worse_by > tol:
+        note = f" (moved {worse_by:.4g} the wrong way, within noise: {test} p = {p:.3g} >= {level:.2g})"
+    elif worse_by > 0 and kind != "continuous":
+        note = f" (within the tolerance {tol:.4g}; {test} p = {p:.3g})"
+    return Verdict(key, direction, b_mean, n_mean, tol, p, "ok", f"{key}: {moved}{note}", test, can_detect)
 
 
 def check(bench_dir: Path, baseline: dict[str, Any], alpha: float = 0.05) -> list[Verdict]:
     """One verdict per tracked metric of ``baseline`` (see the module docstring)."""
     frame = collect(bench_dir)
     values = seed_values(frame) if not frame.empty else {}
-    verdicts = []
+    diverged: dict[str, int] = {}
+    if not frame.empty and "status" in frame.columns:
+        for _, row in frame.iterrows():
+            key = CellId.of(row).key
+            diverged[key] = diverged.get(key, 0) + int(row["status"] == "diverged")
     level = alpha / max(len(baseline["metrics"]), 1)
+    verdicts = []
     for key, entry in sorted(baseline["metrics"].items()):
-        metric = key.rsplit("/", 1)[1]
-        direction = METRICS.get(metric).direction
-        b_mean, b_std, b_n = _stats(entry["values"])
-        tol = tolerance_amount(entry["tolerance"], b_mean, b_std)
         if key not in values:
-            verdicts.append(Verdict(key, direction, b_mean, math.nan, tol, math.nan, "missing",
+            metric = key.rsplit("/", 1)[1]
+            b_mean, b_std, _ = _stats(entry["values"])
+            verdicts.append(Verdict(key, METRICS.get(metric).direction, b_mean, math.nan,
+                                    tolerance_amount(entry["tolerance"], b_mean, b_std), math.nan, "missing",
                                     f"{key}: tracked by the baseline but absent from {bench_dir} "
                                     "(renamed metric, or a cell that did not run?)"))
             continue
-        now = values[key]
-        n_mean, _, n_n = _stats(now)
-        if n_n == 0:
-            verdicts.append(Verdict(key, direction, b_mean, math.nan, tol, math.nan, "missing",
-                                    f"{key}: no finite value now ({len(now)} of {len(now)} seeds undefined, "
-                                    "e.g. diverged)"))
-            continue
-        if b_n == 0:
-            verdicts.append(Verdict(key, direction, math.nan, n_mean, tol, math.nan, "missing",
-                                    f"{key}: the baseline has no finite value to compare with"))
-            continue
-        worse_by = (b_mean - n_mean) if direction == "higher" else (n_mean - b_mean)
-        p = _p_value(entry["values"], now, direction)
-        significant = math.isnan(p) or p < level
-        if worse_by > tol and significant:
-            verdict = "worse"
-            msg = (f"{key}: {b_mean:.4g} -> {n_mean:.4g}, worse by {worse_by:.4g} (tolerance {tol:.4g}"
-                   + (f", p = {p:.3g} < {level:.2g}" if not math.isnan(p) else "") + ")")
-        elif -worse_by > tol:
-            verdict, msg = "better", f"{key}: {b_mean:.4g} -> {n_mean:.4g}, better by {-worse_by:.4g}"
-        else:
-            verdict = "ok"
-            msg = f"{key}: {b_mean:.4g} -> {n_mean:.4g}" + (
-                f" (moved {worse_by:.4g} the wrong way, within noise: p = {p:.3g})" if worse_by > tol else "")
-        verdicts.append(Verdict(key, direction, b_mean, n_mean, tol, p, verdict, msg))
+        verdicts.append(compare(key, entry["values"], values[key], entry["tolerance"], level,
+                                diverged.get(key.rsplit("/", 1)[0], 0)))
     return verdicts
+
+
+def guard_warnings(baseline: dict[str, Any], alpha: float = 0.05) -> list[str]:
+    """Continuous metrics the baseline's seed count cannot guard: even their worst possible value
+    (a total collapse) would not be flagged. Each line says why and what would fix it."""
+    level = alpha / max(len(baseline["metrics"]), 1)
+    out = []
+    for key, entry in sorted(baseline["metrics"].items()):
+        info = METRICS.get(key.rsplit("/", 1)[1])
+        mean, std, n = _stats(entry["values"])
+        if info.kind != "continuous" or info.worst is None or n == 0:
+            continue
+        worst = info.worst({"n_modes": _n_modes(key)})
+        room = abs(mean - worst)
+        if not math.isfinite(room):
+            continue
+        tol = tolerance_amount(entry["tolerance"], mean, std)
+        can = detectable(info.kind, entry["values"], n, tol, level)
+        if can < room:
+            continue
+        head = (f"{key} cannot be guarded with {n} seeds: a total collapse ({mean:.4g} -> {worst:.4g}) is a "
+                f"worsening of {room:.4g}, and the check flags only worsenings above {can:.4g}")
+        if tol >= room:
+            out.append(f"{head} (its tolerance, {tol:.4g}, is already that large: lower it)")
+            continue
+        need = next((k for k in range(n + 1, 201) if _mde(std, k, k, level) < room), None)
+        out.append(f"{head}; " + (f"about {need} seeds (baseline and bench alike) would flag it" if need
+                                  else "more than 200 seeds would be needed at this seed spread"))
+    return out
+
+
+def _n_modes(key: str) -> float:
+    """The number of modes of a tracked key's benchmark (NaN for a benchmark this ganeval lacks)."""
+    from ganeval.benchmarks import BENCHMARKS, get_benchmark
+
+    bench = key.split("/", 1)[0]
+    return float(get_benchmark(bench).n_modes) if bench in BENCHMARKS else math.nan
+
+
+def power_table(baseline: dict[str, Any], seeds: tuple[int, ...] = (3, 5, 10, 20), alpha: float = 0.05
+                ) -> list[list[str]]:
+    """Rows (metric, baseline mean ± std, tolerance, detectable worsening at each seed count)."""
+    level = alpha / max(len(baseline["metrics"]), 1)
+    rows = []
+    for key, entry in sorted(baseline["metrics"].items()):
+        info = METRICS.get(key.rsplit("/", 1)[1])
+        values = entry["values"]
+        mean, std, n = _stats(values)
+        tol = tolerance_amount(entry["tolerance"], mean, std)
+        cells = []
+        for k in seeds:
+            base = values if info.kind == "continuous" else _scaled(values, k)
+            cells.append(_num(detectable(info.kind, base, k, tol, level)))
+        rows.append([key, f"{_num(mean)} ± {_num(std)}", _num(tol), *cells])
+    return rows
+
+
+def _scaled(values: list[float], k: int) -> list[float]:
+    """A binary/count baseline with the same rate per seed at ``k`` seeds (for what-if power)."""
+    v = _defined(values)
+    rate = sum(v) / len(v) if v else 0.0
+    return [rate] * k
+
+
+def _num(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return "∞" if math.isinf(x) else f"{x:.3g}"

@@ -228,8 +228,11 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
     frame = load_frames(dirs, refresh_results)
     title = f"`{dirs[0].name}`" if len(dirs) == 1 else " vs ".join(f"`{d.name}`" for d in dirs)
     lines = [f"# ganeval report: {title}", ""] + _header(dirs, frame)
-    lines += ["Tables: mean ± std over seeds (sample std), 95 % t-interval below; `(n=k)` where a metric is "
-              "undefined for some seeds (e.g. a diverged run). Best value per column in **bold**; "
+    lines += ["Tables: mean ± std over seeds (sample std), 95 % t-interval below; `seeds (diverged)` says how "
+              "many seeds each mean is over. A seed that failed counts with the worst value of each quality "
+              "metric it left undefined (0 modes covered, high-quality rate 0, KL = ln(modes), FID and KID ∞, "
+              "IS 1, precision and recall 0), so a cell never looks better for losing seeds; `(n=k)` marks a "
+              "metric still undefined for some seeds. Best value per column in **bold**; "
               "↑ higher is better, ↓ lower is better. Definitions at the end.", ""]
     if frame.empty:
         lines.append("_No complete runs yet._")

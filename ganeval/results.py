@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganeval.metrics.catalog import METRICS
+from ganeval.metrics.catalog import KL, METRICS, MODES_COVERED
 from ganeval.rundir import find_run_dirs, read_metrics
 
 ID_COLUMNS = ["benchmark", "loss", "variant", "seed"]
@@ -37,6 +37,31 @@ def collect(bench_dir: Path) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=ID_COLUMNS + INFO_COLUMNS)
     frame = frame.sort_values(ID_COLUMNS, kind="stable").reset_index(drop=True)
+    return frame
+
+
+def score_failed_seeds(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with each failed seed's undefined metrics set to their worst value (the catalog's
+    ``worst``): a seed that diverged, or a KL left undefined because no sample landed on any mode.
+
+    A failed seed is a bad result, not a missing one: dropping it would let a cell look better for
+    losing its worst seeds. Only metrics the benchmark does compute (finite for some seed-run of
+    the same benchmark) are filled, so a metric a run never asked for stays absent.
+    ``results.csv`` keeps the raw values; tables and the regression check use these."""
+    frame = frame.copy()
+    if frame.empty or "benchmark" not in frame.columns:
+        return frame
+    diverged = frame["status"] == "diverged" if "status" in frame.columns else pd.Series(False, index=frame.index)
+    for name in metric_columns(frame):
+        worst = METRICS.get(name).worst
+        if worst is None:
+            continue
+        failed = diverged.copy()
+        if name == KL and MODES_COVERED in frame.columns:  # no sample on any mode: nothing to compare
+            failed |= frame[MODES_COVERED] == 0
+        computed = frame.groupby("benchmark")[name].transform(lambda v: v.notna().any())
+        fill = failed & frame[name].isna() & computed
+        frame.loc[fill, name] = [worst(row) for _, row in frame[fill].iterrows()]
     return frame
 
 
@@ -68,14 +93,15 @@ SUMMARY_KEYS = ["bench", "benchmark", "loss", "variant", "extractor"]
 
 def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
     """Per (benchmark, loss, variant) — and per ``bench`` when several benches are compared — the
-    mean, sample std, 95 % t-interval and n (finite values) over seeds of every metric.
+    mean, sample std, 95 % t-interval and n (values) over seeds of every metric, failed seeds
+    counted with their worst value (:func:`score_failed_seeds`).
 
     Columns are a MultiIndex (metric, statistic); ``("runs", "n")`` and ``("runs", "diverged")``
     come first. Rows keep the frame's order of first appearance.
     """
     metrics = metrics if metrics is not None else metric_columns(frame)
     keys = [k for k in SUMMARY_KEYS if k in frame.columns]
-    frame = frame.copy()
+    frame = score_failed_seeds(frame)
     if "extractor" in keys:
         frame["extractor"] = frame["extractor"].fillna("")
     groups = frame.groupby(keys, sort=False)

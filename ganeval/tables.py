@@ -26,6 +26,8 @@ def _missing(value: Any) -> bool:
 def fmt_mean_std(mean: float, std: float, n: int, fmt: str) -> str:
     if n == 0 or _missing(mean):
         return "–"
+    if math.isinf(mean):  # e.g. FID with a diverged seed counted as infinitely far
+        return "∞" if mean > 0 else "-∞"
     if n == 1 or _missing(std):
         return f"{mean:{fmt}}"
     return f"{mean:{fmt}} ± {std:{fmt}}"

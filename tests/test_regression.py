@@ -1,11 +1,15 @@
-"""`ganeval check`: a deliberate regression fails naming the metric; seed noise alone does not."""
+"""`ganeval check` on benches built from real runs: what a sceptic would try first (most seeds
+diverged, one diverged, one cell collapsed, an improvement, seed noise alone) gets the right exit
+code, and every failure names the metric, the counts or means, the test and its p-value."""
 
 import json
+import math
+import shutil
 
 import pytest
 
 from ganeval.cli import main
-from ganeval.regression import Verdict, _p_value, tolerance_amount
+from ganeval.regression import Verdict, _p_value, detectable, fisher_p, poisson_p, tolerance_amount
 
 FAST = ["--benchmarks", "grid25", "--losses", "bce,hinge", "--steps", "300", "--set", "hidden=64",
         "--set", "batch_size=128", "--set", "eval_samples=1000", "--no-report"]
@@ -19,11 +23,98 @@ def benches(tmp_path_factory):
         "other_seeds": [*FAST, "--seeds", "3,4,5"],
         # G's learning rate so small that it never leaves its initial point: a collapse
         "collapsed": [*FAST, "--seeds", "0,1,2", "--set", "lr_g=1e-9"],
+        # learning rates that blow every seed up at once
+        "diverged": [*FAST, "--seeds", "0,1,2", "--set", "lr_g=1e30", "--set", "lr_d=1e30"],
     }
     for name, args in runs.items():
         assert main(["bench", *args, "--out", str(root / name)]) == 0
     assert main(["baseline", "init", str(root / "base"), "-o", str(root / "baseline.json")]) == 0
+    # benches made of real seed-runs: the base bench with some seed folders (or a whole cell) replaced
+    compose(root, "two_diverged", {f"{c}/seed-{k}": "diverged" for c in CELLS for k in (0, 1)})
+    compose(root, "one_diverged", {f"{c}/seed-0": "diverged" for c in CELLS})
+    compose(root, "hinge_collapsed", {f"grid25/hinge/seed-{k}": "collapsed" for k in (0, 1, 2)})
     return root
+
+
+CELLS = ("grid25/bce", "grid25/hinge")
+
+
+def compose(root, name, replace):
+    shutil.copytree(root / "base", root / name)
+    for rel, source in replace.items():
+        shutil.rmtree(root / name / rel)
+        shutil.copytree(root / source / rel, root / name / rel)
+
+
+def run_check(benches, bench, capsys, baseline="baseline.json", *extra):
+    code = main(["check", str(benches / bench), "--baseline", str(benches / baseline), *extra])
+    out = capsys.readouterr()
+    return code, out.out, [line for line in out.err.splitlines() if line.startswith("regression: ")]
+
+
+def test_two_of_three_seeds_diverging_fails_and_names_diverged(benches, capsys):
+    code, table, failed = run_check(benches, "two_diverged", capsys)
+    assert code == 1
+    for cell in CELLS:
+        line = next(x for x in failed if x.startswith(f"regression: {cell}/diverged:"))
+        assert "0 of 3 seeds -> 2 of 3 seeds, worse by 0.6667 (tolerance 0.34" in line
+        assert "the baseline has none" in line and "Fisher exact test p = 0.2" in line  # C(3,2)/C(6,2)
+    assert "Fisher exact test" in table
+
+
+def test_one_of_three_seeds_diverging_passes_the_default_tolerance_and_fails_a_zero_one(benches, tmp_path, capsys):
+    # The right verdict at 3 seeds: with no diverged seed in the baseline, one in three now is no
+    # evidence of a change (Fisher p = 0.5; a true rate of 1 in 5 gives this every other run), so the
+    # default tolerance of one seed in three passes it and says so. A team that wants no divergence
+    # at all sets the tolerance to 0, and then any diverged seed fails.
+    code, table, failed = run_check(benches, "one_diverged", capsys)
+    assert code == 0, failed
+    row = next(r for r in table.splitlines() if r.startswith("| grid25/bce/diverged |"))
+    assert "| 0 | 0.3333 | 0.34 |" in row and "| Fisher exact test | 0.5 | ok |" in row
+    doc = json.loads((benches / "baseline.json").read_text())
+    for cell in CELLS:
+        doc["metrics"][f"{cell}/diverged"]["tolerance"] = {"kind": "absolute", "value": 0.0, "floor": 0.0}
+    (benches / "zero.json").write_text(json.dumps(doc))
+    code, _, failed = run_check(benches, "one_diverged", capsys, "zero.json")
+    assert code == 1 and any("grid25/bce/diverged: 0 of 3 seeds -> 1 of 3 seeds" in x for x in failed)
+
+
+def test_a_diverged_seed_counts_as_the_worst_value_not_as_missing(benches, capsys):
+    main(["check", str(benches / "two_diverged"), "--baseline", str(benches / "baseline.json"), "--json"])
+    verdicts = {v["key"]: v for v in json.loads(capsys.readouterr().out)}
+    base = json.loads((benches / "baseline.json").read_text())["metrics"]
+    for cell in CELLS:
+        third = base[f"{cell}/modes_covered"]["values"][2]  # the one seed left is seed 2 of the base bench
+        assert verdicts[f"{cell}/modes_covered"]["now"] == pytest.approx(third / 3)  # (0 + 0 + seed 2) / 3
+        assert verdicts[f"{cell}/kl"]["now"] == pytest.approx((2 * math.log(25) + base[f"{cell}/kl"]["values"][2]) / 3)
+
+
+def test_one_cell_losing_its_modes_on_every_seed_fails_naming_that_cell(benches, capsys):
+    code, _, failed = run_check(benches, "hinge_collapsed", capsys)
+    assert code == 1
+    line = next(x for x in failed if x.startswith("regression: grid25/hinge/modes_covered:"))
+    assert "(mean of 3) ->" in line and "Welch t-test p = " in line and "worse by" in line
+    assert not any(x.startswith("regression: grid25/bce/") for x in failed)
+
+
+def test_an_improvement_passes_and_is_called_better(benches, tmp_path, capsys):
+    assert main(["baseline", "init", str(benches / "collapsed"), "-o", str(tmp_path / "low.json")]) == 0
+    capsys.readouterr()
+    main(["check", str(benches / "base"), "--baseline", str(tmp_path / "low.json"), "--json"])
+    verdicts = {v["key"]: v for v in json.loads(capsys.readouterr().out)}
+    assert verdicts["grid25/hinge/modes_covered"]["verdict"] == "better"
+    assert main(["check", str(benches / "base"), "--baseline", str(tmp_path / "low.json")]) == 0
+
+
+def test_power_is_stated_and_an_unguardable_metric_is_named(benches, tmp_path, capsys):
+    code, table, _ = run_check(benches, "base", capsys)
+    assert code == 0 and "flags a worsening ≥" in table
+    row = next(r for r in table.splitlines() if r.startswith("| grid25/bce/diverged |"))
+    assert "| 0.6667 |" in row  # at 3 seeds, two diverged seeds are the least this check can flag
+    assert main(["baseline", "init", str(benches / "one_diverged"), "-o", str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr()
+    assert "| 3 seeds | 5 seeds | 10 seeds | 20 seeds |" in out.out
+    assert "warning: grid25/bce/modes_covered cannot be guarded with 3 seeds" in out.err
 
 
 def test_the_baseline_passes_against_itself(benches, capsys):
@@ -79,6 +170,20 @@ def test_tolerance_kinds():
     assert tolerance_amount({"kind": "relative", "value": 0.1}, -20.0, 3.0) == 2.0
     assert tolerance_amount({"kind": "spread", "value": 2.0, "floor": 1.0}, 10.0, 0.1) == 1.0
     assert tolerance_amount({"kind": "spread", "value": 2.0, "floor": 1.0}, 10.0, 3.0) == 6.0
+
+
+def test_the_exact_tests_against_hand_computed_values():
+    assert fisher_p(2, 3, 0, 3) == pytest.approx(3 / 15)  # hypergeometric: C(3,2) C(3,0) / C(6,2)
+    assert fisher_p(1, 3, 0, 3) == pytest.approx(0.5)
+    assert poisson_p(6, 3, 0, 3) == pytest.approx(1 / 64)  # all 6 events in the half that is now
+    assert poisson_p(0, 3, 0, 3) == 1.0
+    # binary, baseline 0 of 3, tolerance 0.34: one diverged seed (0.33) is within it, two are caught
+    assert detectable("binary", [0.0, 0.0, 0.0], 3, 0.34, 0.005) == pytest.approx(2 / 3)
+    # continuous: the t-test's minimum detectable effect, (t_{1-a} + t_{0.8}) * s * sqrt(2/n), df = 4
+    s = 2.0
+    mde = (4.604095 + 0.940965) * s * math.sqrt(2 / 3)  # t.ppf(0.995, 4), t.ppf(0.8, 4)
+    assert detectable("continuous", [10.0, 12.0, 14.0], 3, 1.0, 0.005) == pytest.approx(mde, rel=1e-5)
+    assert detectable("continuous", [10.0, 12.0, 14.0], 3, 50.0, 0.005) == 50.0  # never below the tolerance
 
 
 def test_the_t_test_is_one_sided_and_direction_aware():

@@ -5,14 +5,14 @@ import math
 import pandas as pd
 import pytest
 
-from ganeval.results import summarize, t_interval
+from ganeval.results import score_failed_seeds, summarize, t_interval
 
 
 def frame():
     return pd.DataFrame({
         "benchmark": ["ring8"] * 5, "loss": ["bce", "bce", "bce", "hinge", "hinge"], "variant": ["none"] * 5,
         "seed": [0, 1, 2, 0, 1], "status": ["ok", "ok", "ok", "ok", "diverged"],
-        "modes_covered": [1.0, 2.0, 4.0, 8.0, math.nan], "kl": [0.5, 0.5, 0.5, 0.1, math.nan],
+        "modes_covered": [1.0, 2.0, 4.0, 8.0, math.nan], "kl": [0.5, 0.5, 0.5, 0.1, math.nan], "n_modes": [8.0] * 5,
     })
 
 
@@ -31,9 +31,23 @@ def test_mean_std_and_95_interval_by_hand():
     assert bce[("kl", "std")] == 0 and bce[("kl", "ci_low")] == bce[("kl", "ci_high")] == pytest.approx(0.5)
 
 
-def test_a_diverged_seed_is_counted_and_a_single_value_has_no_interval():
-    hinge = summarize(frame(), ["modes_covered"]).loc[("ring8", "hinge", "none")]
-    assert (hinge[("runs", "n")], hinge[("runs", "diverged")], hinge[("modes_covered", "n")]) == (2, 1, 1)
-    assert hinge[("modes_covered", "mean")] == 8.0
-    assert math.isnan(hinge[("modes_covered", "std")]) and math.isnan(hinge[("modes_covered", "ci_low")])
+def test_a_diverged_seed_counts_with_the_worst_value_not_as_missing():
+    hinge = summarize(frame(), ["modes_covered", "kl"]).loc[("ring8", "hinge", "none")]
+    assert (hinge[("runs", "n")], hinge[("runs", "diverged")], hinge[("modes_covered", "n")]) == (2, 1, 2)
+    assert hinge[("modes_covered", "mean")] == 4.0  # (8 + 0) / 2, not 8 from the one seed left
+    assert hinge[("kl", "mean")] == pytest.approx((0.1 + math.log(8)) / 2)  # KL at its maximum, ln(modes)
+    raw = frame()
+    scored = score_failed_seeds(raw)
+    assert math.isnan(raw.loc[4, "modes_covered"]) and scored.loc[4, "modes_covered"] == 0.0  # input untouched
+
+
+def test_a_kl_undefined_for_want_of_any_sample_on_a_mode_is_its_maximum():
+    f = frame()
+    f.loc[0, ["modes_covered", "kl"]] = [0.0, math.nan]  # not diverged: its samples simply missed every mode
+    assert score_failed_seeds(f).loc[0, "kl"] == pytest.approx(math.log(8))
+    f["fid"] = math.nan  # a metric no run computed stays absent, diverged or not
+    assert score_failed_seeds(f)["fid"].isna().all()
+
+
+def test_a_single_value_has_no_interval():
     assert all(math.isnan(x) for x in t_interval(pd.Series([3.0])))

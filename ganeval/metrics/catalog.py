@@ -6,18 +6,36 @@ better" in one table and "lower is better" in another.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ganeval.registry import Registry
 
 Direction = Literal["higher", "lower", "none"]
 Group = Literal["quality", "fidelity", "stability", "context"]
+#: what one seed's value is, which decides the regression test it gets (see ganeval.regression):
+#: a measurement (continuous), a 0/1 outcome (binary) or a number of occurrences (count).
+Kind = Literal["continuous", "binary", "count"]
+
+
+def _const(value: float) -> Callable[[Mapping[str, Any]], float]:
+    return lambda row: value
+
+
+def _log_modes(row: Mapping[str, Any]) -> float:
+    n = row.get("n_modes")
+    return math.log(n) if isinstance(n, (int, float)) and n >= 1 else math.nan
 
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """``group``: which table of the report shows it ("context" columns stay in results.csv only)."""
+    """``group``: which table of the report shows it ("context" columns stay in results.csv only).
+
+    ``worst``: the value a seed-run gets where the metric is undefined because the run failed
+    (diverged, or no sample on any mode): its samples say nothing, which is the worst outcome, so a
+    cell never looks better for losing seeds. None: such a seed stays undefined for this metric."""
 
     name: str
     direction: Direction
@@ -26,6 +44,8 @@ class MetricInfo:
     group: Group = "quality"
     #: the range a value can take (intervals shown in reports are clipped to it)
     bounds: tuple[float, float] = (float("-inf"), float("inf"))
+    kind: Kind = "continuous"
+    worst: Callable[[Mapping[str, Any]], float] | None = None
 
 
 METRICS: Registry[MetricInfo] = Registry("metric")
@@ -37,14 +57,15 @@ def register_metric(info: MetricInfo) -> MetricInfo:
 
 MODES_COVERED = register_metric(MetricInfo(
     "modes_covered", "higher", "modes holding at least `cover_threshold` high-quality samples", ".1f",
-    bounds=(0.0, float("inf")))).name
+    bounds=(0.0, float("inf")), worst=_const(0.0))).name
 N_MODES = register_metric(MetricInfo("n_modes", "none", "number of modes of the benchmark", ".0f", "context")).name
 HQ_RATE = register_metric(MetricInfo(
     "hq_rate", "higher", "fraction of samples within `hq_sigmas` std of their nearest mode (MoG)",
-    bounds=(0.0, 1.0))).name
+    bounds=(0.0, 1.0), worst=_const(0.0))).name
 KL = register_metric(MetricInfo(
-    "kl", "lower", "reverse KL(p_gen || p_true) over modes; NaN when no sample is assigned to a mode",
-    bounds=(0.0, float("inf")))).name
+    "kl", "lower", "reverse KL(p_gen || p_true) over modes; undefined when no sample is assigned to a mode, "
+    "and then counted as its maximum ln(modes) (all mass on one mode), as for a diverged run",
+    bounds=(0.0, float("inf")), worst=_log_modes)).name
 N_SAMPLES = register_metric(MetricInfo(
     "n_samples", "none", "generated samples the metrics were computed on", ".0f", "context")).name
 MEAN_CONFIDENCE = register_metric(MetricInfo(
@@ -53,20 +74,21 @@ MEAN_CONFIDENCE = register_metric(MetricInfo(
 
 # Fidelity metrics (torch-fidelity); their extractor's name is recorded with them.
 FID = register_metric(MetricInfo("fid", "lower", "Fréchet distance between generated and real features",
-                                 ".2f", "fidelity")).name
+                                 ".2f", "fidelity", worst=_const(math.inf))).name
 IS_MEAN = register_metric(MetricInfo(
     "is_mean", "higher", "Inception Score exp(E KL(p(y|x) || p(y))), mean over `is_splits` splits", ".1f",
-    "fidelity")).name
+    "fidelity", worst=_const(1.0))).name
 IS_STD = register_metric(MetricInfo("is_std", "none", "Inception Score, std over the splits", ".1f", "context")).name
 KID_MEAN = register_metric(MetricInfo(
-    "kid_mean", "lower", "kernel distance (cubic polynomial MMD^2), mean over subsets", ".4f", "fidelity")).name
+    "kid_mean", "lower", "kernel distance (cubic polynomial MMD^2), mean over subsets", ".4f", "fidelity",
+    worst=_const(math.inf))).name
 KID_STD = register_metric(MetricInfo("kid_std", "none", "kernel distance, std over subsets", ".4f", "context")).name
 PRECISION = register_metric(MetricInfo(
     "precision", "higher", "fraction of generated samples inside the real feature manifold (k=3)", ".3f",
-    "fidelity", (0.0, 1.0))).name
+    "fidelity", (0.0, 1.0), worst=_const(0.0))).name
 RECALL = register_metric(MetricInfo(
     "recall", "higher", "fraction of real samples inside the generated feature manifold (k=3)", ".3f",
-    "fidelity", (0.0, 1.0))).name
+    "fidelity", (0.0, 1.0), worst=_const(0.0))).name
 DIVERSITY = register_metric(MetricInfo(
     "diversity", "none", "mean pairwise feature distance of generated samples / that of real ones (1 = as diverse)",
     ".3f", "fidelity")).name
@@ -83,10 +105,11 @@ LPIPS_REAL = register_metric(MetricInfo(
 FIRST_EVENT_STEP = register_metric(MetricInfo(
     "first_event_step", "none", "step of the run's first training event (NaN: none)", ".0f", "stability")).name
 N_EVENTS = register_metric(MetricInfo(
-    "n_events", "lower", "training events detected (see events.json)", ".1f", "stability", (0.0, float("inf")))).name
+    "n_events", "lower", "training events detected (see events.json)", ".1f", "stability", (0.0, float("inf")),
+    kind="count")).name
 DIVERGED = register_metric(MetricInfo(
     "diverged", "lower", "1 if the run diverged (non-finite loss or weights); its mean is the fraction of seeds",
-    ".2f", "stability", (0.0, 1.0))).name
+    ".2f", "stability", (0.0, 1.0), kind="binary")).name
 D_SPREAD = register_metric(MetricInfo(
     "d_grad_spread", "lower", "std of log10 of D's gradient norm over the second half of training (decades)",
     ".3f", "stability")).name
