@@ -129,9 +129,11 @@ def run_cell(job: CellJob, progress: Progress) -> CellOutcome:
     run, dirs = job.run, job.dirs
     device = resolve_device(job.device)
     todo = pending_seeds(job)
+    if not todo:
+        return CellOutcome(trained=0, skipped=len(dirs), device=str(device))
     for s in todo:
         rundir.write_config(dirs[s], run, s)
-    for group in ([todo] if job.batch_seeds else [[s] for s in todo]) if todo else []:
+    for group in [todo] if job.batch_seeds else [[s] for s in todo]:
         group_dirs = [dirs[s] for s in group]
         trainer = CellTrainer(run, group, group_dirs, device)
         if job.resume:

@@ -136,7 +136,7 @@ def folder_lock(folder: Path) -> Iterator[None]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        holder = _read_owner(owner)
+        holder = _read_dict(owner)
         where = f" on host {holder['host']}" if holder.get("host") not in (None, socket.gethostname()) else ""
         raise RunFolderError(f"{folder} is in use by another ganeval (pid {holder.get('pid', '?')}{where}, since "
                              f"{holder.get('started', '?')}); wait for it or use another --out") from None
@@ -154,14 +154,6 @@ def folder_lock(folder: Path) -> Iterator[None]:
         # sees it unlinked once it gets the lock and starts over (filelock checks st_nlink).
         Path(lock.lock_file).unlink(missing_ok=True)
         lock.release()
-
-
-def _read_owner(path: Path) -> dict[str, Any]:
-    try:
-        doc = fileio.read_json(path)
-        return doc if isinstance(doc, dict) else {}
-    except (OSError, ValueError):
-        return {}
 
 
 # --- bench-level files ----------------------------------------------------------------------------
