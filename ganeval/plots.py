@@ -85,17 +85,32 @@ def image_grid_figure(path: Path, panels: Sequence[tuple[str, torch.Tensor]], ti
     save_figure(fig, path)
 
 
+def _scale(curves: Sequence[tuple[str, Sequence[int], torch.Tensor]], log: bool) -> str:
+    """``linear``, ``log``, or ``symlog`` for a log panel that holds zeros (vanished gradients must show
+    as a line at 0, not as a gap), or ``linear`` when it has no positive value at all."""
+    if not log:
+        return "linear"
+    finite = torch.cat([v.double()[torch.isfinite(v.double())].flatten() for _, _, v in curves]) if curves else \
+        torch.zeros(0)
+    if not bool((finite > 0).any()):
+        return "linear"
+    return "symlog" if bool((finite == 0).any()) else "log"
+
+
 def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequence[int], torch.Tensor]]]],
                 title: str, ylabel: str, log: bool = True) -> None:
     """One panel per (panel title, curves); each curve is (label, steps, values ``[seeds, T]``),
-    drawn as the median over seeds with a band from the lowest to the highest seed."""
+    drawn as the median over seeds with a band from the lowest to the highest seed. Non-finite
+    values (a diverged seed) leave a gap; a log panel with zeros switches to symlog, and one with
+    nothing positive to a linear axis, each saying so on the panel."""
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 3.6), squeeze=False)
     for ax, (panel_title, curves) in zip(axes[0], panels):
+        scale = _scale(curves, log)
         for i, (label, steps, values) in enumerate(curves):
             v = values.double()
             v = v.where(torch.isfinite(v), torch.tensor(float("nan"), dtype=v.dtype))  # a diverged seed stops here
-            if log:
+            if scale == "log":
                 v = v.where(v > 0, torch.tensor(float("nan"), dtype=v.dtype))
             med = v.nanmedian(dim=0).values
             nan = torch.tensor(float("nan"), dtype=v.dtype)
@@ -108,8 +123,17 @@ def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequ
             ax.plot(list(steps), med.tolist(), color=color, lw=1.2, label=label if n == 1 else f"{label} (n={n} seeds)")
             if values.shape[0] > 1:
                 ax.fill_between(list(steps), lo.tolist(), hi.tolist(), color=color, alpha=0.18, lw=0)
-        if log:
+        note = ""
+        if scale == "log":
             ax.set_yscale("log")
+        elif scale == "symlog":
+            finite = torch.cat([c[2].double()[torch.isfinite(c[2].double())].flatten() for c in curves])
+            ax.set_yscale("symlog", linthresh=float(finite[finite > 0].min()))
+            note = "symlog axis: zeros are drawn at 0"
+        elif log:
+            note = "nothing positive to draw on a log axis: every value is zero or undefined"
+        if note:
+            ax.text(0.5, 0.97, note, transform=ax.transAxes, ha="center", va="top", fontsize=7, color="0.35")
         ax.set_title(panel_title, fontsize=10)
         ax.set_xlabel("generator step")
         ax.set_ylabel(ylabel)
