@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -129,6 +130,9 @@ def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequ
         elif scale == "symlog":
             finite = torch.cat([c[2].double()[torch.isfinite(c[2].double())].flatten() for c in curves])
             ax.set_yscale("symlog", linthresh=float(finite[finite > 0].min()))
+            ax.yaxis.set_major_locator(matplotlib.ticker.SymmetricalLogLocator(
+                base=10, linthresh=float(finite[finite > 0].min()), subs=[1.0]))
+            ax.yaxis.get_major_locator().numticks = 8
             note = "symlog axis: zeros are drawn at 0"
         elif log:
             note = "nothing positive to draw on a log axis: every value is zero or undefined"

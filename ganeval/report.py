@@ -17,14 +17,16 @@ import torch
 from ganeval import fileio, rundir
 from ganeval.benchmarks import get_benchmark
 from ganeval.metrics.catalog import METRICS
-from ganeval.results import collect, incomplete_runs, metric_columns, summarize
+from ganeval.results import collect, incomplete_runs, metric_columns, score_failed_seeds, summarize
 from ganeval.spec import CellId, cell_label
 from ganeval.tables import markdown_table, table_markdown
 
 
 def table_metrics(frame: pd.DataFrame, groups: Sequence[str]) -> list[str]:
-    """Registered metrics of ``frame`` in the given report groups, in catalog order, that have values."""
-    return [m for m in metric_columns(frame) if METRICS.get(m).group in groups and frame[m].notna().any()]
+    """Registered metrics of ``frame`` in the given report groups, in catalog order, that have values
+    (a failed seed's worst value counts: a table of dead runs still shows their KL)."""
+    scored = score_failed_seeds(frame)
+    return [m for m in metric_columns(frame) if METRICS.get(m).group in groups and scored[m].notna().any()]
 
 
 def load_frames(bench_dirs: Sequence[Path], refresh_results: bool = False) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganeval.metrics.catalog import KL, METRICS, MODES_COVERED
+from ganeval.metrics.catalog import KL, METRICS, MODES_COVERED, N_MODES
 from ganeval.rundir import find_run_dirs, read_metrics
 
 ID_COLUMNS = ["benchmark", "loss", "variant", "seed"]
@@ -45,8 +45,9 @@ def score_failed_seeds(frame: pd.DataFrame) -> pd.DataFrame:
     ``worst``): a seed that diverged, or a KL left undefined because no sample landed on any mode.
 
     A failed seed is a bad result, not a missing one: dropping it would let a cell look better for
-    losing its worst seeds. Only metrics the benchmark does compute (finite for some seed-run of
-    the same benchmark) are filled, so a metric a run never asked for stays absent.
+    losing its worst seeds. Only metrics the benchmark does compute are filled (modes covered and KL
+    wherever there are modes; others where some seed-run of the benchmark has a value), so a metric
+    a run never asked for stays absent.
     ``results.csv`` keeps the raw values; tables and the regression check use these."""
     frame = frame.copy()
     if frame.empty or "benchmark" not in frame.columns:
@@ -60,6 +61,8 @@ def score_failed_seeds(frame: pd.DataFrame) -> pd.DataFrame:
         if name == KL and MODES_COVERED in frame.columns:  # no sample on any mode: nothing to compare
             failed |= frame[MODES_COVERED] == 0
         computed = frame.groupby("benchmark")[name].transform(lambda v: v.notna().any())
+        if name in (MODES_COVERED, KL) and N_MODES in frame.columns:  # every benchmark with modes has them
+            computed |= frame[N_MODES].notna()
         fill = failed & frame[name].isna() & computed
         frame.loc[fill, name] = [worst(row) for _, row in frame[fill].iterrows()]
     return frame

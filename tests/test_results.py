@@ -47,6 +47,8 @@ def test_a_kl_undefined_for_want_of_any_sample_on_a_mode_is_its_maximum():
     assert score_failed_seeds(f).loc[0, "kl"] == pytest.approx(math.log(8))
     f["fid"] = math.nan  # a metric no run computed stays absent, diverged or not
     assert score_failed_seeds(f)["fid"].isna().all()
+    f["kl"], f["modes_covered"], f["status"] = math.nan, 0.0, "diverged"  # every seed dead: KL still exists
+    assert score_failed_seeds(f)["kl"].tolist() == pytest.approx([math.log(8)] * len(f))
 
 
 def test_a_single_value_has_no_interval():
