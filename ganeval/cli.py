@@ -251,6 +251,119 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
     _print_metrics(doc)
 
 
+@cli.command("score")
+@click.argument("samples", required=False, type=click.Path(path_type=Path))
+@click.option("--generator", "generator_spec", metavar="MODULE:NAME|FILE.py:NAME|FILE.pt",
+              help="score a generator instead of SAMPLES: a callable mapping latents to samples, or a TorchScript file")
+@click.option("--latent", default="normal:100", show_default=True, metavar="DIST:SIZE",
+              help="the generator's latent: normal or uniform (-1, 1), size like 100 or 100x1x1")
+@click.option("-n", "--samples", "n", type=int, callback=_positive,
+              help="samples to draw from --generator  [default: 10000]")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="seed of the generator's latents; also the seed the score is filed under with --out")
+@click.option("--benchmark", help="score against a built-in benchmark: its mode metrics (+ FID/IS/KID for images)")
+@click.option("--real", type=click.Path(path_type=Path),
+              help="score against your own real images: a folder of PNG/JPEG or an .npy/.npz/.pt tensor file")
+@click.option("--metrics", "metric_names", help="comma-separated: modes,fid,is,kid,prc  [default: all that apply]")
+@click.option("--inception-weights", type=click.Path(path_type=Path),
+              help="FID/IS/KID/PRC with torch-fidelity's Inception-v3 from these weights (any image size); "
+                   "default: the offline ganeval-mnist (28x28 digits)")
+@click.option("--pixel-range", type=click.Choice(["-1,1", "0,1"]), default="-1,1", show_default=True,
+              help="the range of float pixels (uint8 images are 0..255)")
+@click.option("--resize", is_flag=True, help="resize images to the benchmark's size (antialiased bilinear) instead "
+                                            "of refusing other sizes")
+@click.option("--n-real", type=int, default=10000, show_default=True, callback=_positive,
+              help="benchmark test images in the reference set")
+@click.option("--is-splits", type=int, default=10, show_default=True, callback=_positive, help="splits of IS")
+@click.option("--kid-subset-size", type=int, default=1000, show_default=True, callback=_positive,
+              help="KID subset size (capped at the sample counts)")
+@click.option("--batch-size", type=int, default=500, show_default=True, callback=_positive,
+              help="latents per generator call")
+@click.option("--name", help="the name the score is filed and tabulated under  [default: from SAMPLES or --generator]")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="also file the score as OUT/<benchmark>/<name>/seed-<seed> for `ganeval report` and `ganeval check`")
+@click.option("--json", "as_json", is_flag=True, help="print the evaluation document as JSON")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, metric_names, inception_weights, pixel_range,
+              resize, n_real, is_splits, kid_subset_size, batch_size, name, out_dir, as_json, device):
+    """Score samples you already have, with no ganeval run folder: a folder of images, a tensor
+    file, or a generator; against a built-in benchmark and/or your own real images."""
+    import json
+
+    from ganeval import fileio, user_samples
+    from ganeval.device import resolve_device
+    from ganeval.score import DEFAULT_SAMPLES, score, write_score
+
+    if (samples is None) == (generator_spec is None):
+        raise SpecError("give SAMPLES (a folder of images or a tensor file) or --generator, not both or neither")
+    if benchmark is None and real is None:
+        raise SpecError("score against --benchmark NAME and/or --real PATH (your own real images)")
+    if benchmark is not None:
+        from ganeval.benchmarks import get_benchmark
+
+        get_benchmark(benchmark)  # an unknown name fails before any work
+    if inception_weights is not None:
+        from ganeval.metrics.fidelity import check_inception_weights
+
+        check_inception_weights(inception_weights)
+    names = _split_names(metric_names, "--metrics") if metric_names is not None else None
+    dev = resolve_device(device)
+    if out_dir is not None:
+        from ganeval.rundir import ensure_writable
+
+        ensure_writable(out_dir)
+    if generator_spec is not None:
+        lat = user_samples.Latent.parse(latent)
+        G = user_samples.load_generator(generator_spec)
+        data = user_samples.generate(G, lat, n or DEFAULT_SAMPLES, seed, batch_size, pixel_range, dev)
+        given = user_samples.Samples(data, user_samples.describe_generator(generator_spec, lat, seed))
+        default_name = Path(generator_spec.rpartition(":")[2] or generator_spec).stem
+    else:
+        if n is not None:
+            raise SpecError("-n/--samples draws from --generator; SAMPLES are scored as given")
+        given = user_samples.load_samples(samples, pixel_range)
+        default_name = samples.resolve().name if samples.is_dir() else samples.stem
+    reference = user_samples.load_samples(real, pixel_range) if real is not None else None
+    doc = score(given, benchmark=benchmark, real=reference, metrics=names,
+                inception_weights=str(inception_weights) if inception_weights else None, resize=resize,
+                n_real=n_real, is_splits=is_splits, kid_subset_size=kid_subset_size,
+                name=name or default_name or "samples", seed=seed, device=dev)
+    if out_dir is not None:
+        written = write_score(out_dir, doc, given.data)
+    if as_json:
+        click.echo(json.dumps(fileio.json_safe(doc), indent=2))
+    else:
+        _print_score(doc)
+    if out_dir is not None:
+        click.echo(f"filed as {written} (ganeval report / check {out_dir})", err=True)
+
+
+def _print_score(doc: dict[str, Any]) -> None:
+    from ganeval.metrics.catalog import IS_MEAN, METRICS
+    from ganeval.tables import markdown_table
+
+    src, ref = doc["source"], doc["reference"]
+    what = src.get("path") or src.get("generator")
+    against = " and ".join(x for x in (ref.get("benchmark") and f"benchmark {ref['benchmark']}",
+                                       ref.get("real") and f"{ref['n_real']} real images from {ref['real'].get('path')}")
+                           if x)
+    click.echo(f"{doc['loss']}: {src['n']} samples from {src['kind']} {what}"
+               + (f" (resized from {src['resized_from']})" if src.get("resized_from") else "") + f", against {against}")
+    f = doc.get("fidelity") or {}
+    if f.get("extractor"):
+        click.echo(f"FID / IS / KID / precision / recall by feature extractor {f['extractor']} on {f.get('n_generated')} "
+                   f"generated vs {f.get('n_real', '–')} real images (KID subsets of {f.get('kid_subset_size', '–')}, "
+                   f"IS over {f.get('is_splits')} split(s); not comparable across extractors)")
+    rows = []
+    for key, value in doc["metrics"].items():
+        info = METRICS.get(key) if key in METRICS else None
+        label = f"{key} ({f.get('is_splits')} splits)" if key == IS_MEAN else key
+        arrow = {"higher": "↑", "lower": "↓"}.get(info.direction, "") if info else ""
+        rows.append([label + (f" {arrow}" if arrow else ""),
+                     "nan" if value is None else format(value, info.fmt if info else ".4g")])
+    click.echo(markdown_table(["metric", "value"], rows))
+
+
 @cli.command()
 @click.argument("bench_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),

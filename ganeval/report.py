@@ -15,7 +15,8 @@ import pandas as pd
 import torch
 
 from ganeval import fileio, rundir
-from ganeval.benchmarks import get_benchmark
+from ganeval.benchmarks import BENCHMARKS, get_benchmark
+from ganeval.errors import RunFolderError
 from ganeval.metrics.catalog import METRICS
 from ganeval.results import collect, incomplete_runs, metric_columns, score_failed_seeds, summarize
 from ganeval.spec import CellId, cell_label
@@ -69,8 +70,11 @@ def samples_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
         samples = rundir.read_samples(run_dir)
         if samples is None:
             continue
-        run, seed = rundir.read_config(run_dir)
-        panels.append((f"{label} (seed {seed})", samples))
+        try:
+            run, _ = rundir.read_config(run_dir)
+        except RunFolderError:  # scored samples (ganeval score): no training spec, default thresholds
+            run = None
+        panels.append((f"{label} (seed {int(rows['seed'].iloc[0])})", samples))
     if not panels:
         return False
     get_benchmark(benchmark).save_comparison_figure(path, panels, f"{benchmark}: generated samples, first seed of each loss",
@@ -167,16 +171,17 @@ def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> list[str]:
         title = f"### `{Path(d).name}`" if len(bench_dirs) > 1 else None
         if title:
             lines += [title, ""]
-        lines += [
-            f"- **what**: benchmarks {', '.join(spec.get('benchmarks', []))}; losses {', '.join(spec.get('losses', []))};"
-            f" variants {', '.join(spec.get('variants', ['none']))}; seeds {spec.get('seeds', [])}"
-            f" (resolved spec: [`{rundir.SPEC_FILE}`]({Path(d) / rundir.SPEC_FILE if len(bench_dirs) > 1 else rundir.SPEC_FILE}))",
+        what = (f"- **what**: benchmarks {', '.join(spec.get('benchmarks', []))}; losses {', '.join(spec.get('losses', []))};"
+                f" variants {', '.join(spec.get('variants', ['none']))}; seeds {spec.get('seeds', [])}"
+                f" (resolved spec: [`{rundir.SPEC_FILE}`]({Path(d) / rundir.SPEC_FILE if len(bench_dirs) > 1 else rundir.SPEC_FILE}))"
+                if spec else "- **what**: run folders without a bench spec (e.g. samples scored by `ganeval score`)")
+        lines += [what] + ([] if not env else [
             f"- **where**: {env.get('device_name', env.get('device', '?'))}; torch {env.get('torch', '?')};"
             f" torch-fidelity {env.get('torch_fidelity', '?')}; ganeval {env.get('ganeval', '?')};"
             f" git commit `{(env.get('git_commit') or 'unknown')[:12]}`"
             + (" with uncommitted changes to ganeval" if env.get("git_dirty") else ""),
             f"- **when**: started {env.get('started', '?')}"
-            + (f"; bench wall time {wall:.0f} s" if isinstance(wall, (int, float)) else ""),
+            + (f"; bench wall time {wall:.0f} s" if isinstance(wall, (int, float)) else "")]) + [
             f"- **runs**: {int((frame['_root'] == str(d)).sum())} complete seed-runs"
             + (f", {incomplete} incomplete" if incomplete else "")
             + (f" ([`{rundir.RESULTS_FILE}`]({rundir.RESULTS_FILE}))" if len(bench_dirs) == 1 else ""),
@@ -194,7 +199,8 @@ def _fidelity_note(sub: pd.DataFrame, run_dirs: list[Path]) -> str:
     doc = rundir.read_metrics(run_dirs[0]) or {}
     f = doc.get("fidelity", {})
     return (f"FID, IS, KID, precision, recall and diversity use feature extractor **{', '.join(sorted(set(sub['extractor'].dropna())))}**"
-            f" on {f.get('n_generated', '?')} generated vs {f.get('n_real', '?')} real test images"
+            f" on {f.get('n_generated', '?')} generated vs {f.get('n_real', '?')} real"
+            f" {'images of your own' if (doc.get('reference') or {}).get('real') else 'test images'}"
             f" (KID subsets of {f.get('kid_subset_size', '?')}, IS over {f.get('is_splits', '?')} split(s)). "
             "Numbers from different extractors are not comparable; rows never mix them.")
 
@@ -246,8 +252,12 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
         sub = frame[frame["benchmark"] == benchmark] if not frame.empty else frame
         if sub.empty:
             continue
-        bench = get_benchmark(benchmark)
-        lines += [f"## {benchmark}", "", f"{bench.description}; {bench.n_modes} modes.", ""]
+        if benchmark in BENCHMARKS:
+            bench = get_benchmark(benchmark)
+            lines += [f"## {benchmark}", "", f"{bench.description}; {bench.n_modes} modes.", ""]
+        else:  # ganeval score against the user's own real images
+            lines += [f"## {benchmark}", "", "Scored against your own real images (`ganeval score --real`); "
+                      "no known modes.", ""]
         opts = (rundir.read_metrics(_run_dirs(sub.iloc[:1])[0]) or {}).get("eval_options", {})
         if opts:
             lines += ["Mode metrics: " + ", ".join(f"{k} = {v}" for k, v in opts.items())
@@ -264,7 +274,8 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
         if figures:
             made = []
             for name, fn, caption in (
-                    ("samples", samples_figure if len(dirs) == 1 else None, "generated samples"),
+                    ("samples", samples_figure if len(dirs) == 1 and benchmark in BENCHMARKS else None,
+                     "generated samples"),
                     ("gradients", gradient_figure, "gradient norms"),
                     ("training", training_curves_figure, "metrics over training"),
                     ("modes", mode_counts_figure, "samples per mode"),
@@ -313,7 +324,6 @@ def build_trace_report(run_dir: Path, output: Path | None = None) -> Path:
     losses and D outputs, D's spectral norms. Events are re-detected if events.json is missing."""
     from ganeval.diagnostics.trace import read_trace
     from ganeval.diagnostics.tracer import write_events
-    from ganeval.errors import RunFolderError
     from ganeval.plots import band_figure
 
     run_dir = Path(run_dir)

@@ -6,7 +6,7 @@ writes, aggregation, report and check read), so this module is the one place tha
     BENCH/
       spec.toml  env.json  results.csv  report.md  figures/  .ganeval.lock
       <benchmark>/<loss>[-<variant>]/seed-<k>/
-         config.json  trace.csv  events.json  samples.png  samples.pt  metrics.json
+         config.json  trace.csv  layers.json  events.json  samples.png  samples.pt  metrics.json
          checkpoints/step-<n>.pt (+ .sha256)   eval/step-<n>.json
 
 Rules: every file is written atomically (:mod:`ganeval.fileio`); ``metrics.json`` is written
@@ -49,6 +49,7 @@ LOCK_OWNER_FILE = ".ganeval.lock.owner"
 CONFIG_FILE = "config.json"
 TRACE_FILE = "trace.csv"
 EVENTS_FILE = "events.json"
+LAYERS_FILE = "layers.json"
 METRICS_FILE = "metrics.json"
 SAMPLES_FIGURE = "samples.png"
 SAMPLES_FILE = "samples.pt"
@@ -117,7 +118,7 @@ def clear_run(run_dir: Path) -> None:
     run_dir = Path(run_dir)
     for name in (CHECKPOINT_DIR, EVAL_DIR):
         shutil.rmtree(run_dir / name, ignore_errors=True)
-    for name in (METRICS_FILE, TRACE_FILE, EVENTS_FILE, SAMPLES_FIGURE, SAMPLES_FILE,
+    for name in (METRICS_FILE, TRACE_FILE, EVENTS_FILE, LAYERS_FILE, SAMPLES_FIGURE, SAMPLES_FILE,
                  fileio.sidecar(Path(SAMPLES_FILE)).name, CONFIG_FILE):
         (run_dir / name).unlink(missing_ok=True)
 
@@ -199,6 +200,12 @@ def write_config(run_dir: Path, run: RunSpec, seed: int) -> None:
     fileio.write_json(Path(run_dir) / CONFIG_FILE, {**run.to_dict(), "seed": seed})
 
 
+def write_score_config(run_dir: Path, doc: dict[str, Any]) -> None:
+    """The ``config.json`` of a scored (not trained) seed-run: what was scored against what. It marks
+    the folder as a run for reports and checks; :func:`read_config` refuses it (no training spec)."""
+    fileio.write_json(Path(run_dir) / CONFIG_FILE, doc)
+
+
 def read_config(run_dir: Path) -> tuple[RunSpec, int]:
     """The RunSpec and seed of a run folder, from its ``config.json``."""
     path = Path(run_dir) / CONFIG_FILE
@@ -208,6 +215,8 @@ def read_config(run_dir: Path) -> tuple[RunSpec, int]:
         raise RunFolderError(f"{run_dir} is not a ganeval run folder (no {CONFIG_FILE})") from None
     except (OSError, ValueError) as exc:
         raise RunFolderError(f"{path}: unreadable ({exc})") from None
+    if isinstance(doc, dict) and "scored_by" in doc:
+        raise RunFolderError(f"{run_dir} holds scored samples (ganeval score), not a trained run: nothing to re-evaluate")
     try:
         seed = doc.pop("seed")
         run = RunSpec(**doc)
@@ -285,6 +294,19 @@ def read_events(run_dir: Path) -> list[dict[str, Any]] | None:
     doc = _read_dict(events_path(run_dir))
     events = doc.get("events")
     return events if isinstance(events, list) else None
+
+
+# --- layers.json ----------------------------------------------------------------------------------
+def write_layers(run_dir: Path, doc: dict[str, Any]) -> None:
+    """``{"D": [[layer, type name], ...], "G": [...]}`` in model order: the layers that the trace's
+    per-layer columns (``d_grad_norm.<layer>``, ``g_grad_norm.<layer>``, ``d_sigma.<layer>``) name."""
+    fileio.write_json(Path(run_dir) / LAYERS_FILE, doc)
+
+
+def read_layers(run_dir: Path) -> dict[str, Any]:
+    """The run's ``layers.json``; {} when it is missing or unreadable (figures then fall back to
+    the column order)."""
+    return _read_dict(Path(run_dir) / LAYERS_FILE)
 
 
 # --- samples.pt: what the report draws, so it never regenerates samples ---------------------------

@@ -13,7 +13,8 @@ The statistics are torch-fidelity's own (``fid_statistics_to_metric``, ``isc_fea
 
 Numbers from different extractors are not comparable; every result carries the extractor's name.
 Reference (real-data) features are cached under ganeval's cache, keyed by benchmark, split,
-extractor, a hash of the extractor weights and the sample count.
+extractor, a hash of the extractor weights and the sample count; a user's own real images (``ganeval
+score --real``) are keyed by a hash of their pixels instead.
 """
 
 from __future__ import annotations
@@ -214,12 +215,31 @@ def mean_pairwise_distance(features: torch.Tensor, max_samples: int = 2000) -> f
     return float(d.sum() / (n * (n - 1))) if n > 1 else math.nan
 
 
+def custom_reference_features(images: torch.Tensor, extractor, name: str, weights_sha256: str,
+                              device: torch.device) -> dict[str, torch.Tensor]:
+    """Features of a user's own real images, cached by a hash of their content (pixels and shape)
+    and of the extractor: the same reference set is featurized once, a changed one never reuses it."""
+    content = fileio.sha256_bytes(str(list(images.shape)).encode() + images.contiguous().numpy().tobytes())
+    path = _cache_root() / f"custom-{content[:16]}-{name}-{weights_sha256[:16]}-v{FEATURES_VERSION}.pt"
+    if path.exists():
+        try:
+            cached = fileio.load_tensors(path)
+            if isinstance(cached, dict) and all(isinstance(v, torch.Tensor) for v in cached.values()):
+                return cached
+        except IntegrityError as exc:
+            log.warning("rebuilding reference features: %s", exc)
+    feats = extract(extractor, images, device)
+    fileio.save_tensors(path, feats)
+    return feats
+
+
 def fidelity_metrics(generated: torch.Tensor, benchmark, metrics: tuple[str, ...] = ALL, extractor_name: str = EXTRACTOR,
                      weights: str | Path | None = None, n_real: int = 10000, split: str = "test",
-                     kid_subset_size: int = 1000, is_splits: int = 10,
-                     device: torch.device | str = "cpu") -> dict[str, Any]:
+                     kid_subset_size: int = 1000, is_splits: int = 10, device: torch.device | str = "cpu",
+                     real: torch.Tensor | None = None) -> dict[str, Any]:
     """FID / IS / KID / precision-recall of uint8 ``generated [N, C, H, W]`` against ``benchmark``'s
-    real data. Returns a flat dict of floats plus ``extractor`` (name) and the sample counts.
+    real data, or against ``real`` (uint8 images of the user's own; ``benchmark`` may then be None).
+    Returns a flat dict of floats plus ``extractor`` (name) and the sample counts.
 
     ``is_splits``: the IS convention is 10 splits; with 1,000 classes (stacked MNIST) a split of a
     thousand images cannot estimate the class marginal, so that benchmark uses one split.
@@ -239,19 +259,23 @@ def fidelity_metrics(generated: torch.Tensor, benchmark, metrics: tuple[str, ...
         isc = metric_isc.isc_featuresdict_to_metric(gen, logit_layer, isc_splits=is_splits, verbose=False)
         out[IS_MEAN], out[IS_STD] = isc[metric_isc.KEY_METRIC_ISC_MEAN], isc[metric_isc.KEY_METRIC_ISC_STD]
     if any(m in metrics for m in ("fid", "kid", "prc")):
-        real = reference_features(benchmark, extractor, extractor_name, sha, n_real, split, device)
+        if real is not None:
+            real_feats = custom_reference_features(real, extractor, extractor_name, sha, device)
+            n_real = len(real)
+        else:
+            real_feats = reference_features(benchmark, extractor, extractor_name, sha, n_real, split, device)
         if "fid" in metrics:
-            stats = [metric_fid.fid_featuresdict_to_statistics(f, feat_layer) for f in (gen, real)]
+            stats = [metric_fid.fid_featuresdict_to_statistics(f, feat_layer) for f in (gen, real_feats)]
             out[FID] = metric_fid.fid_statistics_to_metric(stats[0], stats[1], False)[metric_fid.KEY_METRIC_FID]
         if "kid" in metrics:
             size = min(kid_subset_size, len(generated), n_real)  # KID's subset can't exceed the samples
-            kid = metric_kid.kid_featuresdict_to_metric(gen, real, feat_layer, kid_subset_size=size, verbose=False)
+            kid = metric_kid.kid_featuresdict_to_metric(gen, real_feats, feat_layer, kid_subset_size=size, verbose=False)
             out[KID_MEAN], out[KID_STD] = kid[metric_kid.KEY_METRIC_KID_MEAN], kid[metric_kid.KEY_METRIC_KID_STD]
             out["kid_subset_size"] = size
         if "prc" in metrics:
-            prc = metric_prc.prc_featuresdict_to_metric(gen, real, feat_layer, save_cpu_ram=True, verbose=False)
+            prc = metric_prc.prc_featuresdict_to_metric(gen, real_feats, feat_layer, save_cpu_ram=True, verbose=False)
             out[PRECISION], out[RECALL] = prc[metric_prc.KEY_METRIC_PRECISION], prc[metric_prc.KEY_METRIC_RECALL]
-        out[DIVERSITY] = mean_pairwise_distance(gen[feat_layer]) / mean_pairwise_distance(real[feat_layer])
+        out[DIVERSITY] = mean_pairwise_distance(gen[feat_layer]) / mean_pairwise_distance(real_feats[feat_layer])
         out["n_real"] = n_real
     out["n_generated"] = len(generated)
     out["is_splits"] = is_splits

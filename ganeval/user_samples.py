@@ -1,0 +1,289 @@
+"""Samples a user already has, read into ganeval's two sample forms: points ``float [N, D]`` and
+images ``uint8 [N, C, H, W]``.
+
+Sources: a folder of PNG/JPEG images, an ``.npy`` / ``.npz`` / ``.pt`` tensor file, or a generator
+(``module:callable``, ``path/to/file.py:callable`` or a TorchScript file) fed latents drawn from a
+named distribution. Every conversion is a stated convention, never a guess:
+
+* image files are read like torch-fidelity reads them (files sorted by path, 8-bit), except that a
+  folder of grayscale images stays one channel (a digit is not three stacked digits);
+* float pixels are read as ``[-1, 1]`` (a tanh generator's output) unless ``pixel_range="0,1"``;
+  values outside the range are refused, not clipped;
+* tensors ``[N, H, W]`` are grayscale images, ``[N, H, W, C]`` with C in (1, 3) is channels-last.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganeval import fileio
+from ganeval.errors import DataError, SampleError, SpecError
+
+IMAGE_EXTENSIONS = ("png", "jpg", "jpeg")
+TENSOR_EXTENSIONS = (".npy", ".npz", ".pt", ".pth")
+PIXEL_RANGES = ("-1,1", "0,1")
+LATENT_DISTRIBUTIONS = ("normal", "uniform")
+_NPZ_KEYS = ("samples", "images", "x", "arr_0")
+
+
+@dataclass
+class Samples:
+    """Samples in ganeval's form and where they came from (recorded with every score)."""
+
+    data: torch.Tensor
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def images(self) -> bool:
+        return self.data.dim() == 4
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted by resolved path as torch-fidelity sorts them."""
+    files = [Path(os.path.realpath(p)) for p in Path(folder).iterdir()
+             if p.is_file() and p.suffix.lower().lstrip(".") in IMAGE_EXTENSIONS]
+    return sorted(files, key=str)
+
+
+def read_image_folder(folder: Path) -> torch.Tensor:
+    """uint8 ``[N, C, H, W]``: C = 1 when every file is grayscale, else 3 (RGB)."""
+    from PIL import Image, UnidentifiedImageError
+
+    files = image_files(folder)
+    if not files:
+        raise SampleError(f"{folder}: no {'/'.join(IMAGE_EXTENSIONS)} images in this folder")
+    images, sizes, gray = [], set(), True
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                img.load()
+                gray &= img.mode in ("L", "1", "I;16", "I")
+                images.append(img.copy())
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            raise SampleError(f"{path}: not a readable image ({exc})") from None
+        sizes.add(images[-1].size)
+        if len(sizes) > 1:
+            (w1, h1), (w2, h2) = sorted(sizes)[:2]
+            raise SampleError(f"{folder}: images of different sizes ({w1}x{h1} and {w2}x{h2}); "
+                              "resize them to one size first")
+    mode = "L" if gray else "RGB"
+    arrays = [torch.frombuffer(bytearray(img.convert(mode).tobytes()), dtype=torch.uint8) for img in images]
+    w, h = images[0].size
+    channels = 1 if gray else 3
+    return torch.stack(arrays).view(len(arrays), h, w, channels).permute(0, 3, 1, 2).contiguous()
+
+
+def read_tensor_file(path: Path) -> torch.Tensor:
+    """The one array of an ``.npy`` / ``.npz`` / ``.pt`` file, loaded without running any code."""
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        import numpy as np
+
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise SampleError(f"{path}: not a readable {suffix} file ({exc})") from None
+        if suffix == ".npz":
+            keys = list(loaded.keys())
+            key = keys[0] if len(keys) == 1 else next((k for k in _NPZ_KEYS if k in keys), None)
+            if key is None:
+                raise SampleError(f"{path}: several arrays ({', '.join(keys)}); name the samples one of "
+                                  f"{', '.join(_NPZ_KEYS)}")
+            loaded = loaded[key]
+        if loaded.dtype.kind not in "fiub":
+            raise SampleError(f"{path}: arrays of {loaded.dtype} are not samples")
+        return torch.from_numpy(np.ascontiguousarray(loaded))
+    obj, _ = fileio.load_user_tensors(path)
+    if isinstance(obj, dict):
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        key = next(iter(tensors)) if len(tensors) == 1 else next((k for k in _NPZ_KEYS if k in tensors), None)
+        if key is None:
+            raise SampleError(f"{path}: expected one tensor (or a dict with one of {', '.join(_NPZ_KEYS)})")
+        obj = tensors[key]
+    if not isinstance(obj, torch.Tensor):
+        raise SampleError(f"{path}: holds a {type(obj).__name__}, not a tensor of samples")
+    return obj
+
+
+def to_uint8(x: torch.Tensor, pixel_range: str, what: str) -> torch.Tensor:
+    """Float pixels in ``pixel_range`` (``-1,1`` or ``0,1``) -> uint8, rounded as an image writer would."""
+    if pixel_range not in PIXEL_RANGES:
+        raise SpecError(f"pixel range must be one of {', '.join(PIXEL_RANGES)}, got {pixel_range!r}")
+    x = x.float()
+    if not torch.isfinite(x).all():
+        raise SampleError(f"{what}: images contain NaN or infinite pixels")
+    lo = -1.0 if pixel_range == "-1,1" else 0.0
+    if x.numel() and (float(x.min()) < lo - 1e-3 or float(x.max()) > 1.0 + 1e-3):
+        raise SampleError(f"{what}: pixels span [{float(x.min()):.3g}, {float(x.max()):.3g}], outside the "
+                          f"pixel range [{pixel_range}]; pass --pixel-range "
+                          f"{'0,1' if pixel_range == '-1,1' else '-1,1'} or uint8 images")
+    unit = x.add(1).div(2) if pixel_range == "-1,1" else x
+    return unit.clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def as_samples(x: torch.Tensor, pixel_range: str, what: str) -> torch.Tensor:
+    """Points ``float [N, D]`` or images ``uint8 [N, C, H, W]`` from a tensor of any usual layout."""
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        raise SampleError(f"{what}: expected points [N, D] or images [N, C, H, W], got shape "
+                          f"{list(getattr(x, 'shape', []))}")
+    if len(x) == 0:
+        raise SampleError(f"{what}: no samples")
+    if x.dim() == 2:
+        if x.dtype == torch.uint8:
+            raise SampleError(f"{what}: uint8 values of shape {list(x.shape)} are neither points nor images")
+        x = x.float()
+        if not torch.isfinite(x).all():
+            raise SampleError(f"{what}: points contain NaN or infinite values")
+        return x
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    if x.dim() != 4:
+        raise SampleError(f"{what}: expected points [N, D] or images [N, C, H, W], got shape {list(x.shape)}")
+    if x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):
+        x = x.permute(0, 3, 1, 2)
+    if x.shape[1] not in (1, 3):
+        raise SampleError(f"{what}: images need 1 or 3 channels, got shape {list(x.shape)}")
+    if x.dtype == torch.uint8:
+        return x.contiguous()
+    if not x.is_floating_point():
+        raise SampleError(f"{what}: images must be uint8 or floats, got {x.dtype}")
+    return to_uint8(x, pixel_range, what).contiguous()
+
+
+def load_samples(path: Path, pixel_range: str = "-1,1") -> Samples:
+    """Samples from a folder of images or a tensor file."""
+    path = Path(path)
+    if path.is_dir():
+        data = read_image_folder(path)
+        return Samples(data, {"kind": "image folder", "path": str(path), "n_files": len(data)})
+    if not path.is_file():
+        raise SampleError(f"samples not found: {path}")
+    if path.suffix.lower() not in TENSOR_EXTENSIONS:
+        raise SampleError(f"{path}: give a folder of images or a {'/'.join(TENSOR_EXTENSIONS)} tensor file")
+    data = as_samples(read_tensor_file(path), pixel_range, str(path))
+    return Samples(data, {"kind": "tensor file", "path": str(path), "sha256": fileio.sha256_file(path)})
+
+
+# --- generators ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Latent:
+    """A latent distribution and shape, written ``normal:100`` or ``uniform:100x1x1``."""
+
+    distribution: str
+    shape: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Latent:
+        dist, _, dims = text.partition(":")
+        try:
+            shape = tuple(int(d) for d in dims.lower().split("x"))
+        except ValueError:
+            shape = ()
+        if dist not in LATENT_DISTRIBUTIONS or not shape or min(shape) < 1:
+            raise SpecError(f"--latent must be DIST:SIZE (DIST one of {', '.join(LATENT_DISTRIBUTIONS)}; "
+                            f"SIZE like 100 or 100x1x1), got {text!r}")
+        return cls(dist, shape)
+
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        if self.distribution == "normal":
+            return torch.randn(n, *self.shape, generator=generator)
+        return torch.rand(n, *self.shape, generator=generator).mul(2).sub(1)  # U(-1, 1)
+
+    def __str__(self) -> str:
+        return f"{self.distribution}:{'x'.join(map(str, self.shape))}"
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any("/code/" in name or name.startswith("code/") for name in zf.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def load_generator(spec: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A callable mapping latents to samples: ``module:name`` or ``file.py:name`` (an ``nn.Module``
+    or any callable, imported — this runs the user's own code) or a TorchScript file."""
+    path = Path(spec)
+    if path.suffix.lower() in (".pt", ".pth", ".ts") and ":" not in spec:
+        if not path.is_file():
+            raise SampleError(f"generator not found: {path}")
+        if not _is_torchscript(path):
+            raise SampleError(f"{path}: not a TorchScript file (torch.jit.save); a plain state dict needs its "
+                              "model code: pass module:callable instead")
+        try:
+            model = torch.jit.load(str(path), map_location="cpu")
+        except (RuntimeError, OSError) as exc:
+            raise SampleError(f"{path}: cannot load TorchScript ({str(exc).splitlines()[0]})") from None
+        return model.eval()
+    target, sep, name = spec.rpartition(":")
+    if not sep or not target or not name.isidentifier():
+        raise SpecError(f"--generator must be MODULE:NAME, FILE.py:NAME or a TorchScript file, got {spec!r}")
+    try:
+        if target.endswith(".py"):
+            file = Path(target)
+            if not file.is_file():
+                raise SampleError(f"generator file not found: {file}")
+            module_spec = importlib.util.spec_from_file_location(f"_ganeval_user_{file.stem}", file)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.path.insert(0, str(file.resolve().parent))
+            try:
+                module_spec.loader.exec_module(module)
+            finally:
+                sys.path.pop(0)
+        else:
+            module = importlib.import_module(target)
+    except (ImportError, SyntaxError) as exc:
+        raise SampleError(f"cannot import {target}: {exc}") from None
+    obj = getattr(module, name, None)
+    if obj is None or not callable(obj):
+        raise SampleError(f"{target} has no callable {name!r}")
+    if isinstance(obj, torch.nn.Module):
+        obj.eval()
+    return obj
+
+
+@torch.no_grad()
+def generate(G: Callable[[torch.Tensor], torch.Tensor], latent: Latent, n: int, seed: int = 0,
+             batch_size: int = 500, pixel_range: str = "-1,1", device: torch.device | str = "cpu") -> torch.Tensor:
+    """``n`` samples of ``G`` in ganeval's form, from latents drawn with ``seed`` (on the CPU, so a
+    seed gives the same latents on any device)."""
+    gen = torch.Generator().manual_seed(seed)
+    if isinstance(G, torch.nn.Module):
+        G = G.to(device)
+    parts = []
+    for start in range(0, n, batch_size):
+        z = latent.draw(min(batch_size, n - start), gen).to(device)
+        try:
+            out = G(z)
+        except Exception as exc:  # the user's code: any failure is theirs to read, in one line
+            raise SampleError(f"the generator failed on latents {list(z.shape)} ({latent}): "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        if not isinstance(out, torch.Tensor) or len(out) != len(z):
+            raise SampleError(f"the generator must return one sample per latent as a tensor, got "
+                              f"{type(out).__name__} {list(getattr(out, 'shape', []))} for {len(z)} latents")
+        parts.append(as_samples(out.detach().cpu(), pixel_range, "generator output"))
+    return torch.cat(parts)
+
+
+def describe_generator(spec: str, latent: Latent, seed: int) -> dict[str, Any]:
+    source: dict[str, Any] = {"kind": "generator", "generator": spec, "latent": str(latent), "seed": seed}
+    path = Path(spec.rpartition(":")[0] or spec)
+    if path.is_file():
+        source["sha256"] = fileio.sha256_file(path)
+    return source
+
+
+def check_reference(real: Samples) -> None:
+    if not real.images:
+        raise DataError(f"{real.source.get('path')}: the reference set must be images (FID/IS/KID compare images)")
