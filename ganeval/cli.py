@@ -373,15 +373,20 @@ def _print_score(doc: dict[str, Any]) -> None:
 def report(bench_dirs, output, fmt):
     """Rebuild results.csv and report.md from bench folders (reads the disk only).
 
-    Several BENCH_DIRS are compared side by side (e.g. before and after a change). A traced run
-    folder (trace.csv, e.g. from GANTracer on your own loop) gets its gradient curves and events."""
-    from ganeval.report import build_report, build_trace_report, load_frames, table_metrics
+    Several BENCH_DIRS are compared side by side (e.g. before and after a change). Traced run
+    folders (trace.csv, e.g. from GANTracer on your own loop) get their curves and events, several
+    side by side; --format prints their summary table."""
+    from ganeval.report import build_report, load_frames, table_metrics
     from ganeval.results import summarize
     from ganeval.rundir import check_bench_dir, is_trace_folder
     from ganeval.tables import render
 
-    if len(bench_dirs) == 1 and is_trace_folder(bench_dirs[0]) and fmt is None:
-        click.echo(f"report: {build_trace_report(bench_dirs[0], output)}")
+    traced = [is_trace_folder(d) for d in bench_dirs]
+    if any(traced):
+        if not all(traced):
+            raise SpecError("give bench folders or traced run folders (with trace.csv), not a mix: "
+                            + ", ".join(str(d) for d, t in zip(bench_dirs, traced) if not t) + " has no trace")
+        _trace_report(bench_dirs, output, fmt)
         return
     for d in bench_dirs:
         check_bench_dir(d)
@@ -390,18 +395,33 @@ def report(bench_dirs, output, fmt):
         if frame.empty:
             raise SpecError("no complete runs to tabulate")
         metrics = table_metrics(frame, ("quality", "fidelity", "stability"))
-        text = render(summarize(frame.drop(columns=["_root", "run_dir"]), metrics), metrics, fmt)
-        if output is not None:
-            from ganeval import fileio
-
-            fileio.write_text(output, text if text.endswith("\n") else text + "\n")
-            click.echo(f"table: {output}", err=True)
-        else:
-            click.echo(text)
+        _emit(render(summarize(frame.drop(columns=["_root", "run_dir"]), metrics), metrics, fmt), output)
         return
     path = build_report(list(bench_dirs), output)
     _print_summary(load_frames(list(bench_dirs)))
     click.echo(f"\nreport: {path}")
+
+
+def _trace_report(folders, output, fmt) -> None:
+    from ganeval.tables import render_rows
+    from ganeval.trace_report import build_trace_report, load_traces, trace_table
+
+    if fmt is None:
+        click.echo(f"report: {build_trace_report(list(folders), output)}")
+        return
+    head, rows = trace_table(load_traces(list(folders)))
+    _emit(render_rows(head, rows, fmt), output)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    """A table to stdout, or atomically to ``output``."""
+    if output is not None:
+        from ganeval import fileio
+
+        fileio.write_text(output, text if text.endswith("\n") else text + "\n")
+        click.echo(f"table: {output}", err=True)
+    else:
+        click.echo(text)
 
 
 @cli.command("list")

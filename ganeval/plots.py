@@ -86,6 +86,10 @@ def image_grid_figure(path: Path, panels: Sequence[tuple[str, torch.Tensor]], ti
     save_figure(fig, path)
 
 
+#: Training events on curves: one colour apart from the curves' cycle, labelled with their kind.
+EVENT_COLOUR = "#8b0000"
+
+
 def _scale(curves: Sequence[tuple[str, Sequence[int], torch.Tensor]], log: bool) -> str:
     """``linear``, ``log``, or ``symlog`` for a log panel that holds zeros (vanished gradients must show
     as a line at 0, not as a gap), or ``linear`` when it has no positive value at all."""
@@ -99,14 +103,18 @@ def _scale(curves: Sequence[tuple[str, Sequence[int], torch.Tensor]], log: bool)
 
 
 def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequence[int], torch.Tensor]]]],
-                title: str, ylabel: str, log: bool = True) -> None:
+                title: str, ylabel: str, log: bool | Sequence[bool] = True,
+                events: Sequence[Sequence[tuple[int, str]]] | None = None) -> None:
     """One panel per (panel title, curves); each curve is (label, steps, values ``[seeds, T]``),
     drawn as the median over seeds with a band from the lowest to the highest seed. Non-finite
     values (a diverged seed) leave a gap; a log panel with zeros switches to symlog, and one with
-    nothing positive to a linear axis, each saying so on the panel."""
+    nothing positive to a linear axis, each saying so on the panel. ``log``: one flag, or one per
+    panel. ``events``: per panel, (step, label) drawn as labelled dashed lines."""
     n = len(panels)
+    logs = [log] * n if isinstance(log, bool) else list(log)
     fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 3.6), squeeze=False)
-    for ax, (panel_title, curves) in zip(axes[0], panels):
+    for k, (ax, (panel_title, curves)) in enumerate(zip(axes[0], panels)):
+        log = logs[k]
         scale = _scale(curves, log)
         for i, (label, steps, values) in enumerate(curves):
             v = values.double()
@@ -138,6 +146,10 @@ def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequ
             note = "nothing positive to draw on a log axis: every value is zero or undefined"
         if note:
             ax.text(0.5, 0.97, note, transform=ax.transAxes, ha="center", va="top", fontsize=7, color="0.35")
+        for step, label in (events[k] if events else ()):
+            ax.axvline(step, color=EVENT_COLOUR, ls="--", lw=0.9, alpha=0.8)
+            ax.text(step, 0.02, f" {label}", transform=ax.get_xaxis_transform(), rotation=90, va="bottom",
+                    fontsize=6, color=EVENT_COLOUR)
         ax.set_title(panel_title, fontsize=10)
         ax.set_xlabel("generator step")
         ax.set_ylabel(ylabel)

@@ -9,10 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-import torch
 
 from ganeval import fileio, rundir
 from ganeval.benchmarks import BENCHMARKS, get_benchmark
@@ -21,6 +19,7 @@ from ganeval.metrics.catalog import METRICS
 from ganeval.results import collect, incomplete_runs, metric_columns, score_failed_seeds, summarize
 from ganeval.spec import CellId, cell_label
 from ganeval.tables import markdown_table, table_markdown
+from ganeval.trace_report import trace_matrix
 
 
 def table_metrics(frame: pd.DataFrame, groups: Sequence[str]) -> list[str]:
@@ -93,7 +92,7 @@ def gradient_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
         if not traces:
             continue
         for net in ("D", "G"):
-            steps, values = _trace_matrix(traces, f"{net.lower()}_grad_norm")
+            steps, values = trace_matrix(traces, f"{net.lower()}_grad_norm")
             if steps:
                 panels[net].append((label, steps, values))
     drawn = [(f"{net} gradient L2 norm", curves) for net, curves in panels.items() if curves]
@@ -121,7 +120,7 @@ def training_curves_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> b
         if not per_seed or len(per_seed[0]) < 2:
             continue
         for k in keys:
-            steps, values = _trace_matrix(per_seed, k)
+            steps, values = trace_matrix(per_seed, k)
             if len(steps) >= 2:
                 panels[k].append((label, steps, values))
     drawn = [(k, curves) for k, curves in panels.items() if curves]
@@ -294,78 +293,5 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
         info = METRICS.get(name)
         arrow = {"higher": " (higher is better)", "lower": " (lower is better)"}.get(info.direction, "")
         lines.append(f"- `{name}`{arrow}: {info.description}")
-    fileio.write_text(output, "\n".join(lines) + "\n")
-    return output
-
-
-# --- one traced run (a user's own loop, or any run folder) -------------------------------------
-def _trace_matrix(rows_per_seed: list[list[dict[str, float]]], key: str) -> tuple[list[int], torch.Tensor]:
-    """Steps common to every seed, and ``[seeds, T]`` values of ``key`` at those steps."""
-    common = sorted(set.intersection(*(set(r["step"] for r in rows) for rows in rows_per_seed)))
-    values = torch.full((len(rows_per_seed), len(common)), float("nan"), dtype=torch.float64)
-    for i, rows in enumerate(rows_per_seed):
-        by_step = {r["step"]: r.get(key, float("nan")) for r in rows}
-        values[i] = torch.tensor([by_step[s] for s in common], dtype=torch.float64)
-    return common, values
-
-
-def _events_table(events: list[dict[str, Any]]) -> str:
-    if not events:
-        return "_No event detected._"
-    rows = []
-    for e in events:
-        evidence = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in e["evidence"].items())
-        rows.append([str(e["step"]), e["kind"].replace("_", " "), evidence])
-    return markdown_table(["step", "event", "evidence"], rows)
-
-
-def build_trace_report(run_dir: Path, output: Path | None = None) -> Path:
-    """Report of one traced run folder (trace.csv [+ events.json]): events, gradient norms per layer,
-    losses and D outputs, D's spectral norms. Events are re-detected if events.json is missing."""
-    from ganeval.diagnostics.trace import read_trace
-    from ganeval.diagnostics.tracer import write_events
-    from ganeval.plots import band_figure
-
-    run_dir = Path(run_dir)
-    output = Path(output) if output is not None else run_dir / rundir.REPORT_FILE
-    rows = read_trace(rundir.trace_path(run_dir))
-    if not rows:
-        raise RunFolderError(f"{rundir.trace_path(run_dir)} is missing or empty")
-    events = rundir.read_events(run_dir)
-    if events is None:
-        events = write_events(run_dir)
-    columns = set(rows[0])
-    figures: list[str] = []
-
-    def figure(name: str, panels: list[tuple[str, list[tuple[str, str]]]], title: str, ylabel: str, log: bool) -> None:
-        drawn = []
-        for panel_title, curves in panels:
-            present = [(label, *_trace_matrix([rows], key)) for label, key in curves if key in columns]
-            if present:
-                drawn.append((panel_title, present))
-        if drawn:
-            path, rel = rundir.figure_path(output.parent, name)
-            band_figure(path, drawn, title, ylabel, log)
-            figures.append(f"![{title}]({rel})")
-
-    for net, label in (("d", "D"), ("g", "G")):
-        layers = sorted(c for c in columns if c.startswith(f"{net}_grad_norm."))
-        figure(f"{net}-grad-norms", [(f"{label} gradient L2 norm",
-                                      [("total", f"{net}_grad_norm")] + [(c.split(".", 1)[1], c) for c in layers])],
-               f"{label} gradient norms, total and per layer", "L2 norm", True)
-    figure("losses", [("losses", [("D loss", "d_loss"), ("G loss", "g_loss"), ("penalty", "penalty")]),
-                      ("D outputs", [("mean D(real)", "d_real"), ("mean D(fake)", "d_fake"),
-                                     ("P[D(real) > D(fake)]", "d_real_above_fake")])],
-           "losses and discriminator outputs", "value", False)
-    sigma = sorted(c for c in columns if c.startswith("d_sigma."))
-    if sigma:
-        figure("d-spectral-norms", [("largest singular value", [(c.split(".", 1)[1], c) for c in sigma])],
-               "spectral norms of D's weight matrices", "sigma_max", True)
-    lines = [f"# ganeval trace report: `{run_dir.name}`", "",
-             f"{len(rows)} logged steps ({rows[0]['step']}–{rows[-1]['step']}); {len(events)} event(s) "
-             f"(thresholds in `{rundir.EVENTS_FILE}`).", "", "## Events", "", _events_table(events), "",
-             "## Curves", ""]
-    for fig in figures:
-        lines += [fig, ""]
     fileio.write_text(output, "\n".join(lines) + "\n")
     return output

@@ -4,9 +4,11 @@ in the header. Rendered as markdown, CSV, LaTeX or JSON from the same summary.""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
+import re
 from typing import Any
 
 import pandas as pd
@@ -128,4 +130,24 @@ def render(summary: pd.DataFrame, metrics: list[str], fmt: str) -> str:
         records = flat.to_dict(orient="records")
         clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in records]
         return json.dumps(clean, indent=2)
+    raise ValueError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def render_rows(headers: list[str], rows: list[list[str]], fmt: str) -> str:
+    """A table of ready-formatted cells in one of :data:`FORMATS`."""
+    if fmt == "md":
+        return markdown_table(headers, rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows([headers, *rows])
+        return buf.getvalue()
+    if fmt == "latex":
+        def esc(text: str) -> str:
+            return re.sub(r"([_&%#$])", r"\\\1", text).replace("–", "--")
+
+        lines = [r"\begin{tabular}{" + "l" * len(headers) + "}", r"\toprule", " & ".join(map(esc, headers)) + r" \\",
+                 r"\midrule", *(" & ".join(map(esc, r)) + r" \\" for r in rows), r"\bottomrule", r"\end{tabular}"]
+        return "\n".join(lines)
+    if fmt == "json":
+        return json.dumps([dict(zip(headers, r)) for r in rows], indent=2, ensure_ascii=False)
     raise ValueError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")
