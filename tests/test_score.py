@@ -206,15 +206,22 @@ def test_scores_filed_with_out_are_reported_and_guarded_by_check(tmp_path, capsy
 
 # --- what it refuses -----------------------------------------------------------------------------
 def test_other_image_sizes_are_refused_unless_resized(tmp_path, capsys, mnist):
-    big = torch.nn.functional.interpolate(get_benchmark("stacked-mnist").real_uint8(200, "test").float(), size=(64, 64),
-                                          mode="bilinear", antialias=True).round().to(torch.uint8)
+    bench = get_benchmark("stacked-mnist")
+    real = bench.real_uint8(500, "test")
+    big = torch.nn.functional.interpolate(real.float(), size=(64, 64), mode="bilinear",
+                                          antialias=True).round().to(torch.uint8)
     torch.save(big, tmp_path / "big.pt")
     capsys.readouterr()
     assert main(["score", str(tmp_path / "big.pt"), "--benchmark", "stacked-mnist"]) == 2
     err = capsys.readouterr().err
     assert "3x28x28, got 3x64x64" in err and "--resize" in err and len(err.strip().splitlines()) == 1
     doc = score_json(capsys, str(tmp_path / "big.pt"), "--benchmark", "stacked-mnist", "--resize", "--metrics", "modes")
-    assert doc["source"]["resized_from"] == "3x64x64" and doc["metrics"]["modes_covered"] > 100
+    # a 64x64 upscale of real triples, resized back, reads as the same triples (measured: 2 % of
+    # 2,000 triples change their mode, mean confidence 0.996 -> 0.990)
+    direct = bench.evaluate(real)
+    assert doc["source"]["resized_from"] == "3x64x64"
+    assert abs(doc["metrics"]["modes_covered"] - direct["modes_covered"]) <= 0.03 * direct["modes_covered"]
+    assert doc["metrics"]["mean_confidence"] > 0.98
     # the offline extractor reads digits only; against one's own 64x64 images it says what would work
     assert main(["score", str(tmp_path / "big.pt"), "--real", str(tmp_path / "big.pt")]) == 2
     assert "--inception-weights" in capsys.readouterr().err
