@@ -153,6 +153,7 @@ def train_run(run: RunSpec, seed: int, run_dir: Path, device: str = "auto", resu
     rundir.ensure_writable(run_dir)
     job = CellJob(run, {seed: run_dir}, resume, True, device)
     with rundir.folder_lock(run_dir):
+        rundir.clean_stray_temp(run_dir)
         preflight([job])
         if not resume:
             rundir.clear_run(run_dir)
@@ -188,6 +189,7 @@ def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Pro
     out_dir = Path(out_dir)
     rundir.ensure_writable(out_dir)
     with rundir.folder_lock(out_dir):
+        rundir.clean_stray_temp(out_dir)
         jobs = jobs_for(spec, out_dir, resume)
         preflight(jobs)
         t0 = time.perf_counter()

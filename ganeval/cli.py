@@ -613,15 +613,57 @@ def classifier_verify(weights, root):
         sys.exit(EXIT_PROBLEM)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled like Ctrl-C: every ``finally`` runs (locks released, no temporary
+    file left), finished runs and checkpoints stay, and the same command resumes."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(signum)
+
+
+def _catch_termination() -> dict[int, Any]:
+    """Route SIGTERM and SIGHUP to :class:`Terminated`; returns the handlers to restore."""
+    import signal
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            previous[sig] = signal.signal(sig, _raise_terminated)
+        except (ValueError, OSError):  # not the main thread: leave the handlers alone
+            pass
+    return previous
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the click group and turns expected failures into one line + exit 2."""
+    import signal
+
+    previous = _catch_termination()
+    try:
+        return _main(argv)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="ganeval", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except SystemExit as exc:  # a command's own exit status (1: ran but found a problem)
         return exc.code if isinstance(exc.code, int) else 1
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:  # click turns Ctrl-C (and our SIGTERM/SIGHUP) into Abort
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return _interrupted(exc.__cause__)
         click.echo("ganeval: aborted", err=True)
         return 130
     except click.ClickException as exc:
@@ -633,11 +675,18 @@ def main(argv: list[str] | None = None) -> int:
     except GanevalError as exc:
         click.echo(f"ganeval: error: {exc}", err=True)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        click.echo("ganeval: interrupted; finished runs and checkpoints are kept — re-run the same command to resume",
-                   err=True)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     return result if isinstance(result, int) else 0
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """Ctrl-C: exit 130; SIGTERM / SIGHUP: 128 + the signal number. Same message: nothing is lost."""
+    import signal
+
+    how = f"terminated by {signal.Signals(exc.signum).name}" if isinstance(exc, Terminated) else "interrupted"
+    click.echo(f"ganeval: {how}; finished runs and checkpoints are kept — re-run the same command to resume", err=True)
+    return 128 + exc.signum if isinstance(exc, Terminated) else 130
 
 
 def entry_point() -> None:

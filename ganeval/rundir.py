@@ -123,6 +123,17 @@ def clear_run(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
 
 
+def clean_stray_temp(folder: Path) -> int:
+    """Remove the temporary files a killed writer left below ``folder`` (``.<name>.*.tmp``, never a
+    finished file); call it holding the folder's lock. Returns how many were removed."""
+    removed = 0
+    for path in Path(folder).rglob(".*.tmp"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 # --- one writer per folder ------------------------------------------------------------------------
 @contextmanager
 def folder_lock(folder: Path) -> Iterator[None]:

@@ -99,3 +99,40 @@ def test_a_cell_out_of_memory_is_reported_and_the_bench_goes_on(tmp_path, monkey
     assert "failed: ring8/hinge: out of memory" in err
     results = pd.read_csv(out / "results.csv")
     assert sorted(set(results["loss"])) == ["bce", "lsgan"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_like_ctrl_c_and_the_bench_resumes(tmp_path, sig):
+    out = tmp_path / "b"
+    trigger = out / "ring8" / "bce" / "seed-1" / "checkpoints" / "step-100.pt.sha256"
+    proc = subprocess.Popen(bench_cmd(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True, text=True)
+    deadline = time.monotonic() + 120
+    while not trigger.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 128 + sig, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[-1].startswith(f"ganeval: terminated by {signal.Signals(sig).name}; ") and "re-run" in lines[-1]
+    assert "Traceback" not in err
+    assert not (out / ".ganeval.lock").exists() and not (out / ".ganeval.lock.owner").exists()  # released
+    assert not list(out.rglob("*.tmp"))
+    again = subprocess.run(bench_cmd(out), env=ENV, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert len(pd.read_csv(out / "results.csv")) == 4  # 2 losses x 2 seeds, the interrupted cell resumed
+
+
+def test_stray_temporary_files_are_removed_on_the_next_start(tmp_path):
+    out = tmp_path / "b"
+    args = ["bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "1", *TINY, "--out", str(out), "--no-report"]
+    assert main(args) == 0
+    run_dir = out / "ring8" / "bce" / "seed-0"
+    stray = [run_dir / ".metrics.json.k2j3h4.tmp", out / ".results.csv.x1.tmp"]
+    for path in stray:
+        path.write_text("half a file")
+    done = (run_dir / "metrics.json").read_bytes()
+    assert main(args) == 0
+    assert not any(p.exists() for p in stray)
+    assert (run_dir / "metrics.json").read_bytes() == done  # finished files untouched
