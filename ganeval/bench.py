@@ -7,6 +7,7 @@ continues from the newest checkpoint its whole cell shares. Nothing here trusts 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -152,7 +153,11 @@ def train_run(run: RunSpec, seed: int, run_dir: Path, device: str = "auto", resu
     run_dir = Path(run_dir)
     rundir.ensure_writable(run_dir)
     job = CellJob(run, {seed: run_dir}, resume, True, device)
-    with rundir.folder_lock(run_dir):
+    bench_dir = rundir.enclosing_bench(run_dir)
+    with contextlib.ExitStack() as locks:
+        if bench_dir is not None:  # a run folder of a bench: no bench may write it meanwhile
+            locks.enter_context(rundir.folder_lock(bench_dir))
+        locks.enter_context(rundir.folder_lock(run_dir))
         rundir.clean_stray_temp(run_dir)
         preflight([job])
         if not resume:

@@ -53,6 +53,21 @@ def _positive(ctx, param, value):
     return value
 
 
+def _probability(ctx, param, value):
+    if value is not None and not 0 < value < 1:  # FloatRange lets NaN through
+        raise click.BadParameter(f"must lie strictly between 0 and 1, got {value}")
+    return value
+
+
+def _folder(ctx, param, value):
+    """A folder option: an empty value would silently mean the current folder, so it is refused."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise click.BadParameter("must name a folder (an empty value would write into the current folder)")
+    return Path(value)
+
+
 def _seeds_option(ctx, param, value):
     if value is None:
         return None
@@ -115,6 +130,9 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
     if batch_size is not None:
         cli_run["batch_size"] = batch_size
     if inception_weights is not None:
+        from ganeval.metrics.fidelity import check_inception_weights
+
+        check_inception_weights(inception_weights)  # now, not at the first evaluation (or never)
         cli_run["extractor"] = "inception-v3-compat"
         cli_run["extractor_weights"] = str(inception_weights)
     spec.validate()
@@ -132,7 +150,7 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
 @click.option("--variants", help="comma-separated stabilizer variants, a+b combines  [default: none]")
 @click.option("--seeds", callback=_seeds_option, help="number of seeds (3) or a list (0,4,7)  [default: 3]")
 @with_options(run_options)
-@click.option("--out", type=click.Path(path_type=Path), help="bench folder  [default: runs/bench-<spec hash>]")
+@click.option("--out", callback=_folder, help="bench folder  [default: runs/bench-<spec hash>]")
 @click.option("--spec", "spec_file", type=click.Path(path_type=Path), help="bench spec TOML; flags override it")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="skip finished runs and continue unfinished ones from their checkpoints")
@@ -189,7 +207,7 @@ def _print_summary(frame) -> None:
 @click.option("--variant", default="none", show_default=True, help="stabilizer variant")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="run seed")
 @with_options(run_options)
-@click.option("--out", type=click.Path(path_type=Path), help="run folder  [default: runs/train/BENCH/LOSS/seed-K]")
+@click.option("--out", callback=_folder, help="run folder  [default: runs/train/BENCH/LOSS/seed-K]")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="continue from the last checkpoint")
 def train(benchmark, loss, variant, seed, steps, inception_weights, batch_size, sets, device, out, resume):
     """Train one run (one benchmark, loss and seed) into a run folder, then evaluate it."""
@@ -280,7 +298,7 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
 @click.option("--batch-size", type=int, default=500, show_default=True, callback=_positive,
               help="latents per generator call")
 @click.option("--name", help="the name the score is filed and tabulated under  [default: from SAMPLES or --generator]")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+@click.option("--out", "out_dir", callback=_folder,
               help="also file the score as OUT/<benchmark>/<name>/seed-<seed> for `ganeval report` and `ganeval check`")
 @click.option("--json", "as_json", is_flag=True, help="print the evaluation document as JSON")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
@@ -457,7 +475,8 @@ def list_cmd():
 @cli.command("check")
 @click.argument("bench_dir", type=click.Path(path_type=Path))
 @click.option("--baseline", "baseline_file", required=True, type=click.Path(path_type=Path), help="baseline JSON")
-@click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--alpha", default=0.05, show_default=True, callback=_probability,
+              type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="family-wise significance level of the across-seed t-tests (Bonferroni over tracked metrics)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable verdicts on stdout")
 @click.option("--update", is_flag=True, help="write a new baseline from this bench (atomically), keeping the tracked "

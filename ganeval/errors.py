@@ -29,6 +29,11 @@ class RunFolderError(GanevalError):
     """A run or bench folder is missing, unwritable, or belongs to a different configuration."""
 
 
+class StorageError(RunFolderError):
+    """The disk refused a write (full, over quota, read-only): a fault of the machine, not of one cell,
+    so a bench stops at once (every other cell would fail alike) and resumes once space is freed."""
+
+
 class DeviceError(GanevalError):
     """The requested device is not available."""
 

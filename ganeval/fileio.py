@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ganeval.errors import IntegrityError, RunFolderError
+from ganeval.errors import IntegrityError, RunFolderError, StorageError
 
 
 def _fsync_dir(path: Path) -> None:
@@ -57,11 +57,14 @@ def write_bytes(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # a full disk, a quota: one line; the old file is untouched
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}; the previous version is kept, "
+                                 "free space and re-run to resume") from None
         raise
     _fsync_dir(path.parent)
 

@@ -29,14 +29,11 @@ def table_metrics(frame: pd.DataFrame, groups: Sequence[str]) -> list[str]:
     return [m for m in metric_columns(frame) if METRICS.get(m).group in groups and scored[m].notna().any()]
 
 
-def load_frames(bench_dirs: Sequence[Path], refresh_results: bool = False) -> pd.DataFrame:
-    """All complete seed-runs of the benches; with several benches a ``bench`` column names each.
-    ``refresh_results`` rewrites each bench's ``results.csv`` from its run folders first."""
+def load_frames(bench_dirs: Sequence[Path]) -> pd.DataFrame:
+    """All complete seed-runs of the benches; with several benches a ``bench`` column names each."""
     frames = []
     for d in bench_dirs:
         frame = collect(d)
-        if refresh_results:
-            rundir.write_results(d, frame)
         frame["_root"] = str(d)
         if len(bench_dirs) > 1:
             frame.insert(0, "bench", Path(d).name if list(map(lambda p: Path(p).name, bench_dirs)).count(Path(d).name) == 1
@@ -232,7 +229,7 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
     dirs = [Path(bench_dirs)] if isinstance(bench_dirs, (str, Path)) else [Path(d) for d in bench_dirs]
     output = Path(output) if output is not None else (dirs[0] / rundir.REPORT_FILE if len(dirs) == 1
                                                       else Path("comparison.md"))
-    frame = load_frames(dirs, refresh_results)
+    frame = load_frames(dirs)
     title = f"`{dirs[0].name}`" if len(dirs) == 1 else " vs ".join(f"`{d.name}`" for d in dirs)
     lines = [f"# ganeval report: {title}", ""] + _header(dirs, frame)
     lines += ["Tables: mean ± std over seeds (sample std), 95 % t-interval below; `seeds (diverged)` says how "
@@ -294,4 +291,7 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
         arrow = {"higher": " (higher is better)", "lower": " (lower is better)"}.get(info.direction, "")
         lines.append(f"- `{name}`{arrow}: {info.description}")
     fileio.write_text(output, "\n".join(lines) + "\n")
+    if refresh_results:  # last: a report that fails leaves results.csv as it was
+        for d in dirs:
+            rundir.write_results(d, collect(d))
     return output

@@ -80,6 +80,15 @@ def check_bench_dir(bench_dir: Path) -> Path:
     return bench_dir
 
 
+def enclosing_bench(run_dir: Path) -> Path | None:
+    """The bench folder (one with a ``spec.toml``) that ``run_dir`` lies in, if any: a writer of the
+    run folder must hold that bench's lock too."""
+    for parent in Path(run_dir).resolve().parents:
+        if (parent / SPEC_FILE).is_file():
+            return parent
+    return None
+
+
 def is_trace_folder(folder: Path) -> bool:
     """A folder with a trace of its own (a seed-run, or a user's GANTracer output)."""
     return (Path(folder) / TRACE_FILE).is_file()

@@ -87,8 +87,12 @@ CASES = [
     (["bench", "--benchmarks", "stacked-mnist", "--inception-weights", W("missing.pth")], "Inception weights not found"),
     (["bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "2", *TINY, "--set", "lr_d=0.5",
       "--out", W("bench")], "different configuration (lr_d)"),
+    (["bench", "--out", ""], "must name a folder"),
+    (["bench", "--out", "  "], "must name a folder"),
+    (["bench", "--inception-weights", W("missing.pth")], "Inception weights not found"),  # even where unused
     # train
     (["train", "--loss", "nope"], "unknown loss 'nope'"),
+    (["train", "--out", ""], "must name a folder"),
     (["train", "--seed", "-1"], "Invalid value for '--seed'"),
     (["train", "--benchmark", "ring8", "--loss", "hinge", *TINY, "--set", "z_dim=3", "--out", W("run")],
      "different configuration (z_dim)"),
@@ -113,6 +117,8 @@ CASES = [
     (["check", W("bench"), "--baseline", W("renamed.json")], "does not name a known metric"),
     (["check", W("no/such/bench"), "--baseline", W("baseline.json")], "bench folder not found"),
     (["check", W("bench")], "Missing option '--baseline'"),
+    (["check", W("bench"), "--baseline", W("baseline.json"), "--alpha", "nan"], "strictly between 0 and 1"),
+    (["check", W("bench"), "--baseline", W("baseline.json"), "--alpha", "1"], "--alpha"),
     (["baseline", "init", W("bench"), "-o", W("baseline.json")], "exists"),
     (["baseline", "init", W("bench"), "-o", W("new.json"), "--metrics", "fidd"], "unknown metric 'fidd'"),
     # data / classifier
@@ -145,6 +151,79 @@ def test_bad_input(world, argv, message, capsys, monkeypatch, tmp_path):
     assert "Traceback" not in err
     assert snapshot(world) == before
     assert snapshot(tmp_path) == here
+
+
+def test_a_report_that_fails_leaves_results_csv_as_it_was(world, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from ganeval import report
+
+    bench = tmp_path / "bench"
+    shutil.copytree(world / "bench", bench)
+    (bench / "results.csv").write_text("what was there\n")
+    monkeypatch.setattr(report, "settings_table", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left")))
+    with pytest.raises(OSError):
+        report.build_report(bench)
+    assert (bench / "results.csv").read_text() == "what was there\n"
+
+
+def test_a_full_disk_is_one_line_and_the_bench_resumes(tmp_path, capsys, monkeypatch):
+    import os
+
+    from ganeval import fileio
+
+    out = tmp_path / "b"
+    args = ["bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "1", *TINY, "--out", str(out)]
+    real_fdopen, writes = os.fdopen, {"n": 0}
+
+    class Full:  # the disk fills up at the 12th file written
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, data):
+            writes["n"] += 1
+            if writes["n"] >= 12:
+                raise OSError(28, "No space left on device")
+            return self.fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+    monkeypatch.setattr(fileio.os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # (above it: the bench's progress lines)
+    assert last.startswith("ganeval: error: cannot write") and "No space left on device" in last, err
+    assert "Traceback" not in err and "FAILED" not in err  # a machine fault stops the bench, it fails no cell
+    assert not list(out.rglob("*.tmp")) and not (out / ".ganeval.lock").exists()
+    monkeypatch.setattr(fileio.os, "fdopen", real_fdopen)
+    assert main(args) == 0  # space freed: the same command finishes the bench
+    assert (out / "ring8" / "bce" / "seed-0" / "metrics.json").exists()
+
+
+def test_train_into_a_run_folder_of_a_bench_that_is_running_is_refused(world, tmp_path, capsys):
+    import shutil
+
+    from ganeval.rundir import folder_lock
+
+    bench = tmp_path / "bench"
+    shutil.copytree(world / "bench", bench)
+    before = snapshot(bench)
+    with folder_lock(bench):  # a bench is writing this folder
+        code = main(["train", "--benchmark", "ring8", "--loss", "bce", *TINY, "--out",
+                     str(bench / "ring8" / "bce" / "seed-0"), "--no-resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and "in use by another ganeval" in err, err
+    after = snapshot(bench)
+    after.pop(".ganeval.lock.owner", None)
+    before.pop(".ganeval.lock.owner", None)
+    assert after == before
 
 
 def test_cuda_without_cuda(tmp_path, capsys):

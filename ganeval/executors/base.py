@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganeval.errors import GanevalError
+from ganeval.errors import GanevalError, StorageError
 from ganeval.progress import Progress
 from ganeval.registry import Registry
 from ganeval.spec import CellId
@@ -73,7 +73,9 @@ def execute(job: CellJob, body: CellBody, progress: Progress) -> CellOutcome:
     progress.cell_started(job.cell.key, len(job.dirs))
     try:
         return body(job, progress)
-    except Exception as exc:  # noqa: BLE001 - every failure of one cell is that cell's, not the bench's
+    except StorageError:  # the disk is full: every cell would fail alike, so the bench stops here
+        raise
+    except Exception as exc:  # noqa: BLE001 - every other failure of one cell is that cell's, not the bench's
         log.debug("cell %s failed", job.cell.key, exc_info=True)
         try:
             import torch
