@@ -4,6 +4,20 @@ Each detector is a pure function of the trace rows (and, for mode collapse, of m
 at checkpoints), with its thresholds as parameters whose defaults are documented in
 :class:`Thresholds`. Every event records its step, its kind, the evidence and the thresholds used,
 so a reader can disagree with a threshold without re-running anything.
+
+An event is dated at the logged step where its evidence started to hold: the first row of the
+run of rows that met the condition for the whole patience (saturation, dead gradients, vanishing,
+overpowering, low diversity), the first row past the threshold (divergence, exploding gradients,
+exploding weights), the first step of the alternation that made a window oscillate (which may lie
+before that window), or the first checkpoint showing the drop (coverage).
+
+The ways a GAN dies that these cover: non-finite values (divergence); a gradient spike
+(exploding gradients); weights growing without bound (exploding weights, e.g. D's learning rate
+far too high); D's outputs tied or pinned so that it no longer tells real from fake (D
+saturation, e.g. a sigmoid D whose outputs are all exactly 1.0); no gradient reaching either
+network (dead gradients, the same failure seen in the gradients); D winning with G's gradient
+gone (vanishing), D winning for long (overpowering); G's loss flipping every step (oscillation);
+G's samples losing diversity or modes (mode collapse).
 """
 
 from __future__ import annotations
@@ -20,7 +34,10 @@ VANISHING = "vanishing_generator_gradients"
 OVERPOWERING = "discriminator_overpowering"
 OSCILLATION = "oscillation"
 MODE_COLLAPSE = "mode_collapse"
-KINDS = (DIVERGENCE, EXPLODING, VANISHING, OVERPOWERING, OSCILLATION, MODE_COLLAPSE)
+WEIGHTS = "exploding_weights"
+SATURATION = "discriminator_saturation"
+DEAD = "dead_gradients"
+KINDS = (DIVERGENCE, EXPLODING, VANISHING, OVERPOWERING, OSCILLATION, MODE_COLLAPSE, WEIGHTS, SATURATION, DEAD)
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,24 @@ class Thresholds:
     collapse_patience: int = 20
     #: ... or modes covered at a checkpoint below ``collapse_drop`` x the best so far.
     collapse_drop: float = 0.5
+    #: exploding weights: a network's weight norm (``d_param_norm`` / ``g_param_norm``) above
+    #: ``weight_growth`` x max(its first logged value, ``weight_floor``), or non-finite. The first
+    #: row holds the initial weights (the tracer measures the weights the step's gradients were
+    #: taken at); the floor keeps weights that start at (near) zero, e.g. a learned constant, from
+    #: counting as growth. Healthy default-bench runs grow at most about 3x.
+    weight_growth: float = 10.0
+    weight_floor: float = 1.0
+    #: D saturation: D's outputs on real and fake equal on at least ``saturation_tied`` of the
+    #: batch (``d_tied``), or their spread over real and fake together (``d_out_std``) at most
+    #: ``saturation_spread`` x max(1, |mean output|), for ``saturation_patience`` logged steps in a
+    #: row. Continuous outputs never tie; saturated sigmoid probabilities (all exactly 1.0) do.
+    saturation_tied: float = 0.9
+    saturation_spread: float = 1e-6
+    saturation_patience: int = 10
+    #: dead gradients: D's and G's gradient norms both at most ``dead_floor`` (float32 round-off
+    #: of nothing: saturated layers give exact zeros) for ``dead_patience`` logged steps in a row.
+    dead_floor: float = 1e-8
+    dead_patience: int = 10
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,11 +186,38 @@ def detect_oscillation(rows, th: Thresholds) -> list[dict[str, Any]]:
         amplitude = sum(abs(d) for _, d in window) / len(window)
         flags.append((window[0][0], flips >= th.osc_flip_rate and amplitude > th.osc_amplitude * max(level, 1e-12)))
         measured[window[0][0]] = {"series": "g_loss", "flip_rate": round(flips, 4),
-                                  "amplitude_over_level": round(amplitude / max(level, 1e-12), 4)}
-    return [_event(OSCILLATION, s, measured[s],
-                   {"osc_window": th.osc_window, "osc_flip_rate": th.osc_flip_rate,
-                    "osc_amplitude": th.osc_amplitude, "osc_min_windows": th.osc_min_windows})
-            for s in _runs(flags, th.osc_min_windows)[:1]]
+                                  "amplitude_over_level": round(amplitude / max(level, 1e-12), 4),
+                                  "window_start": window[0][0], "end": end, "level": level}
+    out = []
+    for s in _runs(flags, th.osc_min_windows)[:1]:
+        m = measured[s]
+        evidence = {k: m[k] for k in ("series", "flip_rate", "amplitude_over_level", "window_start")}
+        out.append(_event(OSCILLATION, _alternation_start(diffs, m["end"] - th.osc_window, m["end"],
+                                                          th.osc_amplitude * max(m["level"], 1e-12), th.osc_flip_rate),
+                          evidence, {"osc_window": th.osc_window, "osc_flip_rate": th.osc_flip_rate,
+                                     "osc_amplitude": th.osc_amplitude, "osc_min_windows": th.osc_min_windows}))
+    return out
+
+
+def _alternation_start(diffs: Sequence[tuple[int, float]], lo: int, hi: int, amplitude: float,
+                       flip_rate: float) -> int:
+    """Step where the oscillation of the flagged window ``diffs[lo:hi]`` began: the first large
+    swing (a difference above ``amplitude`` reversing a large one) from which the window's swings
+    keep a rate of at least ``flip_rate`` to its end, followed back past the window's start while
+    the swings go on. The step is that of the first difference of the swing (the step the loss
+    first jumped at)."""
+    def swings(i: int) -> bool:
+        return (i >= 1 and diffs[i][1] * diffs[i - 1][1] < 0
+                and abs(diffs[i][1]) > amplitude and abs(diffs[i - 1][1]) > amplitude)
+
+    flags = [swings(i) for i in range(lo, hi)]
+    first = next((lo + k for k in range(len(flags))
+                  if flags[k] and sum(flags[k:]) >= flip_rate * (len(flags) - k)), None)
+    if first is None:
+        return diffs[lo][0]
+    while first >= 2 and swings(first - 1):  # the swings began before the window
+        first -= 1
+    return diffs[first - 1][0]
 
 
 def detect_low_diversity(rows, th: Thresholds) -> list[dict[str, Any]]:
@@ -164,6 +226,48 @@ def detect_low_diversity(rows, th: Thresholds) -> list[dict[str, Any]]:
                                                sample_diversity_max=("sample_diversity", max)),
                    {"collapse_diversity": th.collapse_diversity, "collapse_patience": th.collapse_patience})
             for s in _runs(flags, th.collapse_patience)[:1]]
+
+
+def detect_exploding_weights(rows, th: Thresholds) -> list[dict[str, Any]]:
+    events = []
+    for key in ("d_param_norm", "g_param_norm"):
+        series = _series(rows, key)
+        first = next((v for _, v in series if math.isfinite(v)), None)
+        if first is None:
+            continue
+        reference = max(first, th.weight_floor)
+        for step, value in series:
+            if not math.isfinite(value) or value > th.weight_growth * reference:
+                events.append(_event(WEIGHTS, step, {"network": key[0].upper(), "norm": value, "first_norm": first,
+                                                     "growth": value / reference if math.isfinite(value) else value},
+                                     {"weight_growth": th.weight_growth, "weight_floor": th.weight_floor}))
+                break
+    return events
+
+
+def _saturated(row: dict[str, float], th: Thresholds) -> bool:
+    tied = row.get("d_tied", 0.0)
+    spread = row.get("d_out_std", math.inf)
+    scale = max(1.0, abs(row.get("d_real", 0.0)), abs(row.get("d_fake", 0.0)))
+    return tied >= th.saturation_tied or spread <= th.saturation_spread * scale
+
+
+def detect_saturation(rows, th: Thresholds) -> list[dict[str, Any]]:
+    flags = [(int(r["step"]), _saturated(r, th)) for r in rows]
+    return [_event(SATURATION, s, _observed(rows, s, th.saturation_patience, d_tied_min=("d_tied", min),
+                                            d_out_std_max=("d_out_std", max)),
+                   {"saturation_tied": th.saturation_tied, "saturation_spread": th.saturation_spread,
+                    "saturation_patience": th.saturation_patience})
+            for s in _runs(flags, th.saturation_patience)[:1]]
+
+
+def detect_dead_gradients(rows, th: Thresholds) -> list[dict[str, Any]]:
+    flags = [(int(r["step"]), r.get("d_grad_norm", math.inf) <= th.dead_floor
+              and r.get("g_grad_norm", math.inf) <= th.dead_floor) for r in rows]
+    return [_event(DEAD, s, _observed(rows, s, th.dead_patience, d_grad_norm_max=("d_grad_norm", max),
+                                      g_grad_norm_max=("g_grad_norm", max)),
+                   {"dead_floor": th.dead_floor, "dead_patience": th.dead_patience})
+            for s in _runs(flags, th.dead_patience)[:1]]
 
 
 def detect_coverage_drop(checkpoint_metrics: Sequence[tuple[int, dict[str, float]]], th: Thresholds,
@@ -185,7 +289,8 @@ def detect_events(rows: Sequence[dict[str, float]], th: Thresholds = Thresholds(
     """All events of one run, ordered by step."""
     events = []
     for detector in (detect_divergence, detect_exploding, detect_vanishing, detect_overpowering,
-                     detect_oscillation, detect_low_diversity):
+                     detect_oscillation, detect_low_diversity, detect_exploding_weights, detect_saturation,
+                     detect_dead_gradients):
         events += detector(rows, th)
     events += detect_coverage_drop(checkpoint_metrics, th)
     return sorted(events, key=lambda e: (e["step"], KINDS.index(e["kind"])))

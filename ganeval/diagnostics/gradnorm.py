@@ -12,8 +12,14 @@ import torch
 from torch import nn
 
 
+def _layer_name(module: nn.Module, name: str) -> str:
+    # "net.0.parametrizations.weight" -> "net.0": the parametrization belongs to its layer.
+    return name.split(".parametrizations.")[0] or type(module).__name__
+
+
 def layer_groups(module: nn.Module) -> list[tuple[str, list[nn.Parameter]]]:
-    """Trainable parameters grouped by the module that owns them: one group per layer.
+    """Trainable parameters grouped by the module that owns them: one group per layer, in model
+    order (module registration order, as ``named_modules`` walks it).
 
     A parametrized weight (e.g. spectral norm) is reported under the layer it belongs to.
     """
@@ -22,10 +28,25 @@ def layer_groups(module: nn.Module) -> list[tuple[str, list[nn.Parameter]]]:
         params = [p for p in mod.parameters(recurse=False) if p.requires_grad]
         if not params:
             continue
-        # "net.0.parametrizations.weight" -> "net.0": the parametrization belongs to its layer.
-        layer = name.split(".parametrizations.")[0] or type(module).__name__
-        groups.setdefault(layer, []).extend(params)
+        groups.setdefault(_layer_name(module, name), []).extend(params)
     return list(groups.items())
+
+
+def layer_types(module: nn.Module) -> list[list[str]]:
+    """``[[layer, type name], ...]`` for the layers of :func:`layer_groups`, in the same (model)
+    order; a parametrized layer gets its own class's name (``Linear``, not ``ParametrizedLinear``)."""
+    from torch.nn.utils import parametrize
+
+    names = {n for n, _ in layer_groups(module)}
+    out: list[list[str]] = []
+    for name, mod in module.named_modules():
+        if name.split(".")[-1] == "parametrizations" or ".parametrizations." in name:
+            continue
+        layer = _layer_name(module, name)
+        if layer in names and layer not in {n for n, _ in out}:
+            cls = type(mod).__bases__[0] if parametrize.is_parametrized(mod) else type(mod)
+            out.append([layer, cls.__name__])
+    return out
 
 
 def squared_sums(grads: Sequence[torch.Tensor | None], seeds: int | None) -> torch.Tensor:

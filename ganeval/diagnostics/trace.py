@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import torch
 
 from ganeval import fileio
+
+log = logging.getLogger(__name__)
 
 STEP = "step"
 WALL_TIME = "wall_time"
@@ -29,13 +32,17 @@ def format_value(value: float) -> str:
 
 
 def read_trace(path: Path) -> list[dict[str, float]]:
-    """Rows of a trace.csv as dicts of floats (``step`` as int); a missing file gives no rows."""
+    """Rows of a trace.csv as dicts of floats (``step`` as int); a missing or unreadable file (not
+    text: a disk error, random bytes) gives no rows, with a warning for the unreadable one."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("%s: unreadable (%s); its rows are left out", path, exc)
+        return []
     rows = []
-    for raw in csv.DictReader(io.StringIO(text)):
+    for raw in csv.DictReader(io.StringIO(text.replace("\0", ""))):
         try:
             row = {k: float(v) for k, v in raw.items() if k is not None and v not in (None, "")}
             row[STEP] = int(row[STEP])

@@ -4,26 +4,66 @@ Your loop::
 
     from ganeval.diagnostics import GANTracer
 
-    tracer = GANTracer(G, D, "runs/my-gan")              # trace.csv + events.json go there
-    for step in range(steps):
-        d_loss, real_logits, fake_logits = ...           # your D loss and D outputs
-        opt_d.zero_grad(); d_loss.backward()
-        tracer.d_step(d_loss, real_logits, fake_logits)   # reads D's gradients now
-        opt_d.step()
-        g_loss = ...
-        opt_g.zero_grad(); g_loss.backward()
-        tracer.g_step(g_loss)                             # reads G's gradients now
-        opt_g.step()
-        tracer.step(step, opt_d, opt_g)                   # one trace row (every `trace_every` steps)
-    tracer.close()                                        # writes trace.csv and events.json
+    with GANTracer(G, D, "runs/my-gan") as tracer:       # trace.csv, layers.json, events.json
+        for step in range(steps):                          # a global step, not a per-epoch index
+            d_loss, real_logits, fake_logits = ...         # your D loss and D outputs (logits)
+            opt_d.zero_grad(); d_loss.backward()
+            tracer.d_step(d_loss, real_logits, fake_logits)  # reads D's gradients now
+            opt_d.step()
+            g_loss = ...
+            opt_g.zero_grad(); g_loss.backward()
+            tracer.g_step(g_loss)                          # reads G's gradients now
+            opt_g.step()
+            tracer.step(step, opt_d, opt_g)                # one trace row (every `trace_every` steps)
 
-then ``ganeval report runs/my-gan``. Nothing is read back to the host until a flush, so on a GPU
-the tracer adds no synchronisation per step.
+then ``ganeval report runs/my-gan``. Leaving the ``with`` block, normally or by an exception,
+writes trace.csv and events.json (without ``with``, call ``tracer.close()``). Nothing is read back
+to the host per step, so on a GPU the tracer adds no synchronisation; rows are copied out and
+trace.csv is rewritten atomically every ``flush_seconds`` (10 s) and every ``flush_every`` rows,
+so a killed loop leaves a readable trace up to its last flush (no events.json then: ``ganeval
+report`` detects the events from the trace). layers.json, written at the start, lists each
+network's layers in model order with their type (``{"D": [[name, type], ...], "G": [...]}``).
+
+Step numbers must increase. If they go backwards (a per-epoch index passed as ``step``), the
+tracer warns once and from then on numbers the rows itself, continuing from the last step, so
+the trace stays one increasing series (its steps are then the tracer's count, not yours).
+
+Logits, not probabilities: pass D's pre-sigmoid outputs to ``d_step`` (for ``nn.BCELoss`` after
+a sigmoid, the input of that sigmoid). Given probabilities, ``r_t`` is always 1 and saturated
+outputs are exactly 1.0 (or 0.0) for real and fake alike: they tie, so ``d_real_above_fake``
+falls to 0 where logits would still rank real above fake, and the discriminator_saturation event
+fires (correctly: such a D gives no gradient). A D whose last module is an ``nn.Sigmoid`` gets a
+warning once.
+
+Columns of trace.csv (one row per logged step; "D outputs" are what ``d_step`` was given):
+
+- ``step``; ``wall_time``: seconds since the tracer (or the run) started.
+- ``d_loss``, ``g_loss``: the losses as given; ``penalty``: D's gradient penalty term (0 if none).
+- ``d_real``, ``d_fake``: mean D output on the real and on the fake batch.
+- ``d_real_above_fake``: fraction of the batch where D's output on real sample i exceeds its
+  output on fake sample i (0.5: no separation; 1: D separates every pair).
+- ``d_tied``: fraction of the batch where the two outputs are exactly equal (0 for any working D).
+- ``d_out_std``: standard deviation of D's outputs over real and fake together, in output units
+  (0: D outputs a constant).
+- ``r_t``: mean sign of D's output on real (the ADA overfitting heuristic; needs logits).
+- ``d_grad_norm``, ``g_grad_norm``: L2 norm of all of D's / G's parameter gradients (as applied,
+  after any clipping in ganeval's trainer); ``d_grad_norm.<layer>``, ``g_grad_norm.<layer>``: the
+  same per layer (layers as in layers.json).
+- ``sample_diversity``: mean pairwise L2 distance of up to 64 fake samples over that of real ones
+  (NaN when ``d_step`` got no samples); near 0 means G's samples collapsed onto each other.
+- ``d_param_norm``, ``g_param_norm``: L2 norm of all of D's / G's parameters, at the weights the
+  step's gradients were taken at (before the optimizer step; so the first row is the initial
+  weights).
+- ``lr_d``, ``lr_g``: learning rate of each optimizer's first parameter group.
+- ``d_sigma.<layer>``: largest singular value of D's weight, flattened to ``[out, in*k*k]``, by
+  power iteration converged at the first row (within 2% of the exact value on DCGAN layers),
+  re-estimated every ``spectral_every`` rows and held in between.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +73,7 @@ from torch import nn
 
 from ganeval import rundir
 from ganeval.diagnostics.events import Thresholds, detect_events
-from ganeval.diagnostics.gradnorm import grad_norms, layer_groups
+from ganeval.diagnostics.gradnorm import grad_norms, layer_groups, layer_types
 from ganeval.diagnostics.spectral import SpectralMonitor, spectral_weights
 from ganeval.diagnostics.trace import TraceLog, read_trace
 
@@ -48,6 +88,12 @@ def batch_spread(x: torch.Tensor) -> torch.Tensor:
     return torch.cdist(flat, flat).sum(dim=(1, 2)) / max(n * (n - 1), 1)
 
 
+#: The per-step columns, in trace.csv order (per-layer columns follow; see the module docstring).
+SCALAR_COLUMNS = ("d_loss", "g_loss", "penalty", "d_real", "d_fake", "d_real_above_fake", "d_tied", "d_out_std",
+                  "r_t", "d_grad_norm", "g_grad_norm", "sample_diversity", "d_param_norm", "g_param_norm",
+                  "lr_d", "lr_g")
+
+
 def _param_norm(params: Sequence[torch.Tensor], seeds: int | None) -> torch.Tensor:
     sq = [p.detach().float().square().reshape(seeds, -1).sum(1) if seeds else p.detach().float().square().sum().view(1)
           for p in params]
@@ -55,7 +101,8 @@ def _param_norm(params: Sequence[torch.Tensor], seeds: int | None) -> torch.Tens
 
 
 class StepStatistics:
-    """One trace row per seed from a training step's tensors.
+    """One trace row per seed from a training step's tensors (the columns are listed in the module
+    docstring); also the layer list of ``layers.json``.
 
     ``seeds=None``: plain modules (one model); otherwise seed-batched modules whose parameters
     have a leading seed dimension. All inputs and outputs stay on the training device.
@@ -67,20 +114,29 @@ class StepStatistics:
         self.d_groups = layer_groups(D)
         self.g_params = [p for _, ps in self.g_groups for p in ps]
         self.d_params = [p for _, ps in self.d_groups for p in ps]
-        self.spectral = SpectralMonitor(spectral_weights(D), seeds)
+        self.spectral = SpectralMonitor(spectral_weights(D, seeds), seeds)
         self.spectral_every = spectral_every
+        self._layers = {"D": layer_types(D), "G": layer_types(G)}
         self._sigma: torch.Tensor | None = None
         self._calls = 0
-        self.columns = ["d_loss", "g_loss", "penalty", "d_real", "d_fake", "d_real_above_fake", "r_t",
-                        "d_grad_norm", "g_grad_norm", "sample_diversity", "d_param_norm", "g_param_norm",
-                        "lr_d", "lr_g",
+        self.columns = [*SCALAR_COLUMNS,
                         *(f"d_grad_norm.{n}" for n, _ in self.d_groups),
                         *(f"g_grad_norm.{n}" for n, _ in self.g_groups),
                         *(f"d_sigma.{n}" for n in self.spectral.names)]
 
+    def layers(self) -> dict[str, list[list[str]]]:
+        """``{"D": [[layer, type name], ...], "G": [...]}`` in model order: the ``layers.json``
+        document, naming the layers of the per-layer columns."""
+        return {k: [list(x) for x in v] for k, v in self._layers.items()}
+
+    def param_norm(self, params: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``[S]`` L2 norm of ``params`` (``d_params`` or ``g_params``) now, per seed."""
+        return _param_norm(params, self.seeds)
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The power-iteration vectors and the last sigma estimate (seed dim first), so a resumed
-        run traces exactly what an uninterrupted one would."""
+        run traces exactly what an uninterrupted one would (a saved sigma also means the vectors
+        have converged)."""
         state = {f"u{i}": u for i, u in enumerate(self.spectral._u)}
         if self._sigma is not None:
             state["sigma"] = self._sigma
@@ -92,13 +148,16 @@ class StepStatistics:
                 u.copy_(state[f"u{i}"].to(u.device, u.dtype))
         if "sigma" in state:
             self._sigma = state["sigma"].to(self.spectral._u[0].device if self.spectral._u else "cpu")
+            self.spectral.converged = True
 
     def row(self, *, d_loss: torch.Tensor, g_loss: torch.Tensor, penalty: torch.Tensor, d_real: torch.Tensor,
             d_fake: torch.Tensor, d_grads: Sequence[torch.Tensor | None] | None = None,
             g_grads: Sequence[torch.Tensor | None] | None = None, real: torch.Tensor | None = None,
             fake: torch.Tensor | None = None, lr_d: float = float("nan"), lr_g: float = float("nan"),
-            spectral: bool | None = None) -> torch.Tensor:
-        """``[S, len(columns)]``. Losses ``[S]``; D outputs ``[S, B]``; samples ``[S, B, ...]``."""
+            spectral: bool | None = None, d_param_norm: torch.Tensor | None = None,
+            g_param_norm: torch.Tensor | None = None) -> torch.Tensor:
+        """``[S, len(columns)]``. Losses ``[S]``; D outputs ``[S, B]``; samples ``[S, B, ...]``;
+        parameter norms ``[S]`` (default: the parameters now), measured where the gradients were."""
         S = d_loss.shape[0]
         dev = d_loss.device
         d_norms = grad_norms(self.d_groups, self.seeds, d_grads)
@@ -113,15 +172,22 @@ class StepStatistics:
         if self.spectral.names and (spectral or self._sigma is None):
             self._sigma = self.spectral.estimate()
         sigma = self._sigma if self._sigma is not None else torch.zeros(S, 0, device=dev)
+        if d_param_norm is None:
+            d_param_norm = self.param_norm(self.d_params)
+        if g_param_norm is None:
+            g_param_norm = self.param_norm(self.g_params)
         # torch.full, not torch.tensor: a fill kernel is allowed inside a CUDA-graph capture, a
         # host-to-device copy is not.
         lr = torch.stack([torch.full((S,), float(lr_d), device=dev), torch.full((S,), float(lr_g), device=dev)], dim=1)
+        real_out, fake_out = d_real.detach().float(), d_fake.detach().float()
+        both = torch.cat([real_out, fake_out], dim=-1)
         scalars = torch.stack([
             d_loss.detach().float(), g_loss.detach().float(), penalty.detach().float(),
-            d_real.detach().float().mean(-1), d_fake.detach().float().mean(-1),
-            (d_real.detach() > d_fake.detach()).float().mean(-1), torch.sign(d_real.detach()).float().mean(-1),
+            real_out.mean(-1), fake_out.mean(-1),
+            (real_out > fake_out).float().mean(-1), (real_out == fake_out).float().mean(-1),
+            both.std(dim=-1, correction=0), torch.sign(real_out).mean(-1),
             d_norms[:, 0], g_norms[:, 0], diversity,
-            _param_norm(self.d_params, self.seeds), _param_norm(self.g_params, self.seeds),
+            d_param_norm.detach().float().to(dev), g_param_norm.detach().float().to(dev),
         ], dim=1)
         return torch.cat([scalars, lr, d_norms[:, 1:], g_norms[:, 1:], sigma.to(dev)], dim=1)
 
@@ -136,62 +202,120 @@ def write_events(run_dir: Path, thresholds: Thresholds = Thresholds(),
 
 
 class GANTracer:
-    """Traces a user's own G and D (plain ``nn.Module`` s); see the module docstring for the loop."""
+    """Traces a user's own G and D (plain ``nn.Module`` s); see the module docstring for the loop.
+
+    ``trace_every``: a row every that many steps. ``spectral_every``: D's spectral norms are
+    re-estimated every that many rows (held in between). Rows reach ``trace.csv`` at least every
+    ``flush_seconds`` seconds of wall time and every ``flush_every`` rows, and at :meth:`close`.
+    """
 
     def __init__(self, G: nn.Module, D: nn.Module, run_dir: str | Path, trace_every: int = 1,
-                 spectral_every: int = 10, flush_every: int = 1000, thresholds: Thresholds = Thresholds()):
+                 spectral_every: int = 10, flush_every: int = 1000, flush_seconds: float = 10.0,
+                 thresholds: Thresholds = Thresholds()):
         if trace_every < 1 or spectral_every < 1 or flush_every < 1:
             raise ValueError("trace_every, spectral_every and flush_every must be positive")
+        if not flush_seconds > 0:
+            raise ValueError(f"flush_seconds must be positive, got {flush_seconds}")
         self.run_dir = Path(run_dir)
         self.stats = StepStatistics(G, D, seeds=None, spectral_every=spectral_every)
         self.trace = TraceLog([rundir.trace_path(self.run_dir)], self.stats.columns)
         self.trace_every, self.flush_every, self.thresholds = trace_every, flush_every, thresholds
+        self.flush_seconds = flush_seconds
         self._d: dict[str, Any] | None = None
         self._g: dict[str, Any] | None = None
         self._rows = 0
+        self._last_step: int | None = None  # the caller's last step number
+        self._offset = 0  # added to the caller's step numbers once they went backwards
+        self._warned_backwards = self._closed = False
         self._t0 = time.perf_counter()
+        self._last_flush = time.monotonic()
+        rundir.ensure_writable(self.run_dir)
+        rundir.events_path(self.run_dir).unlink(missing_ok=True)  # an earlier run's events are not this run's
+        rundir.write_layers(self.run_dir, self.stats.layers())
+        self._warn_if_probabilities(D)
 
     @staticmethod
     def _lr(opt) -> float:
         return float(opt.param_groups[0]["lr"]) if opt is not None else float("nan")
 
+    @staticmethod
+    def _warn_if_probabilities(D: nn.Module) -> None:
+        """D ending in an ``nn.Sigmoid`` module (pytorch/examples' DCGAN) gives probabilities, and
+        the tracer is then most likely handed them: say once what that changes. (Read from the
+        module structure: D outputs in [0, 1] prove nothing, a fresh D's logits often are.)"""
+        leaves = [m for m in D.modules() if next(m.children(), None) is None]
+        if leaves and isinstance(leaves[-1], nn.Sigmoid):
+            warnings.warn("GANTracer: D ends in a Sigmoid, so its outputs are probabilities; pass the pre-sigmoid "
+                          "logits to d_step if you can. With probabilities r_t is always 1, and outputs that "
+                          "saturate at exactly 1.0 (or 0.0) tie, so d_real_above_fake drops to 0 and the "
+                          "discriminator_saturation event reports it", stacklevel=3)
+
     def d_step(self, d_loss: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Tensor,
                real: torch.Tensor | None = None, fake: torch.Tensor | None = None,
                penalty: torch.Tensor | None = None) -> None:
-        """After D's backward: D's loss and outputs on real and fake ``[B]`` (samples optional, for
-        the diversity signal). Reads D's gradients now, before your optimizer clears them."""
+        """After D's backward: D's loss and outputs on real and fake ``[B]`` (logits preferred;
+        samples optional, for the diversity signal). Reads D's gradients and weight norm now,
+        before your optimizer clears or changes them."""
         grads = [p.grad.detach().clone() if p.grad is not None else None for p in self.stats.d_params]
         self._d = {"loss": d_loss.detach().reshape(1), "real": real_logits.detach().reshape(1, -1),
                    "fake": fake_logits.detach().reshape(1, -1), "grads": grads,
+                   "param_norm": self.stats.param_norm(self.stats.d_params),
                    "penalty": (penalty.detach().reshape(1) if penalty is not None else torch.zeros(1, device=d_loss.device)),
                    "real_x": real.detach().unsqueeze(0) if real is not None else None,
                    "fake_x": fake.detach().unsqueeze(0) if fake is not None else None}
 
     def g_step(self, g_loss: torch.Tensor) -> None:
-        """After G's backward: G's loss. Reads G's gradients now."""
-        self._g = {"loss": g_loss.detach().reshape(1),
+        """After G's backward: G's loss. Reads G's gradients and weight norm now."""
+        self._g = {"loss": g_loss.detach().reshape(1), "param_norm": self.stats.param_norm(self.stats.g_params),
                    "grads": [p.grad.detach().clone() if p.grad is not None else None for p in self.stats.g_params]}
 
+    def _logical_step(self, step: int) -> int:
+        """The step number the trace records: ``step``, or, once the caller's numbers went backwards
+        (a per-epoch counter), the tracer's own count continuing from the last step."""
+        step = int(step)
+        if self._last_step is not None and step + self._offset <= self._last_step:
+            if not self._warned_backwards:
+                self._warned_backwards = True
+                warnings.warn(f"GANTracer: step went backwards (got {step} after {self._last_step - self._offset}); "
+                              "pass a global step counter. The trace continues from step "
+                              f"{self._last_step + 1} with its own count.", stacklevel=3)
+            self._offset = self._last_step + 1 - step
+        self._last_step = step + self._offset
+        return self._last_step
+
     def step(self, step: int, opt_d=None, opt_g=None) -> None:
-        """End of a training step: records a row every ``trace_every`` steps (no host sync)."""
+        """End of a training step: records a row every ``trace_every`` steps (no host sync), and
+        writes trace.csv when ``flush_seconds`` have passed since the last write."""
+        step = self._logical_step(step)
         if step % self.trace_every == 0 and self._d is not None and self._g is not None:
             d, g = self._d, self._g
             row = self.stats.row(d_loss=d["loss"], g_loss=g["loss"], penalty=d["penalty"], d_real=d["real"],
                                  d_fake=d["fake"], d_grads=d["grads"], g_grads=g["grads"], real=d["real_x"],
-                                 fake=d["fake_x"], lr_d=self._lr(opt_d), lr_g=self._lr(opt_g))
+                                 fake=d["fake_x"], lr_d=self._lr(opt_d), lr_g=self._lr(opt_g),
+                                 d_param_norm=d["param_norm"], g_param_norm=g["param_norm"])
             self.trace.record(step, row, time.perf_counter() - self._t0)
             self._rows += 1
             if self._rows % self.flush_every == 0:
-                self.trace.flush()
+                self.flush()
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
         self._d = self._g = None
 
-    def close(self) -> list[dict[str, Any]]:
-        """Write trace.csv and events.json; returns the events."""
+    def flush(self) -> None:
+        """Write the rows so far to trace.csv now (atomically: a reader never sees half a file)."""
         self.trace.flush()
-        return write_events(self.run_dir, self.thresholds)
+        self._last_flush = time.monotonic()
+
+    def close(self) -> list[dict[str, Any]]:
+        """Write trace.csv and events.json; returns the events. Closing twice is harmless."""
+        if not self._closed:
+            self.flush()
+            self._closed = True
+            self._events = write_events(self.run_dir, self.thresholds)
+        return self._events
 
     def __enter__(self) -> GANTracer:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.close()
+        self.close()  # also when the loop raised: the trace so far and its events are written

@@ -27,7 +27,7 @@ from ganeval.errors import IntegrityError
 from ganeval.generator import Generators, latent
 from ganeval.losses import get_loss, gradient_penalty, r1_penalty
 from ganeval.models import build_models
-from ganeval.rundir import checkpoint_steps, load_checkpoint, save_checkpoint, trace_path
+from ganeval.rundir import checkpoint_steps, load_checkpoint, save_checkpoint, trace_path, write_layers
 from ganeval.spec import RunSpec
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class CellTrainer:
                 raise ValueError("a tensor step needs r1= (lazy R1 changes the step's body)")
             r1 = run.r1_gamma > 0 and (run.r1_every == 1 or self.r1_phase(int(step)))
         zero = torch.zeros(self.S, device=self.device)
-        penalty = zero
+        penalty = d_norm = zero
         for k in range(run.n_critic):
             real = self.benchmark.batch(self.streams, step, k, B, **self.batch_options)
             with torch.no_grad():
@@ -164,6 +164,8 @@ class CellTrainer:
             if r1:
                 penalty = penalty + (run.r1_gamma / 2 * run.r1_every) * r1_penalty(self.D, real, batch_dims=2)
             grads = torch.autograd.grad((d_loss + penalty).sum(), self.d_params)
+            if record and k == run.n_critic - 1:  # the weights the traced gradients were taken at
+                d_norm = self.stats.param_norm(self.d_params)
             grads = self._update(self.d_params, grads, self.opt_d, run.clip_grad)
             if run.clip_value > 0:
                 with torch.no_grad():
@@ -172,6 +174,7 @@ class CellTrainer:
         g_fake = self.G(self.noise(step, run.n_critic, B))
         g_loss = self.loss.g_loss(self.D(g_fake))
         g_grads = torch.autograd.grad(g_loss.sum(), self.g_params)
+        g_norm = self.stats.param_norm(self.g_params) if record else None
         g_grads = self._update(self.g_params, g_grads, self.opt_g, run.clip_grad)
         if self.G_ema is not None:
             self._update_ema()
@@ -179,7 +182,7 @@ class CellTrainer:
             return None
         return self.stats.row(d_loss=d_loss, g_loss=g_loss, penalty=penalty, d_real=d_real, d_fake=d_fake,
                               d_grads=grads, g_grads=g_grads, real=real, fake=g_fake, lr_d=run.lr_d, lr_g=run.lr_g,
-                              spectral=spectral)
+                              spectral=spectral, d_param_norm=d_norm, g_param_norm=g_norm)
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -247,6 +250,8 @@ class CellTrainer:
         last = run.steps - 1
         trace = TraceLog([trace_path(d) for d in self.run_dirs], self.columns)
         trace.resume(self.step)
+        for run_dir in self.run_dirs:
+            write_layers(run_dir, self.stats.layers())
         self.G.train()
         self.D.train()
         graphed = None

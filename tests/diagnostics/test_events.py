@@ -3,6 +3,7 @@
 import math
 import random
 
+import pytest
 
 from ganeval.diagnostics import events as ev
 from ganeval.diagnostics.events import Thresholds, detect_events
@@ -87,9 +88,20 @@ def test_oscillation():
     for i, r in enumerate(rows[100:220]):
         r["g_loss"] = 0.8 + (0.6 if i % 2 else -0.6)
     events = [e for e in detect_events(rows) if e["kind"] == ev.OSCILLATION]
-    assert events and 900 <= events[0]["step"] <= 1100
+    # dated where the swings began (row 100's jump), not at the start of the first flagged window
+    assert events and events[0]["step"] == 1000
     evidence = events[0]["evidence"]  # the measured window, at or past the thresholds
     assert evidence["flip_rate"] >= 0.85 and evidence["amplitude_over_level"] > 0.1
+    assert evidence["window_start"] >= 1000
+
+
+def test_oscillation_that_starts_mid_window_is_dated_at_its_start():
+    for onset in (107, 113, 121):  # the flagged windows start every 15 rows: none of these
+        rows = healthy()
+        for i, r in enumerate(rows[onset:onset + 120]):
+            r["g_loss"] = 0.8 + (0.6 if i % 2 else -0.6)
+        events = [e for e in detect_events(rows) if e["kind"] == ev.OSCILLATION]
+        assert events[0]["step"] == onset * 10, onset
 
 
 def test_white_noise_is_not_oscillation():
@@ -116,3 +128,66 @@ def test_mode_collapse_from_coverage_dropping_over_checkpoints():
     assert detect_events(healthy(), checkpoint_metrics=steady) == []
 
 
+
+
+def test_weight_norm_growth_is_measured_against_the_first_row():
+    rows = healthy()
+    for i, r in enumerate(rows):
+        r["d_param_norm"] = 10.0 * 1.01 ** i  # 1.01**231 = 9.97, 1.01**232 = 10.07
+    events = [e for e in detect_events(rows) if e["kind"] == ev.WEIGHTS]
+    assert [(e["step"], e["evidence"]["network"]) for e in events] == [(2320, "D")]
+    assert events[0]["evidence"]["growth"] == pytest.approx(1.01 ** 232)
+    assert ev.WEIGHTS not in kinds(rows, th=Thresholds(weight_growth=60.0))  # 1.01**399 = 52.9
+    rows = healthy()
+    rows[50]["g_param_norm"] = float("inf")
+    assert [(e["kind"], e["step"]) for e in detect_events(rows) if e["kind"] == ev.WEIGHTS] == [(ev.WEIGHTS, 500)]
+
+
+def test_weights_starting_near_zero_use_the_floor():
+    rows = healthy()
+    for i, r in enumerate(rows):
+        r["g_param_norm"] = 0.01 + 0.02 * i / len(rows)  # x3 from a tiny start: not an explosion
+    assert ev.WEIGHTS not in kinds(rows)
+    rows[-1]["g_param_norm"] = 10.5  # above 10 x the floor of 1
+    assert ev.WEIGHTS in kinds(rows)
+
+
+def test_saturation_from_ties_or_a_pinned_output():
+    for column, value in (("d_tied", 0.95), ("d_out_std", 0.0)):
+        rows = healthy()
+        for r in rows:
+            r.update(d_tied=0.0, d_out_std=0.5, d_real=0.3, d_fake=-0.2)
+        for r in rows[40:52]:
+            r[column] = value
+        events = [e for e in detect_events(rows) if e["kind"] == ev.SATURATION]
+        assert [e["step"] for e in events] == [400], column
+        rows[45][column] = 0.0 if column == "d_tied" else 0.1  # interrupted: only 6 and 5 in a row
+        assert ev.SATURATION not in kinds(rows), column
+    rows = healthy()
+    for r in rows:
+        r.update(d_tied=0.5, d_out_std=50.0, d_real=5e6, d_fake=5e6)
+    assert ev.SATURATION not in kinds(rows)  # half the pairs tie (below 0.9); spread 1e-5 of the level
+    for r in rows:
+        r["d_out_std"] = 4.0  # a spread of 4 around 5e6 is 8e-7 relative: pinned in float32
+    assert ev.SATURATION in kinds(rows)
+
+
+def test_dead_gradients_need_both_networks_at_zero():
+    rows = healthy()
+    for r in rows[60:75]:
+        r["d_grad_norm"] = 0.0
+    assert ev.DEAD not in kinds(rows)  # D alone: not dead
+    for r in rows[60:75]:
+        r["g_grad_norm"] = 0.0
+    events = [e for e in detect_events(rows) if e["kind"] == ev.DEAD]
+    assert [e["step"] for e in events] == [600] and events[0]["evidence"]["logged_steps"] == 10
+    rows[65]["g_grad_norm"] = 1e-3
+    assert ev.DEAD not in kinds(rows)
+
+
+def test_every_kind_is_registered_and_the_healthy_trace_has_the_new_columns_quiet():
+    assert {ev.WEIGHTS, ev.SATURATION, ev.DEAD} <= set(ev.KINDS) and len(set(ev.KINDS)) == len(ev.KINDS)
+    rows = healthy()
+    for r in rows:
+        r.update(d_tied=0.0, d_out_std=0.3, d_real=0.2, d_fake=-0.1)
+    assert kinds(rows) == []

@@ -2,9 +2,23 @@
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
 
+import numpy as np
+import pytest
+import torch
 from conftest import user_loop
+from torch import nn
+
+from ganeval import rundir
+from ganeval.diagnostics import GANTracer, StepStatistics
 from ganeval.diagnostics.trace import read_trace
+from ganeval.diagnostics.tracer import write_events
 
 
 def test_a_user_loop_gets_a_trace_and_events(tmp_path):
@@ -18,7 +32,7 @@ def test_a_user_loop_gets_a_trace_and_events(tmp_path):
     assert row["lr_d"] == 1e-3 and 0 <= row["d_real_above_fake"] <= 1 and -1 <= row["r_t"] <= 1
     assert row["d_sigma.0"] > 0 and row["sample_diversity"] > 0
     doc = json.loads((tmp_path / "mine" / "events.json").read_text())
-    assert doc["events"] == events and "explode_factor" in doc["thresholds"]
+    assert doc["events"] == events == [] and "explode_factor" in doc["thresholds"]  # a healthy loop
 
 
 def test_trace_every_thins_the_rows(tmp_path):
@@ -28,4 +42,178 @@ def test_trace_every_thins_the_rows(tmp_path):
 
 def test_an_absurd_learning_rate_gives_a_divergence_event(tmp_path):
     events, _ = user_loop(tmp_path / "boom", steps=60, lr=1e9)
-    assert events and events[0]["kind"] == "divergence"
+    rows = read_trace(tmp_path / "boom" / "trace.csv")
+    nan_at = next(r["step"] for r in rows if not math.isfinite(r["d_loss"]))
+    assert [e["step"] for e in events if e["kind"] == "divergence"] == [nan_at]
+    # one update at lr 1e9 multiplies D's weights long before anything is NaN: that comes first
+    assert events[0]["kind"] == "exploding_weights" and events[0]["step"] == 1 < nan_at
+    assert events[0]["evidence"]["norm"] == rows[1]["d_param_norm"] > 10 * rows[0]["d_param_norm"]
+
+
+# --- crash safety, the with form, step numbers, layers.json, the new columns -------------------------
+
+
+TINY_LOOP = """
+import sys, time, torch
+from torch import nn
+from ganeval.diagnostics import GANTracer
+torch.manual_seed(0)
+G, D = nn.Linear(2, 2), nn.Linear(2, 1)
+tracer = GANTracer(G, D, sys.argv[1], flush_seconds=0.2)
+step = 0
+while True:
+    x = torch.randn(8, 2)
+    real, fake = D(x).squeeze(1), D(G(x).detach()).squeeze(1)
+    loss = (fake - real).mean()
+    D.zero_grad(); loss.backward(); tracer.d_step(loss, real, fake)
+    g_loss = -D(G(x)).mean()
+    G.zero_grad(); g_loss.backward(); tracer.g_step(g_loss)
+    tracer.step(step)
+    print(step, flush=True)
+    step += 1
+    time.sleep(0.002)
+"""
+
+
+def test_a_loop_killed_with_sigkill_leaves_its_trace_up_to_the_last_flush(tmp_path):
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-c", TINY_LOOP, str(run_dir)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    seen = []  # (time the parent read it, step)
+    try:
+        for line in proc.stdout:
+            seen.append((time.monotonic(), int(line)))
+            if seen[-1][0] - seen[0][0] > 1.5:  # many flush intervals of 0.2 s
+                break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed_at = time.monotonic()
+    rows = read_trace(run_dir / "trace.csv")
+    assert rows, "no trace after 1.5 s of a 0.2 s flush interval"
+    assert [r["step"] for r in rows] == list(range(len(rows)))  # complete rows, none torn
+    # every step printed well before the kill (more than a flush interval plus slack) is on disk
+    flushed_by = max(step for t, step in seen if t < killed_at - 0.7)
+    assert rows[-1]["step"] >= flushed_by
+    assert not rundir.events_path(run_dir).exists()  # close() never ran ...
+    assert write_events(run_dir) == []  # ... and the events are found from the trace, as `ganeval report` does
+
+
+def tiny_gan():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2)), nn.Sequential(nn.Linear(2, 8), nn.Tanh(),
+                                                                                    nn.Linear(8, 1))
+
+
+def tiny_step(tracer, G, D, step):
+    x = torch.randn(16, 2)
+    real, fake = D(x).squeeze(1), D(G(x).detach()).squeeze(1)
+    loss = (fake - real).mean()
+    D.zero_grad()
+    loss.backward()
+    tracer.d_step(loss, real, fake)
+    g_loss = -D(G(x)).mean()
+    G.zero_grad()
+    g_loss.backward()
+    tracer.g_step(g_loss)
+    tracer.step(step)
+
+
+def test_the_with_form_writes_trace_and_events_even_when_the_loop_raises(tmp_path):
+    G, D = tiny_gan()
+    with pytest.raises(RuntimeError, match="user bug"):
+        with GANTracer(G, D, tmp_path / "w") as tracer:
+            for step in range(5):
+                tiny_step(tracer, G, D, step)
+            raise RuntimeError("user bug")
+    assert [r["step"] for r in read_trace(tmp_path / "w" / "trace.csv")] == [0, 1, 2, 3, 4]
+    assert rundir.read_events(tmp_path / "w") == []
+    assert tracer.close() == []  # closing again is harmless
+
+
+def test_a_per_epoch_step_warns_once_and_the_trace_keeps_counting(tmp_path):
+    G, D = tiny_gan()
+    with pytest.warns(UserWarning, match="step went backwards") as caught:
+        with GANTracer(G, D, tmp_path / "e") as tracer:
+            for _epoch in range(3):
+                for i in range(4):
+                    tiny_step(tracer, G, D, i)
+    assert len([w for w in caught if "backwards" in str(w.message)]) == 1
+    assert [r["step"] for r in read_trace(tmp_path / "e" / "trace.csv")] == list(range(12))
+
+
+def test_increasing_steps_give_no_warning(tmp_path):
+    G, D = tiny_gan()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with GANTracer(G, D, tmp_path / "ok", trace_every=2) as tracer:
+            for step in range(0, 20, 3):
+                tiny_step(tracer, G, D, step)
+    assert [r["step"] for r in read_trace(tmp_path / "ok" / "trace.csv")] == [0, 6, 12, 18]
+
+
+def test_layers_json_lists_each_network_in_model_order_with_the_traced_names(tmp_path):
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    D = nn.Sequential(nn.utils.parametrizations.spectral_norm(nn.Linear(2, 8)), nn.LeakyReLU(),
+                      nn.Sequential(nn.Linear(8, 8), nn.ReLU()), nn.Linear(8, 1))
+    tracer = GANTracer(G, D, tmp_path / "l")
+    layers = rundir.read_layers(tmp_path / "l")
+    assert layers == {"D": [["0", "Linear"], ["2.0", "Linear"], ["3", "Linear"]],
+                      "G": [["0", "Linear"], ["1", "BatchNorm1d"], ["3", "Linear"]]}
+    columns = tracer.stats.columns
+    assert [c.split(".", 1)[1] for c in columns if c.startswith("d_grad_norm.")] == [n for n, _ in layers["D"]]
+    assert [c.split(".", 1)[1] for c in columns if c.startswith("g_grad_norm.")] == [n for n, _ in layers["G"]]
+    assert [c.split(".", 1)[1] for c in columns if c.startswith("d_sigma.")] == ["0", "2.0", "3"]
+    assert rundir.read_layers(tmp_path / "nothing-here") == {}
+
+
+def test_tie_spread_and_weight_columns_against_direct_computation():
+    torch.manual_seed(0)
+    S, B = 3, 10
+
+    class SeedBatched(nn.Module):  # a seed-batched layer's parameters: seed dim first
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(S, 2, 4))
+
+    stats = StepStatistics(SeedBatched(), SeedBatched(), seeds=S)
+    d_real = torch.randn(S, B)
+    d_fake = torch.randn(S, B)
+    d_fake[1, :7] = d_real[1, :7]  # seed 1: 7 of 10 pairs tie
+    d_real[2], d_fake[2] = 1.0, 1.0  # seed 2: pinned, as saturated probabilities are
+    zero = torch.zeros(S)
+    row = stats.row(d_loss=zero, g_loss=zero, penalty=zero, d_real=d_real, d_fake=d_fake,
+                    d_param_norm=torch.tensor([1.0, 2.0, 3.0]), g_param_norm=torch.tensor([4.0, 5.0, 6.0]))
+    col = {c: row[:, i] for i, c in enumerate(stats.columns)}
+    assert col["d_tied"].tolist() == pytest.approx([0.0, 0.7, 1.0], abs=1e-7)
+    both = np.concatenate([d_real.numpy(), d_fake.numpy()], axis=1)
+    assert np.allclose(col["d_out_std"].numpy(), both.std(axis=1), rtol=1e-5) and col["d_out_std"][2] == 0
+    assert col["d_param_norm"].tolist() == [1.0, 2.0, 3.0] and col["g_param_norm"].tolist() == [4.0, 5.0, 6.0]
+    # by default: the norm of the parameters as they are now
+    G, D = nn.Linear(2, 2), nn.Linear(2, 1)
+    stats = StepStatistics(G, D, seeds=None)
+    row = stats.row(d_loss=zero[:1], g_loss=zero[:1], penalty=zero[:1], d_real=d_real[:1], d_fake=d_fake[:1])
+    direct = torch.linalg.vector_norm(torch.cat([p.detach().flatten() for p in D.parameters()]))
+    assert float(row[0, stats.columns.index("d_param_norm")]) == pytest.approx(float(direct), rel=1e-6)
+
+
+def test_the_trainer_traces_the_new_columns_and_writes_layers_json(tmp_path):
+    from ganeval.spec import BenchSpec
+    from ganeval.train.trainer import CellTrainer
+
+    spec = BenchSpec(seeds=[0, 1])
+    spec.run.update({"steps": 3, "hidden": 16, "batch_size": 32, "ckpt_every": 3, "trace_every": 1})
+    run = spec.resolve("ring8", "bce")
+    t = CellTrainer(run, [0, 1], [tmp_path / "s0", tmp_path / "s1"], torch.device("cpu"))
+    initial = [torch.linalg.vector_norm(torch.cat([p[k].detach().flatten() for p in t.D.parameters()]))
+               for k in range(2)]
+    t.train()
+    for k in range(2):
+        rows = read_trace(tmp_path / f"s{k}" / "trace.csv")
+        # the weights step 0's gradients were taken at: the initial ones
+        assert rows[0]["d_param_norm"] == pytest.approx(float(initial[k]), rel=1e-5)
+        assert rows[0]["d_tied"] == 0.0 and rows[0]["d_out_std"] > 0
+        layers = rundir.read_layers(tmp_path / f"s{k}")
+        assert [n for n, _ in layers["D"]] == [c.split(".", 1)[1] for c in t.columns if c.startswith("d_grad_norm.")]
+        assert all(kind == "SeedLinear" for _, kind in layers["D"] + layers["G"])
