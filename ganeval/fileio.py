@@ -6,6 +6,7 @@ and a run killed at any moment leaves nothing half-written under a final name.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -42,6 +43,10 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone gives 0600
 
 
+#: errno values that mean the disk, not the path, refused the write
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
     path = Path(path)
@@ -62,9 +67,11 @@ def write_bytes(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(exc, OSError):  # a full disk, a quota: one line; the old file is untouched
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:  # one line; the old file is untouched
             raise StorageError(f"cannot write {path}: {exc.strerror or exc}; the previous version is kept, "
-                                 "free space and re-run to resume") from None
+                               "free space and re-run to resume") from None
+        if isinstance(exc, OSError):  # e.g. the path names a folder
+            raise RunFolderError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
     _fsync_dir(path.parent)
 

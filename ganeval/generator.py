@@ -68,6 +68,20 @@ def build_generator(run, seeds: Sequence[int]) -> nn.Module:
     return build_models(run, seeds, get_benchmark(run.benchmark).data_shape)[0]
 
 
+def _load(G: nn.Module, state: dict[str, torch.Tensor], run_dir: Path, step: int) -> nn.Module:
+    """``state`` into ``G``; weights that do not fit the run's own architecture are a corrupt file."""
+    try:
+        G.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError) as exc:
+        from ganeval.errors import IntegrityError
+        from ganeval.rundir import checkpoint_path
+
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise IntegrityError(f"{checkpoint_path(run_dir, step)}: generator weights do not fit the run's "
+                             f"architecture ({first[:160]})") from None
+    return G
+
+
 def load_generators(run_dir: Path, step: int | None = None, device: torch.device | str = "cpu") -> Generators:
     """The generator of a run folder at checkpoint ``step`` (default: the newest that verifies)."""
     from ganeval.rundir import checkpoint_steps, latest_checkpoint, load_checkpoint, read_config
@@ -84,12 +98,10 @@ def load_generators(run_dir: Path, step: int | None = None, device: torch.device
     if payload is None:
         raise RunFolderError(f"{run_dir} has no usable checkpoint to evaluate")
     device = torch.device(device)
-    G = build_generator(run, [seed])
-    G.load_state_dict(payload["G"])
+    G = _load(build_generator(run, [seed]), payload["G"], run_dir, payload["step"])
     G_ema = None
     if "G_ema" in payload:
-        G_ema = build_generator(run, [seed])
-        G_ema.load_state_dict(payload["G_ema"])
+        G_ema = _load(build_generator(run, [seed]), payload["G_ema"], run_dir, payload["step"])
         G_ema = G_ema.requires_grad_(False).to(device)
     return Generators(run, [seed], G.to(device), G_ema, int(payload["step"]), float(payload["elapsed"]),
                       rng.SeedStreams([seed], device))

@@ -39,7 +39,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganeval import __version__, fileio
+from ganeval import __version__, fileio, schema
 from ganeval.errors import SpecError
 from ganeval.metrics.catalog import METRICS
 from ganeval.results import collect, metric_columns, score_failed_seeds
@@ -147,17 +147,24 @@ def load_baseline(path: Path) -> dict[str, Any]:
         raise SpecError(f"{path}: not a JSON baseline ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), dict):
         raise SpecError(f"{path}: not a ganeval baseline (no 'metrics' table)")
+    found = schema.value_problem("format", doc.get("format", BASELINE_FORMAT), (int,))
+    if found:
+        raise SpecError(f"{path}: {found}")
     if doc.get("format", BASELINE_FORMAT) > BASELINE_FORMAT:
         raise SpecError(f"{path}: baseline format {doc['format']} is newer than this ganeval understands")
     for key, entry in doc["metrics"].items():
         metric = key.rsplit("/", 1)[-1]
         if key.count("/") not in (2, 3) or metric not in METRICS:
             raise SpecError(f"{path}: {key!r} does not name a known metric (BENCHMARK/LOSS[/VARIANT]/METRIC)")
-        tol = entry.get("tolerance", {}) if isinstance(entry, dict) else {}
-        if tol.get("kind") not in TOLERANCE_KINDS or not isinstance(tol.get("value"), (int, float)):
-            raise SpecError(f"{path}: {key}: tolerance needs a kind ({', '.join(TOLERANCE_KINDS)}) and a value")
-        if not isinstance(entry.get("values"), list):
+        if isinstance(entry, dict) and "values" not in entry:
             raise SpecError(f"{path}: {key}: 'values' (per-seed baseline values) missing")
+        found = (schema.problem(entry, schema.BASELINE_ENTRY)
+                 or schema.items_problem("values", entry["values"], (*schema.NUMBER, schema.NONE))
+                 or schema.problem(entry["tolerance"], schema.TOLERANCE))
+        if found:
+            raise SpecError(f"{path}: {key}: {found}")
+        if entry["tolerance"]["kind"] not in TOLERANCE_KINDS:
+            raise SpecError(f"{path}: {key}: tolerance kind must be one of {', '.join(TOLERANCE_KINDS)}")
     return doc
 
 

@@ -163,7 +163,8 @@ def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> list[str]:
         spec = rundir.read_spec(d)
         env = rundir.read_env(d)
         wall = env.get("wall_time_s")
-        incomplete = len(incomplete_runs(d))
+        unreadable = [(r, why) for r in rundir.find_run_dirs(d) if (why := rundir.unreadable_metrics(r))]
+        incomplete = len(incomplete_runs(d)) - len(unreadable)
         title = f"### `{Path(d).name}`" if len(bench_dirs) > 1 else None
         if title:
             lines += [title, ""]
@@ -180,6 +181,9 @@ def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> list[str]:
             + (f"; bench wall time {wall:.0f} s" if isinstance(wall, (int, float)) else "")]) + [
             f"- **runs**: {int((frame['_root'] == str(d)).sum())} complete seed-runs"
             + (f", {incomplete} incomplete" if incomplete else "")
+            + (f", {len(unreadable)} unreadable (left out: "
+               + "; ".join(f"`{Path(r).relative_to(d)}/{rundir.METRICS_FILE}`: {why}" for r, why in unreadable) + ")"
+               if unreadable else "")
             + (f" ([`{rundir.RESULTS_FILE}`]({rundir.RESULTS_FILE}))" if len(bench_dirs) == 1 else ""),
         ]
         extractors = sorted(set(frame.loc[frame["_root"] == str(d), "extractor"].dropna())) if "extractor" in frame else []

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from ganeval import fileio
+from ganeval import fileio, schema
 from ganeval.errors import IntegrityError, RunFolderError
 from ganeval.spec import CellId, RunSpec, check_run_value
 
@@ -195,7 +195,13 @@ def write_env(bench_dir: Path, env: dict[str, Any]) -> None:
 
 
 def read_env(bench_dir: Path) -> dict[str, Any]:
-    return _read_dict(Path(bench_dir) / ENV_FILE)
+    """``env.json``; a field of the wrong type is dropped with a warning (the report still renders)."""
+    env = _read_dict(Path(bench_dir) / ENV_FILE)
+    for name, (types, _) in schema.ENV.items():
+        if name in env and schema.value_problem(name, env[name], types):
+            log.warning("%s: %s; ignored", Path(bench_dir) / ENV_FILE, schema.value_problem(name, env[name], types))
+            env.pop(name)
+    return env
 
 
 def write_results(bench_dir: Path, frame) -> Path:
@@ -235,6 +241,8 @@ def read_config(run_dir: Path) -> tuple[RunSpec, int]:
         raise RunFolderError(f"{run_dir} is not a ganeval run folder (no {CONFIG_FILE})") from None
     except (OSError, ValueError) as exc:
         raise RunFolderError(f"{path}: unreadable ({exc})") from None
+    if isinstance(doc, dict) and not schema.fits(doc.get("seed"), (int,)):
+        raise RunFolderError(f"{path}: {schema.value_problem('seed', doc.get('seed'), (int,))}")
     if isinstance(doc, dict) and "scored_by" in doc:
         raise RunFolderError(f"{run_dir} holds scored samples (ganeval score), not a trained run: nothing to re-evaluate")
     try:
@@ -259,9 +267,29 @@ def read_raw_config(run_dir: Path) -> dict[str, Any] | None:
 
 
 # --- metrics.json and eval/step-<n>.json ----------------------------------------------------------
+def result_problem(doc: Any) -> str | None:
+    """Why ``doc`` is not a metrics document ganeval can use, or None."""
+    found = schema.problem(doc, schema.RESULT)
+    if found is None and doc["format"] != RESULT_FORMAT:
+        found = f"format {doc['format']} (this ganeval reads {RESULT_FORMAT})"
+    return found or schema.items_problem("metrics", doc["metrics"], (*schema.NUMBER, schema.NONE))
+
+
 def _valid_result(doc: Any, eval_config: dict[str, Any] | None) -> bool:
-    return (isinstance(doc, dict) and doc.get("format") == RESULT_FORMAT and isinstance(doc.get("metrics"), dict)
-            and (eval_config is None or doc.get("eval_config") == eval_config))
+    return result_problem(doc) is None and (eval_config is None or doc.get("eval_config") == eval_config)
+
+
+def unreadable_metrics(run_dir: Path) -> str | None:
+    """Why the run's ``metrics.json`` exists but cannot be used (a wrong type, a missing field), or
+    None when it is fine or absent: such a seed-run is reported as unreadable, never guessed at."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return None
+    try:
+        doc = fileio.read_json(path)
+    except (OSError, ValueError) as exc:
+        return f"not JSON ({exc})"
+    return result_problem(doc)
 
 
 def read_metrics(run_dir: Path, eval_config: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -313,7 +341,14 @@ def read_events(run_dir: Path) -> list[dict[str, Any]] | None:
     """The run's events, or None when ``events.json`` is missing or not an events document."""
     doc = _read_dict(events_path(run_dir))
     events = doc.get("events")
-    return events if isinstance(events, list) else None
+    if not isinstance(events, list):
+        return None
+    for i, event in enumerate(events):
+        found = schema.problem(event, schema.EVENT)
+        if found:
+            log.warning("%s: event %d: %s; events are re-detected from the trace", events_path(run_dir), i, found)
+            return None
+    return events
 
 
 # --- layers.json ----------------------------------------------------------------------------------
@@ -368,6 +403,9 @@ def load_checkpoint(run_dir: Path, step: int, config: dict[str, Any] | None = No
     payload = fileio.load_tensors(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or payload.get("step") != step:
         raise IntegrityError(f"{path}: not a ganeval checkpoint of step {step}")
+    found = schema.problem(payload, schema.CHECKPOINT)
+    if found:
+        raise IntegrityError(f"{path}: {found}")
     if config is not None and payload.get("config") != config:
         raise RunFolderError(f"{path} was written by a run with a different configuration; "
                              "use another output folder or --no-resume")

@@ -18,7 +18,7 @@ from ganeval.spec import BenchSpec, CellId
 
 CONTRACT_NAMES = {rundir.SPEC_FILE, rundir.ENV_FILE, rundir.RESULTS_FILE, rundir.REPORT_FILE, rundir.FIGURES_DIR,
                   rundir.LOCK_FILE, rundir.CONFIG_FILE, rundir.TRACE_FILE, rundir.EVENTS_FILE, rundir.METRICS_FILE,
-                  rundir.SAMPLES_FIGURE, rundir.SAMPLES_FILE, rundir.CHECKPOINT_DIR}  # "eval" is also a command
+                  rundir.SAMPLES_FIGURE, rundir.SAMPLES_FILE, rundir.CHECKPOINT_DIR, rundir.LAYERS_FILE}  # "eval": a command too
 
 
 def _code_strings(path: Path) -> list[str]:
@@ -97,7 +97,35 @@ def test_the_completion_mark_is_written_last(tmp_path, monkeypatch):
 
 
 def _doc(step, eval_config):
-    return {"format": rundir.RESULT_FORMAT, "step": step, "eval_config": eval_config, "metrics": {"kl": None, "x": 1.0}}
+    return {"format": rundir.RESULT_FORMAT, "benchmark": "ring8", "loss": "bce", "variant": "none", "seed": 0,
+            "step": step, "status": "ok", "eval_config": eval_config, "metrics": {"kl": None, "x": 1.0}}
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("seed", "zero", "'seed' must be an integer, got 'zero'"),
+    ("seed", True, "'seed' must be an integer, got True"),
+    ("metrics", [1], "'metrics' must be a table"),
+    ("metrics", {"kl": "abc"}, "'metrics.kl' must be a number or null, got 'abc'"),
+    ("step", 1.5, "'step' must be an integer"),
+    ("status", None, "'status' must be a string"),
+    ("format", 99, "format 99"),
+])
+def test_a_metrics_file_of_the_wrong_shape_is_unreadable_and_says_why(tmp_path, field, value, message):
+    doc = _doc(10, {})
+    doc[field] = value
+    rundir.write_metrics(tmp_path, doc)
+    assert rundir.read_metrics(tmp_path) is None
+    assert message in rundir.unreadable_metrics(tmp_path)
+    rundir.write_metrics(tmp_path, _doc(10, {}))
+    assert rundir.read_metrics(tmp_path) is not None and rundir.unreadable_metrics(tmp_path) is None
+
+
+def test_events_of_the_wrong_shape_read_as_missing(tmp_path):
+    rundir.write_events(tmp_path, {}, [{"step": 3, "kind": "divergence", "evidence": {}}])
+    assert rundir.read_events(tmp_path)[0]["step"] == 3
+    for bad in ([1, 2], [{"step": "3", "kind": "divergence", "evidence": {}}], [{"kind": "divergence"}]):
+        rundir.write_events(tmp_path, {}, bad)
+        assert rundir.read_events(tmp_path) is None
 
 
 def test_metrics_count_only_under_the_settings_they_were_made_with(tmp_path):
