@@ -106,12 +106,19 @@ def jobs_for(spec: BenchSpec, out_dir: Path, resume: bool) -> list[CellJob]:
                     spec.batch_seeds, spec.device) for run in spec.cells()]
 
 
-def preflight(jobs: list[CellJob]) -> None:
-    """Check every evaluation input and every run folder before anything is written."""
+def preflight(jobs: list[CellJob], device: torch.device | None = None) -> None:
+    """Check every evaluation input, model, run folder and (on ``device``, where the cells run
+    here) every cell's memory before anything is written."""
+    from ganeval.feasibility import check_memory, check_model
     from ganeval.scoring import check_inputs
 
     for job in jobs:
+        check_model(job.run)
         check_inputs(job.run)
+    if device is not None:
+        for job in jobs:
+            if pending_seeds(job):
+                check_memory(job.run, len(job.dirs) if job.batch_seeds else 1, device)
     for job in jobs:
         if job.resume:
             for seed, d in job.dirs.items():
@@ -151,21 +158,34 @@ def train_run(run: RunSpec, seed: int, run_dir: Path, device: str = "auto", resu
     """One seed-run into ``run_dir`` (``ganeval train``); returns its metrics document."""
     resolve_device(device)
     run_dir = Path(run_dir)
-    rundir.ensure_writable(run_dir)
     job = CellJob(run, {seed: run_dir}, resume, True, device)
     bench_dir = rundir.enclosing_bench(run_dir)
     with contextlib.ExitStack() as locks:
+        locks.enter_context(rundir.new_folder_unless_valid(run_dir))
         if bench_dir is not None:  # a run folder of a bench: no bench may write it meanwhile
             locks.enter_context(rundir.folder_lock(bench_dir))
         locks.enter_context(rundir.folder_lock(run_dir))
         rundir.clean_stray_temp(run_dir)
-        preflight([job])
+        preflight([job], resolve_device(device))
         if not resume:
             rundir.clear_run(run_dir)
         run_cell(job, Progress())
     doc = rundir.read_metrics(run_dir)
     assert doc is not None
     return doc
+
+
+def _announce_large_grid(jobs: list[CellJob], device: torch.device) -> None:
+    """Before a large grid starts: how long it will take at the rate measured here, now."""
+    from ganeval.feasibility import LARGE_GRID, estimate_time, format_duration
+
+    cells = [(job.run, len(pending_seeds(job))) for job in jobs]
+    seed_steps = sum(run.steps * n for run, n in cells)
+    if seed_steps > LARGE_GRID:
+        seconds = estimate_time(cells, device)
+        log.warning("large grid: %s seed-steps in %d cells; estimated training time on %s: %s (measured now on a "
+                    "few steps of each setting; evaluation not included)", f"{seed_steps:,}", len(jobs),
+                    device_name(device), format_duration(seconds))
 
 
 def _cell_summary(job: CellJob) -> str:
@@ -192,11 +212,12 @@ def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Pro
     runner = get_executor(executor, address)
     device = resolve_device(spec.device) if runner.runs_here else None
     out_dir = Path(out_dir)
-    rundir.ensure_writable(out_dir)
-    with rundir.folder_lock(out_dir):
+    with rundir.new_folder_unless_valid(out_dir), rundir.folder_lock(out_dir):
         rundir.clean_stray_temp(out_dir)
         jobs = jobs_for(spec, out_dir, resume)
-        preflight(jobs)
+        preflight(jobs, device)
+        if device is not None:
+            _announce_large_grid(jobs, device)
         t0 = time.perf_counter()
         rundir.write_spec(out_dir, spec.to_toml())
         env = environment(device, spec.device)

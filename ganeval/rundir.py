@@ -132,6 +132,22 @@ def clear_run(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
 
 
+@contextmanager
+def new_folder_unless_valid(folder: Path) -> Iterator[None]:
+    """Create ``folder`` (checked writable) for a command that validates its input inside the block;
+    if the folder is new and the block fails before writing anything but the lock, remove it again:
+    a command that fails validation leaves nothing behind."""
+    folder = Path(folder)
+    created = not folder.exists()
+    ensure_writable(folder)
+    try:
+        yield
+    except BaseException:
+        if created and folder.is_dir() and not any(p.name not in (LOCK_FILE, LOCK_OWNER_FILE) for p in folder.iterdir()):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
 def clean_stray_temp(folder: Path) -> int:
     """Remove the temporary files a killed writer left below ``folder`` (``.<name>.*.tmp``, never a
     finished file); call it holding the folder's lock. Returns how many were removed."""

@@ -21,6 +21,8 @@ class ModelFamily:
     name: str
     description: str
     build: Callable[..., tuple[nn.Module, nn.Module]]
+    #: why the family cannot model data of a shape (None: it can); checked before training starts
+    rejects: Callable[[tuple[int, ...]], str | None] = lambda shape: None
 
 
 MODELS: Registry[ModelFamily] = Registry("model")
@@ -62,5 +64,9 @@ def _build_dcgan(g_gens, d_gens, data_shape, run):
 
 
 register_model(ModelFamily("mlp", "fully connected ReLU G and D (MoG protocol of Metz et al. 2017)", _build_mlp))
+def _dcgan_rejects(shape: tuple[int, ...]) -> str | None:
+    return None if len(shape) == 3 and shape[1:] == (28, 28) else "needs images of shape Cx28x28"
+
+
 register_model(ModelFamily("dcgan", "DCGAN for 28x28 images, 64 base filters (Radford et al. 2016; VEEGAN/PacGAN)",
-                           _build_dcgan))
+                           _build_dcgan, _dcgan_rejects))
