@@ -146,12 +146,30 @@ def run_cell(job: CellJob, progress: Progress) -> CellOutcome:
         trainer = CellTrainer(run, group, group_dirs, device)
         if job.resume:
             trainer.resume()
+            if run.eval_checkpoints:
+                _recompute_lost_evals(run, group, group_dirs, trainer.step, device)
         curve = (lambda t=trainer, g=group_dirs: evaluate_generators(t.generators(), g, final=False)) \
             if run.eval_checkpoints else None
         trainer.train(on_steps=lambda n, k=len(group): progress.advance(n * k), on_checkpoint=curve)
         progress.phase(f"evaluating {job.cell.key} (seed {', '.join(map(str, group))})")
         evaluate_generators(trainer.generators(), group_dirs)
     return CellOutcome(trained=len(todo), skipped=len(dirs) - len(todo), device=str(device))
+
+
+def _recompute_lost_evals(run: RunSpec, seeds: list[int], dirs: list[Path], upto: int, device: torch.device) -> None:
+    """Checkpoint evaluations a kill lost (it struck between a checkpoint and its evaluation),
+    recomputed from those checkpoints with the seeds batched as in training, so a resumed run has
+    exactly the evaluations an uninterrupted one has."""
+    from ganeval.evaluate import evaluate_generators
+    from ganeval.train.trainer import CellTrainer
+
+    done = [{step for step, _ in rundir.read_evals(d, run.eval_config())} for d in dirs]
+    common = set.intersection(*(set(rundir.checkpoint_steps(d)) for d in dirs))
+    for step in sorted(t for t in common if t <= upto and t < run.steps and not all(t in d for d in done)):
+        log.info("recomputing the evaluation of step %d that an interrupted run lost", step)
+        trainer = CellTrainer(run, seeds, dirs, device)
+        trainer.load_payloads([rundir.load_checkpoint(d, step, run.train_config()) for d in dirs])
+        evaluate_generators(trainer.generators(), dirs, final=False)
 
 
 def train_run(run: RunSpec, seed: int, run_dir: Path, device: str = "auto", resume: bool = True) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Reliability of `ganeval bench`: killed at several points it resumes to the same results; one
 writer per folder; a cell that fails is reported and the bench goes on."""
 
+import json
 import os
 import signal
 import subprocess
@@ -136,3 +137,27 @@ def test_stray_temporary_files_are_removed_on_the_next_start(tmp_path):
     assert main(args) == 0
     assert not any(p.exists() for p in stray)
     assert (run_dir / "metrics.json").read_bytes() == done  # finished files untouched
+
+
+def test_an_evaluation_lost_between_a_checkpoint_and_its_evaluation_is_recomputed_on_resume(tmp_path):
+    args = ["bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "2", *TINY, "--set", "eval_checkpoints=true",
+            "--no-report"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    killed = tmp_path / "killed"
+    assert main([*args, "--out", str(killed)]) == 0
+    for seed in (0, 1):  # as if killed right after the step-20 checkpoint: its evaluation (and all after) lost
+        run_dir = killed / "ring8" / "bce" / f"seed-{seed}"
+        for name in ("eval/step-20.json", "checkpoints/step-30.pt", "checkpoints/step-30.pt.sha256", "metrics.json"):
+            (run_dir / name).unlink()
+    (killed / "ring8" / "bce" / "seed-1" / "eval" / "step-10.json").unlink()  # one seed lost an earlier one too
+    assert main([*args, "--out", str(killed)]) == 0
+    for seed in (0, 1):
+        for step in (10, 20):
+            rel = f"ring8/bce/seed-{seed}/eval/step-{step}.json"
+            a, b = (json.loads((root / rel).read_text()) for root in (killed, tmp_path / "whole"))
+            for doc in (a, b):  # wall times differ; everything measured must not
+                doc.pop("eval_time_s"), doc.pop("train_time_s")
+            assert a == b, rel
+    a = pd.read_csv(killed / "results.csv").drop(columns=["train_time_s", "run_dir"])
+    b = pd.read_csv(tmp_path / "whole" / "results.csv").drop(columns=["train_time_s", "run_dir"])
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
