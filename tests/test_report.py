@@ -108,3 +108,25 @@ def test_the_trace_report_of_a_users_own_loop(tmp_path, capsys):
     assert {"figures/d-grad-norms.png", "figures/g-grad-norms.png", "figures/losses.png"} <= set(figures)
     for rel in figures:
         assert (tmp_path / "mine" / rel).is_file(), rel
+
+
+def test_a_bench_whose_runs_all_died_reports_them_with_their_events(tmp_path):
+    """The issue's own command (shortened): every run dies; the report is exactly what a user needs."""
+    import pandas as pd
+
+    from ganeval import rundir
+    from ganeval.cli import main
+
+    out = tmp_path / "dead"
+    code = main(["bench", "--benchmarks", "ring8", "--losses", "bce,wgan-gp", "--seeds", "2", "--steps", "100",
+                 "--set", "lr_d=1e9", "--set", "lr_g=1e9", "--set", "hidden=32", "--set", "ckpt_every=50",
+                 "--set", "eval_samples=500", "--out", str(out)])
+    assert code == 0
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 4 and (results["modes_covered"].fillna(0) <= 1).all()
+    text = (out / "report.md").read_text()
+    events = [e for d in rundir.find_run_dirs(out) for e in rundir.read_events(d)]
+    assert events and all(e["step"] <= 10 for e in events[:1])
+    assert "figures/ring8-events.png" in text and (out / "figures" / "ring8-events.png").stat().st_size > 0
+    assert "figures/ring8-gradients.png" in text
+    assert "| bce | 2" in text and "| wgan-gp | 2" in text
