@@ -408,6 +408,13 @@ def report(bench_dirs, output, fmt):
         return
     for d in bench_dirs:
         check_bench_dir(d)
+    from ganeval.rundir import METRICS_FILE, find_run_dirs, unreadable_metrics
+
+    unreadable = [(r, why) for d in bench_dirs for r in find_run_dirs(d) if (why := unreadable_metrics(r))]
+    for r, why in unreadable:
+        click.echo(f"warning: {r / METRICS_FILE} is unreadable ({why}); this seed-run is left out", err=True)
+    if unreadable:
+        click.echo(f"warning: {len(unreadable)} unreadable seed-run(s) left out of the tables", err=True)
     if fmt is not None:
         frame = load_frames(list(bench_dirs))
         if frame.empty:

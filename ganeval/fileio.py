@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,14 @@ _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
     path = Path(path)
+    mode = _FILE_MODE
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        pass
+    else:
+        if path.is_file() and not mode & 0o222:  # even root: a file made read-only is not to be replaced
+            raise RunFolderError(f"{path} is read-only; make it writable (chmod u+w) to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -60,7 +69,7 @@ def write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, _FILE_MODE)
+        os.chmod(tmp, mode)  # a replaced file keeps its mode
         os.replace(tmp, path)
     except BaseException as exc:
         try:

@@ -244,3 +244,103 @@ def test_no_folder_is_left_locked(world):
     for folder in (world / "bench", world / "run"):
         with folder_lock(folder):  # would raise "in use by another ganeval" if anything still held it
             pass
+
+
+# --- corrupt files: every document ganeval reads back ---------------------------------------------
+def _json_edit(path, fn):
+    doc = json.loads(path.read_text())
+    fn(doc)
+    path.write_text(json.dumps(doc))
+
+
+def _checkpoint_edit(path, fn):
+    from ganeval import fileio
+
+    payload = torch.load(path, weights_only=True)
+    fn(payload)
+    fileio.save_tensors(path, payload)  # a valid hash: the content itself is wrong
+
+
+M0 = "bench/ring8/bce/seed-0"
+CK = "run/checkpoints/step-30.pt"
+CORRUPT = [
+    # (what, setup(root), argv, exit code, message on stderr)
+    ("metrics.json: a string for a number", lambda r: _json_edit(r / M0 / "metrics.json", lambda d: d["metrics"].update(kl="abc")),
+     ["report", "{r}/bench"], 0, "1 unreadable seed-run(s) left out"),
+    ("metrics.json: a string seed", lambda r: _json_edit(r / M0 / "metrics.json", lambda d: d.update(seed="zero")),
+     ["report", "{r}/bench"], 0, "1 unreadable seed-run(s) left out"),
+    ("metrics.json: metrics a list", lambda r: _json_edit(r / M0 / "metrics.json", lambda d: d.update(metrics=[1])),
+     ["report", "{r}/bench"], 0, "1 unreadable seed-run(s) left out"),
+    ("events.json: wrong shape", lambda r: (r / M0 / "events.json").write_text('{"events": {"a": 1}}'),
+     ["report", "{r}/bench"], 0, ""),
+    ("events.json: items not events", lambda r: (r / M0 / "events.json").write_text('{"events": [1, 2]}'),
+     ["report", "{r}/bench"], 0, "events are re-detected"),
+    ("trace.csv: random bytes", lambda r: (r / M0 / "trace.csv").write_bytes(bytes(range(256)) * 8),
+     ["report", "{r}/bench"], 0, "unreadable"),
+    ("spec.toml: random bytes", lambda r: (r / "bench" / "spec.toml").write_bytes(bytes(range(256)) * 8),
+     ["report", "{r}/bench"], 0, ""),
+    ("env.json: wrong types", lambda r: (r / "bench" / "env.json").write_text('{"wall_time_s": "x", "git_commit": 5}'),
+     ["report", "{r}/bench"], 0, "'git_commit' must be a string"),
+    ("env.json: a list", lambda r: (r / "bench" / "env.json").write_text("[1, 2]"), ["report", "{r}/bench"], 0, ""),
+    ("a traced folder with a corrupt trace.csv", lambda r: (r / "run" / "trace.csv").write_bytes(bytes(range(256)) * 8),
+     ["report", "{r}/run"], 2, "has no readable row"),
+    ("report -o naming a folder", lambda r: None, ["report", "{r}/bench", "-o", "{r}/bench/ring8"], 2, "Is a directory"),
+    ("report --format -o naming a folder", lambda r: None, ["report", "{r}/bench", "--format", "md", "-o", "{r}/bench"], 2,
+     "Is a directory"),
+    ("trace report -o naming a folder", lambda r: None, ["report", "{r}/run", "-o", "{r}/run/checkpoints"], 2,
+     "Is a directory"),
+    ("eval: config.json with a string seed", lambda r: _json_edit(r / "run" / "config.json", lambda d: d.update(seed="one")),
+     ["eval", "{r}/run"], 2, "'seed' must be an integer, got 'one'"),
+    ("eval: config.json a list", lambda r: (r / "run" / "config.json").write_text("[1]"), ["eval", "{r}/run"], 2,
+     "not a ganeval run config"),
+    ("eval: a checkpoint without weights", lambda r: _checkpoint_edit(r / CK, lambda p: p.pop("G")),
+     ["eval", "{r}/run", "--step", "30"], 2, "'G' missing"),
+    ("eval: weights of the wrong shape", lambda r: _checkpoint_edit(
+        r / CK, lambda p: p["G"].update({next(iter(p["G"])): torch.zeros(3, 3, 3)})),
+     ["eval", "{r}/run", "--step", "30"], 2, "generator weights do not fit the run's architecture"),
+    ("eval: a non-numeric elapsed", lambda r: _checkpoint_edit(r / CK, lambda p: p.update(elapsed="soon")),
+     ["eval", "{r}/run", "--step", "30"], 2, "'elapsed' must be a number"),
+    ("eval: newest checkpoint corrupt, falls back", lambda r: _checkpoint_edit(r / CK, lambda p: p.pop("D")),
+     ["eval", "{r}/run"], 0, "skipping corrupt checkpoint"),
+    ("check: baseline format a string", lambda r: _json_edit(r / "baseline.json", lambda d: d.update(format="one")),
+     ["check", "{r}/bench", "--baseline", "{r}/baseline.json"], 2, "'format' must be an integer"),
+    ("check: baseline values not a list", lambda r: _json_edit(
+        r / "baseline.json", lambda d: [m.update(values=5) for m in d["metrics"].values()]),
+     ["check", "{r}/bench", "--baseline", "{r}/baseline.json"], 2, "'values' must be a list"),
+    ("check: baseline value a string", lambda r: _json_edit(
+        r / "baseline.json", lambda d: [m.update(values=["a"]) for m in d["metrics"].values()]),
+     ["check", "{r}/bench", "--baseline", "{r}/baseline.json"], 2, "'values[0]' must be a number or null"),
+    ("check: baseline floor a string", lambda r: _json_edit(
+        r / "baseline.json", lambda d: [m["tolerance"].update(floor="x") for m in d["metrics"].values()]),
+     ["check", "{r}/bench", "--baseline", "{r}/baseline.json"], 2, "'floor' must be a number"),
+    ("check: baseline tolerance a string", lambda r: _json_edit(
+        r / "baseline.json", lambda d: [m.update(tolerance="x") for m in d["metrics"].values()]),
+     ["check", "{r}/bench", "--baseline", "{r}/baseline.json"], 2, "'tolerance' must be a table"),
+    ("check --update on a read-only baseline", lambda r: (r / "baseline.json").chmod(0o444),
+     ["check", "{r}/bench", "--baseline", "{r}/baseline.json", "--update"], 2, "is read-only"),
+]
+#: files a command that succeeds is there to (re)write
+OUTPUTS = ("report.md", "results.csv", "figures/", "eval/")
+
+
+@pytest.mark.parametrize("what, setup, argv, code, message", CORRUPT, ids=[c[0] for c in CORRUPT])
+def test_corrupt_files(world, tmp_path, capsys, caplog, what, setup, argv, code, message):
+    import shutil
+
+    for name in ("bench", "run", "baseline.json"):
+        (shutil.copytree if (world / name).is_dir() else shutil.copy)(world / name, tmp_path / name)
+    setup(tmp_path)
+    before = {k: v for k, v in snapshot(tmp_path).items() if not any(o in k for o in OUTPUTS)}
+    capsys.readouterr()
+    result = main([a.replace("{r}", str(tmp_path)) for a in argv])
+    err = capsys.readouterr().err + caplog.text
+    assert result == code, err
+    assert message in err and "Traceback" not in err, err
+    if code == 2:
+        assert capsys.readouterr().err.count("\n") <= 1
+    after = {k: v for k, v in snapshot(tmp_path).items() if not any(o in k for o in OUTPUTS)}
+    assert after == before  # nothing it read was changed or removed
+
+
+def test_the_tables_cover_every_case_named_in_the_hardening_issue():
+    assert len(CASES) + len(CORRUPT) >= 90

@@ -67,3 +67,17 @@ def test_a_tensor_file_is_checked_against_its_sidecar(tmp_path):
     fileio.sidecar(path).unlink()
     with pytest.raises(IntegrityError, match="no checksum sidecar"):
         fileio.load_tensors(path)
+
+
+def test_a_read_only_file_is_never_replaced_and_a_replaced_file_keeps_its_mode(tmp_path):
+    from ganeval.errors import RunFolderError
+
+    path = tmp_path / "baseline.json"
+    fileio.write_text(path, "one")
+    path.chmod(0o444)
+    with pytest.raises(RunFolderError, match="read-only"):
+        fileio.write_text(path, "two")  # refused even for root, who may write anything
+    assert path.read_text() == "one"
+    path.chmod(0o640)
+    fileio.write_text(path, "three")
+    assert path.read_text() == "three" and (path.stat().st_mode & 0o777) == 0o640
