@@ -200,10 +200,20 @@ def write_spec(bench_dir: Path, toml_text: str) -> None:
 
 def read_spec(bench_dir: Path) -> dict[str, Any]:
     """The resolved spec as a plain dict (empty if missing or unreadable: the report still renders)."""
+    path = Path(bench_dir) / SPEC_FILE
     try:
-        return tomllib.loads((Path(bench_dir) / SPEC_FILE).read_text(encoding="utf-8"))
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
+    from ganeval.errors import SpecError
+    from ganeval.spec import spec_from_dict
+
+    try:
+        spec_from_dict(dict(doc), str(path))  # the same checks as a spec file given to bench
+    except (SpecError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("%s: %s; the report leaves the spec out", path, exc)
+        return {}
+    return doc
 
 
 def write_env(bench_dir: Path, env: dict[str, Any]) -> None:

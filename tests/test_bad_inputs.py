@@ -279,6 +279,8 @@ CORRUPT = [
      ["report", "{r}/bench"], 0, "unreadable"),
     ("spec.toml: random bytes", lambda r: (r / "bench" / "spec.toml").write_bytes(bytes(range(256)) * 8),
      ["report", "{r}/bench"], 0, ""),
+    ("spec.toml: wrong types", lambda r: (r / "bench" / "spec.toml").write_text('benchmarks = 5\nseeds = "x"\n'),
+     ["report", "{r}/bench"], 0, "the report leaves the spec out"),
     ("env.json: wrong types", lambda r: (r / "bench" / "env.json").write_text('{"wall_time_s": "x", "git_commit": 5}'),
      ["report", "{r}/bench"], 0, "'git_commit' must be a string"),
     ("env.json: a list", lambda r: (r / "bench" / "env.json").write_text("[1, 2]"), ["report", "{r}/bench"], 0, ""),
