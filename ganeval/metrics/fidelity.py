@@ -189,11 +189,8 @@ def _cache_root() -> Path:
 FEATURES_VERSION = 2
 
 
-def reference_features(benchmark, extractor, name: str, weights_sha256: str, n: int, split: str,
-                       device: torch.device) -> dict[str, torch.Tensor]:
-    """Real-data features, cached per (benchmark, split, extractor, weights hash, n, extraction
-    version): a changed extractor or extraction has another key, hence another cache entry."""
-    key = f"{benchmark.name}-{split}-{name}-{weights_sha256[:16]}-n{n}-v{FEATURES_VERSION}"
+def _cached(key: str, compute) -> dict[str, torch.Tensor]:
+    """Features cached under ``key`` (verified by their hash), computed once by ``compute()``."""
     path = _cache_root() / f"{key}.pt"
     if path.exists():
         try:
@@ -202,9 +199,17 @@ def reference_features(benchmark, extractor, name: str, weights_sha256: str, n: 
                 return cached
         except IntegrityError as exc:
             log.warning("rebuilding reference features: %s", exc)
-    feats = extract(extractor, benchmark.real_uint8(n, split), device)
+    feats = compute()
     fileio.save_tensors(path, feats)
     return feats
+
+
+def reference_features(benchmark, extractor, name: str, weights_sha256: str, n: int, split: str,
+                       device: torch.device) -> dict[str, torch.Tensor]:
+    """Real-data features, cached per (benchmark, split, extractor, weights hash, n, extraction
+    version): a changed extractor or extraction has another key, hence another cache entry."""
+    key = f"{benchmark.name}-{split}-{name}-{weights_sha256[:16]}-n{n}-v{FEATURES_VERSION}"
+    return _cached(key, lambda: extract(extractor, benchmark.real_uint8(n, split), device))
 
 
 def mean_pairwise_distance(features: torch.Tensor, max_samples: int = 2000) -> float:
@@ -220,17 +225,8 @@ def custom_reference_features(images: torch.Tensor, extractor, name: str, weight
     """Features of a user's own real images, cached by a hash of their content (pixels and shape)
     and of the extractor: the same reference set is featurized once, a changed one never reuses it."""
     content = fileio.sha256_bytes(str(list(images.shape)).encode() + images.contiguous().numpy().tobytes())
-    path = _cache_root() / f"custom-{content[:16]}-{name}-{weights_sha256[:16]}-v{FEATURES_VERSION}.pt"
-    if path.exists():
-        try:
-            cached = fileio.load_tensors(path)
-            if isinstance(cached, dict) and all(isinstance(v, torch.Tensor) for v in cached.values()):
-                return cached
-        except IntegrityError as exc:
-            log.warning("rebuilding reference features: %s", exc)
-    feats = extract(extractor, images, device)
-    fileio.save_tensors(path, feats)
-    return feats
+    key = f"custom-{content[:16]}-{name}-{weights_sha256[:16]}-v{FEATURES_VERSION}"
+    return _cached(key, lambda: extract(extractor, images, device))
 
 
 def fidelity_metrics(generated: torch.Tensor, benchmark, metrics: tuple[str, ...] = ALL, extractor_name: str = EXTRACTOR,
