@@ -277,7 +277,7 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
               help="the generator's latent: normal or uniform (-1, 1), size like 100 or 100x1x1")
 @click.option("-n", "--samples", "n", type=int, callback=_positive,
               help="samples to draw from --generator  [default: 10000]")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="seed of the generator's latents; also the seed the score is filed under with --out")
 @click.option("--benchmark", help="score against a built-in benchmark: its mode metrics (+ FID/IS/KID for images)")
 @click.option("--real", type=click.Path(path_type=Path),
@@ -326,6 +326,10 @@ def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, metric_
         check_inception_weights(inception_weights)
     names = _split_names(metric_names, "--metrics") if metric_names is not None else None
     dev = resolve_device(device)
+
+    def say(text: str) -> None:
+        if not as_json:
+            click.echo(f"... {text}", err=True)
     if out_dir is not None:
         from ganeval.rundir import ensure_writable
 
@@ -333,6 +337,7 @@ def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, metric_
     if generator_spec is not None:
         lat = user_samples.Latent.parse(latent)
         G = user_samples.load_generator(generator_spec)
+        say(f"drawing {n or DEFAULT_SAMPLES} samples from {generator_spec} ({lat}, seed {seed})")
         data = user_samples.generate(G, lat, n or DEFAULT_SAMPLES, seed, batch_size, pixel_range, dev)
         given = user_samples.Samples(data, user_samples.describe_generator(generator_spec, lat, seed))
         default_name = Path(generator_spec.rpartition(":")[2] or generator_spec).stem
@@ -345,7 +350,7 @@ def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, metric_
     doc = score(given, benchmark=benchmark, real=reference, metrics=names,
                 inception_weights=str(inception_weights) if inception_weights else None, resize=resize,
                 n_real=n_real, is_splits=is_splits, kid_subset_size=kid_subset_size,
-                name=name or default_name or "samples", seed=seed, device=dev)
+                name=name or default_name or "samples", seed=seed, device=dev, progress=say)
     if out_dir is not None:
         written = write_score(out_dir, doc, given.data)
     if as_json:

@@ -14,7 +14,7 @@ weights file, reads any size).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +74,10 @@ def _check_extractor(extractor: str, images: torch.Tensor, what: str) -> None:
 def score(samples: Samples, *, benchmark: str | None = None, real: Samples | None = None,
           metrics: Sequence[str] | None = None, inception_weights: str | Path | None = None,
           resize: bool = False, n_real: int = 10000, is_splits: int = 10, kid_subset_size: int = 1000,
-          name: str = "samples", seed: int = 0, device: torch.device | str = "cpu") -> dict[str, Any]:
+          name: str = "samples", seed: int = 0, device: torch.device | str = "cpu",
+          progress: Callable[[str], None] = lambda text: None) -> dict[str, Any]:
     """The evaluation document of ``samples`` (see the module docstring); ``metrics`` defaults to
-    every metric that applies."""
+    every metric that applies. ``progress(text)`` hears of each stage as it starts."""
     if benchmark is None and real is None:
         raise SpecError("score against a built-in benchmark (--benchmark) or your own real images (--real)")
     bench = get_benchmark(benchmark) if benchmark is not None else None
@@ -99,6 +100,7 @@ def score(samples: Samples, *, benchmark: str | None = None, real: Samples | Non
         from ganeval.spec import RunSpec
 
         eval_options = bench.eval_options(RunSpec(benchmark=bench.name, loss=name))
+        progress(f"mode metrics of {len(data)} samples on {bench.name}")
         doc_metrics, counts = bench.evaluate_with_counts(data, **eval_options)
         details["mode_counts"] = [int(c) for c in counts.tolist()]
     fid_metrics = tuple(m for m in wanted if m in FIDELITY)
@@ -114,6 +116,8 @@ def score(samples: Samples, *, benchmark: str | None = None, real: Samples | Non
             if extractor == EXTRACTOR and reference.shape[1] != data.shape[1]:
                 raise SampleError(f"samples have {data.shape[1]} channel(s), the real images {reference.shape[1]}: "
                                   f"{EXTRACTOR} features differ per channel count")
+        progress(f"{', '.join(fid_metrics)} with {extractor}: features of {len(data)} generated and "
+                 f"{len(reference) if reference is not None else n_real} real images (the real ones cached for next time)")
         out = fidelity_metrics(data, bench, fid_metrics, extractor, inception_weights, n_real=n_real,
                                kid_subset_size=kid_subset_size, is_splits=is_splits, device=device, real=reference)
         details["fidelity"] = {k: out.pop(k) for k in ("extractor", "n_generated", "n_real", "kid_subset_size",
