@@ -29,11 +29,12 @@ def table_metrics(frame: pd.DataFrame, groups: Sequence[str]) -> list[str]:
     return [m for m in metric_columns(frame) if METRICS.get(m).group in groups and scored[m].notna().any()]
 
 
-def load_frames(bench_dirs: Sequence[Path]) -> pd.DataFrame:
-    """All complete seed-runs of the benches; with several benches a ``bench`` column names each."""
+def load_frames(bench_dirs: Sequence[Path], collected: dict[Path, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """All complete seed-runs of the benches; with several benches a ``bench`` column names each.
+    ``collected``: each bench's :func:`collect` frame when the caller already has it."""
     frames = []
     for d in bench_dirs:
-        frame = collect(d)
+        frame = (collected[d] if collected is not None else collect(d)).copy()
         frame["_root"] = str(d)
         if len(bench_dirs) > 1:
             frame.insert(0, "bench", Path(d).name if list(map(lambda p: Path(p).name, bench_dirs)).count(Path(d).name) == 1
@@ -233,7 +234,8 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
     dirs = [Path(bench_dirs)] if isinstance(bench_dirs, (str, Path)) else [Path(d) for d in bench_dirs]
     output = Path(output) if output is not None else (dirs[0] / rundir.REPORT_FILE if len(dirs) == 1
                                                       else Path("comparison.md"))
-    frame = load_frames(dirs)
+    collected = {d: collect(d) for d in dirs}
+    frame = load_frames(dirs, collected)
     title = f"`{dirs[0].name}`" if len(dirs) == 1 else " vs ".join(f"`{d.name}`" for d in dirs)
     lines = [f"# ganeval report: {title}", ""] + _header(dirs, frame)
     lines += ["Tables: mean ± std over seeds (sample std), 95 % t-interval below; `seeds (diverged)` says how "
@@ -297,5 +299,5 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
     fileio.write_text(output, "\n".join(lines) + "\n")
     if refresh_results:  # last: a report that fails leaves results.csv as it was
         for d in dirs:
-            rundir.write_results(d, collect(d))
+            rundir.write_results(d, collected[d])
     return output

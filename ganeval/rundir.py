@@ -224,8 +224,9 @@ def read_env(bench_dir: Path) -> dict[str, Any]:
     """``env.json``; a field of the wrong type is dropped with a warning (the report still renders)."""
     env = _read_dict(Path(bench_dir) / ENV_FILE)
     for name, (types, _) in schema.ENV.items():
-        if name in env and schema.value_problem(name, env[name], types):
-            log.warning("%s: %s; ignored", Path(bench_dir) / ENV_FILE, schema.value_problem(name, env[name], types))
+        problem = schema.value_problem(name, env[name], types) if name in env else None
+        if problem:
+            log.warning("%s: %s; ignored", Path(bench_dir) / ENV_FILE, problem)
             env.pop(name)
     return env
 
