@@ -413,9 +413,9 @@ def report(bench_dirs, output, fmt):
         return
     for d in bench_dirs:
         check_bench_dir(d)
-    from ganeval.rundir import METRICS_FILE, find_run_dirs, unreadable_metrics
+    from ganeval.rundir import METRICS_FILE, unreadable_runs
 
-    unreadable = [(r, why) for d in bench_dirs for r in find_run_dirs(d) if (why := unreadable_metrics(r))]
+    unreadable = [found for d in bench_dirs for found in unreadable_runs(d)]
     for r, why in unreadable:
         click.echo(f"warning: {r / METRICS_FILE} is unreadable ({why}); this seed-run is left out", err=True)
     if unreadable:

@@ -164,7 +164,7 @@ def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> list[str]:
         spec = rundir.read_spec(d)
         env = rundir.read_env(d)
         wall = env.get("wall_time_s")
-        unreadable = [(r, why) for r in rundir.find_run_dirs(d) if (why := rundir.unreadable_metrics(r))]
+        unreadable = rundir.unreadable_runs(d)
         incomplete = len(incomplete_runs(d)) - len(unreadable)
         title = f"### `{Path(d).name}`" if len(bench_dirs) > 1 else None
         if title:

@@ -306,6 +306,11 @@ def _valid_result(doc: Any, eval_config: dict[str, Any] | None) -> bool:
     return result_problem(doc) is None and (eval_config is None or doc.get("eval_config") == eval_config)
 
 
+def unreadable_runs(bench_dir: Path) -> list[tuple[Path, str]]:
+    """(run folder, why) of every seed-run below ``bench_dir`` whose ``metrics.json`` cannot be used."""
+    return [(r, why) for r in find_run_dirs(bench_dir) if (why := unreadable_metrics(r))]
+
+
 def unreadable_metrics(run_dir: Path) -> str | None:
     """Why the run's ``metrics.json`` exists but cannot be used (a wrong type, a missing field), or
     None when it is fine or absent: such a seed-run is reported as unreadable, never guessed at."""
