@@ -152,6 +152,7 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
 @with_options(run_options)
 @click.option("--out", callback=_folder, help="bench folder  [default: runs/bench-<spec hash>]")
 @click.option("--spec", "spec_file", type=click.Path(path_type=Path), help="bench spec TOML; flags override it")
+@click.option("--protocol", help="a published protocol shipped with ganeval (see `ganeval list`); flags override it")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="skip finished runs and continue unfinished ones from their checkpoints")
 @click.option("--report/--no-report", "make_report", default=True, show_default=True, help="write report.md")
@@ -159,13 +160,19 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
               help="run cells here one by one, or as Ray tasks (pip install 'ganeval[ray]')")
 @click.option("--address", help="with --executor ray: address of a running Ray cluster  [default: start a local one]")
 def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_size, sets, device, out, spec_file,
-          resume, make_report, executor, address):
+          protocol, resume, make_report, executor, address):
     """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
     from ganeval import rundir
     from ganeval.bench import default_out_dir, run_bench
     from ganeval.progress import default_progress
+    from ganeval.protocols import protocol_path
     from ganeval.report import build_report
     from ganeval.results import collect
+
+    if protocol is not None:
+        if spec_file is not None:
+            raise SpecError("give --spec or --protocol, not both")
+        spec_file = protocol_path(protocol)
 
     spec = _bench_spec(spec_file, _split_names(losses, "--losses"), _split_names(benchmarks, "--benchmarks"),
                        seeds, steps, batch_size, sets, device, inception_weights, _split_names(variants, "--variants"))
@@ -461,6 +468,7 @@ def list_cmd():
     from ganeval.losses import LOSSES
     from ganeval.metrics.catalog import METRICS
     from ganeval.models import MODELS
+    from ganeval.protocols import protocol_names, protocol_summary
     from ganeval.variants import VARIANTS
 
     click.echo("losses:")
@@ -482,6 +490,9 @@ def list_cmd():
     click.echo("metrics:")
     for name, m in METRICS.items():
         click.echo(f"  {name:<16} ({m.direction}) {m.description}")
+    click.echo("protocols (ganeval bench --protocol NAME):")
+    for name in protocol_names():
+        click.echo(f"  {name:<22} {protocol_summary(name)}")
 
 
 @cli.command("check")

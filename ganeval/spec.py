@@ -103,6 +103,11 @@ class RunSpec:
     z_dist: str = "normal"
     hidden: int = 128
     depth: int = 2
+    d_hidden: int = 0  # D's width and depth where they differ from G's (0: as G's)
+    d_depth: int = 0
+    maxout: int = 1  # pieces per hidden unit of an MLP D (1: ReLU)
+    d_input_scale: float = 1.0  # an MLP D multiplies its input by this (Metz et al. 2017: 1/4)
+    pack: int = 1  # samples D judges at once (PacGAN; 1: one)
     base_filters: int = 64
     g_batchnorm: bool = False
     d_batchnorm: bool = False
@@ -167,12 +172,12 @@ RUN_FIELDS = {f.name: f for f in fields(RunSpec) if f.name not in IDENTITY}
 
 _POSITIVE_INT = ("z_dim", "hidden", "base_filters", "batch_size", "steps", "n_critic", "ckpt_every",
                  "trace_every", "eval_samples", "cover_threshold", "pool_size", "fidelity_samples", "is_splits",
-                 "spectral_every", "r1_every")
+                 "spectral_every", "r1_every", "maxout", "pack")
 _BOOL = ("g_batchnorm", "d_batchnorm", "spectral_norm", "eval_checkpoints")
 FIDELITY_METRICS = ("fid", "is", "kid", "prc")
 EXTRACTORS = ("ganeval-mnist", "inception-v3-compat")
-_NONNEG_INT = ("depth",)
-_POSITIVE_FLOAT = ("lr_g", "lr_d", "hq_sigmas")
+_NONNEG_INT = ("depth", "d_hidden", "d_depth")
+_POSITIVE_FLOAT = ("lr_g", "lr_d", "hq_sigmas", "d_input_scale")
 _NONNEG_FLOAT = ("gp_weight", "clip_value", "r1_gamma", "clip_grad")
 
 

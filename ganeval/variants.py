@@ -55,6 +55,11 @@ register_variant(Variant(
 register_variant(Variant(
     "ttur", "two time-scale update rule: D learns 4x faster than G", "Heusel et al. 2017 (4e-4 / 1e-4)",
     {"lr_d": 4e-4, "lr_g": 1e-4}))
+for _m in (2, 3, 4):
+    register_variant(Variant(
+        f"pac{_m}", f"packing: D judges {_m} samples at once, side by side on the first data axis (batch_size counts "
+                    f"samples, so D sees batch_size / {_m} packs per step)",
+        "Lin et al. 2018 (PacGAN)", {"pack": _m}))
 register_variant(Variant(
     "ema", "evaluate an exponential moving average of G's weights (raw G's metrics kept beside it)",
     "Yazici et al. 2019; Karras et al. 2018 (beta = 0.999)", {"ema_beta": 0.999}))

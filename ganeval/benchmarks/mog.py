@@ -2,8 +2,10 @@
 2017; Lin et al. 2018).
 
 Ring of 8: centres at radius 2 and angles 2*pi*k/8 for k = 0..7 (not ``linspace(0, 2*pi, 8)``,
-which puts the first and last centre on top of each other), std 0.02. Grid of 25: centres at
-{-4, -2, 0, 2, 4}^2, std 0.05. Equal weights.
+which puts the first and last centre on top of each other), std 0.02 (Metz et al. 2017, appendix A).
+``ring8-unit`` is the ring of the PacGAN code: radius 1, std 0.01 (fjxmlzn/PacGAN,
+synthetic_data_experiments/2DRing_GAN&PacGAN/config.py L6-7); the same shape at half the scale.
+Grid of 25: centres at {-4, -2, 0, 2, 4}^2, std 0.05 (VEEGAN's and PacGAN's code). Equal weights.
 """
 
 from __future__ import annotations
@@ -107,5 +109,7 @@ def grid_centers(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
 
 register_benchmark("ring8", lambda: MixtureOfGaussians(
     "ring8", "8 Gaussians on a circle of radius 2, std 0.02", ring_centers(), 0.02))
+register_benchmark("ring8-unit", lambda: MixtureOfGaussians(
+    "ring8-unit", "8 Gaussians on the unit circle, std 0.01 (the PacGAN code's ring)", ring_centers(radius=1.0), 0.01))
 register_benchmark("grid25", lambda: MixtureOfGaussians(
     "grid25", "25 Gaussians on the grid {-4,-2,0,2,4}^2, std 0.05", grid_centers(), 0.05))

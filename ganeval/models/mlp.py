@@ -1,7 +1,8 @@
 """MLP generator and discriminator for 2-D benchmarks, seed-batched.
 
-Default sizes follow the mixture-of-Gaussians protocol of Metz et al. 2017 (Unrolled GAN), reused
-by VEEGAN and PacGAN: fully connected ReLU networks with hidden layers of 128 units.
+Width, depth, batch norm and the hidden activation are settings, so each published mixture-of-Gaussians
+protocol is expressible: Metz et al. 2017 (ReLU, 128 units), VEEGAN and PacGAN (G: ReLU + batch
+norm, 400 units; D: maxout with 5 pieces, 200 units).
 """
 
 from __future__ import annotations
@@ -14,20 +15,37 @@ from torch import nn
 from ganeval.models.layers import SeedBatchNorm1d, SeedLinear
 
 
+class Maxout(nn.Module):
+    """``[..., units * pieces] -> [..., units]``: the largest of each unit's ``pieces`` linear
+    pieces (Goodfellow et al. 2013), the hidden unit of VEEGAN's and PacGAN's 2-D discriminators."""
+
+    def __init__(self, pieces: int):
+        super().__init__()
+        self.pieces = pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(-1, (-1, self.pieces)).amax(dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"pieces={self.pieces}"
+
+
 class SeedMLP(nn.Module):
-    """``[S, B, in] -> [S, B, out]``: ``depth`` hidden layers of ``hidden`` ReLU units, with batch
-    norm before each ReLU if ``batchnorm`` (and then no bias, which batch norm would cancel)."""
+    """``[S, B, in] -> [S, B, out]``: ``depth`` hidden layers of ``hidden`` units, ReLU or (with
+    ``maxout`` > 1) maxout over that many pieces, with batch norm before the activation if
+    ``batchnorm`` (and then no bias, which batch norm would cancel)."""
 
     def __init__(self, generators: Sequence[torch.Generator], in_features: int, out_features: int,
-                 hidden: int, depth: int, batchnorm: bool = False):
+                 hidden: int, depth: int, batchnorm: bool = False, maxout: int = 1):
         super().__init__()
         layers: list[nn.Module] = []
         width = in_features
+        pieces = max(1, maxout)
         for _ in range(depth):
-            layers.append(SeedLinear(generators, width, hidden, bias=not batchnorm))
+            layers.append(SeedLinear(generators, width, hidden * pieces, bias=not batchnorm))
             if batchnorm:
-                layers.append(SeedBatchNorm1d(generators, hidden))
-            layers.append(nn.ReLU())
+                layers.append(SeedBatchNorm1d(generators, hidden * pieces))
+            layers.append(Maxout(pieces) if pieces > 1 else nn.ReLU())
             width = hidden
         layers.append(SeedLinear(generators, width, out_features))
         self.net = nn.Sequential(*layers)
@@ -53,13 +71,17 @@ class MLPGenerator(SeedMLP):
 
 
 class MLPDiscriminator(SeedMLP):
-    """``x [S, B, *data_shape] -> logits [S, B]``."""
+    """``x [S, B, *data_shape] -> logits [S, B]``; the input is first multiplied by ``input_scale``
+    (Metz et al. 2017 scale the ring's points by 1/4 to roughly [-1, 1])."""
 
-    def __init__(self, generators, data_shape: Sequence[int], hidden: int, depth: int, batchnorm: bool = False):
+    def __init__(self, generators, data_shape: Sequence[int], hidden: int, depth: int, batchnorm: bool = False,
+                 maxout: int = 1, input_scale: float = 1.0):
         n = 1
         for d in data_shape:
             n *= d
-        super().__init__(generators, n, 1, hidden, depth, batchnorm)
+        super().__init__(generators, n, 1, hidden, depth, batchnorm, maxout)
+        self.input_scale = input_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(2)).squeeze(-1)
+        x = x.flatten(2)
+        return self.net(x if self.input_scale == 1.0 else x * self.input_scale).squeeze(-1)

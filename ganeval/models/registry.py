@@ -20,6 +20,7 @@ INIT_D = 102
 class ModelFamily:
     name: str
     description: str
+    #: (g_generators, d_generators, data_shape, d_shape, run) -> (G, D); D reads d_shape (packing)
     build: Callable[..., tuple[nn.Module, nn.Module]]
     #: why the family cannot model data of a shape (None: it can); checked before training starts
     rejects: Callable[[tuple[int, ...]], str | None] = lambda shape: None
@@ -39,9 +40,14 @@ def init_generators(seeds: Sequence[int], purpose: int) -> list[torch.Generator]
 def build_models(run, seeds: Sequence[int], data_shape: Sequence[int]) -> tuple[nn.Module, nn.Module]:
     """Build seed-batched (G, D) on the CPU for ``run`` (a RunSpec); seed k's weights depend on
     seed k alone. Each family reads the few RunSpec fields its architecture has."""
+    from ganeval.models.packing import PackedDiscriminator, packed_shape
+
     entry = MODELS.get(run.model)
     d_gens = init_generators(seeds, INIT_D)
-    G, D = entry.build(init_generators(seeds, INIT_G), d_gens, data_shape, run)
+    # A packed D is the family's D built for pack samples side by side (PacGAN); G is not affected.
+    G, D = entry.build(init_generators(seeds, INIT_G), d_gens, data_shape, packed_shape(data_shape, run.pack), run)
+    if run.pack > 1:
+        D = PackedDiscriminator(D, run.pack)
     if run.spectral_norm:
         from ganeval.models.layers import apply_spectral_norm
 
@@ -49,18 +55,19 @@ def build_models(run, seeds: Sequence[int], data_shape: Sequence[int]) -> tuple[
     return G, D
 
 
-def _build_mlp(g_gens, d_gens, data_shape, run):
+def _build_mlp(g_gens, d_gens, data_shape, d_shape, run):
     from ganeval.models.mlp import MLPDiscriminator, MLPGenerator
 
     return (MLPGenerator(g_gens, run.z_dim, data_shape, run.hidden, run.depth, run.g_batchnorm),
-            MLPDiscriminator(d_gens, data_shape, run.hidden, run.depth, run.d_batchnorm))
+            MLPDiscriminator(d_gens, d_shape, run.d_hidden or run.hidden, run.d_depth or run.depth,
+                             run.d_batchnorm, run.maxout, run.d_input_scale))
 
 
-def _build_dcgan(g_gens, d_gens, data_shape, run):
+def _build_dcgan(g_gens, d_gens, data_shape, d_shape, run):
     from ganeval.models.dcgan import DCGANDiscriminator, DCGANGenerator
 
     return (DCGANGenerator(g_gens, run.z_dim, data_shape, run.base_filters, run.g_batchnorm),
-            DCGANDiscriminator(d_gens, data_shape, run.base_filters, run.d_batchnorm))
+            DCGANDiscriminator(d_gens, d_shape, run.base_filters, run.d_batchnorm))
 
 
 register_model(ModelFamily("mlp", "fully connected ReLU G and D (MoG protocol of Metz et al. 2017)", _build_mlp))

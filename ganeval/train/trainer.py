@@ -153,7 +153,7 @@ class CellTrainer:
             with torch.no_grad():
                 fake = self.G(self.noise(step, k, B))
             if self.fuse_d:  # one pass over real and fake: same result, fewer launches
-                d_real, d_fake = self.D(torch.cat([real, fake], dim=1)).split(B, dim=1)
+                d_real, d_fake = self.D(torch.cat([real, fake], dim=1)).chunk(2, dim=1)
             else:  # batch statistics in D: real and fake stay separate batches, as in DCGAN
                 d_real, d_fake = self.D(real), self.D(fake)
             d_loss = self.loss.d_loss(d_real, d_fake)
