@@ -17,6 +17,7 @@ import click
 from ganeval import __version__
 from ganeval.errors import GanevalError, SpecError
 from ganeval.executors import EXECUTORS
+from ganeval.metrics.catalog import IS_SPLITS
 from ganeval.spec import BenchSpec, check_run_value, load_spec, parse_seeds
 
 EXIT_PROBLEM = 1
@@ -299,7 +300,7 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
                                             "of refusing other sizes")
 @click.option("--n-real", type=int, default=10000, show_default=True, callback=_positive,
               help="benchmark test images in the reference set")
-@click.option("--is-splits", type=int, default=10, show_default=True, callback=_positive, help="splits of IS")
+@click.option("--is-splits", type=int, default=IS_SPLITS, show_default=True, callback=_positive, help="splits of IS")
 @click.option("--kid-subset-size", type=int, default=1000, show_default=True, callback=_positive,
               help="KID subset size (capped at the sample counts)")
 @click.option("--batch-size", type=int, default=500, show_default=True, callback=_positive,

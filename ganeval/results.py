@@ -24,9 +24,11 @@ def collect(bench_dir: Path) -> pd.DataFrame:
         if doc is None:
             continue
         row = {k: doc.get(k) for k in ID_COLUMNS + INFO_COLUMNS}
-        extractor = (doc.get("fidelity") or {}).get("extractor")
-        if extractor:
-            row["extractor"] = extractor
+        fidelity = doc.get("fidelity") or {}
+        if fidelity.get("extractor"):
+            row["extractor"] = fidelity["extractor"]
+        if "is_splits" in fidelity:  # an IS figure is only comparable at the same split count
+            row["is_splits"] = fidelity["is_splits"]
         for name, value in doc["metrics"].items():
             row[name] = math.nan if value is None else value
         for name, value in (doc.get("raw_metrics") or {}).items():  # the raw G beside its weight average

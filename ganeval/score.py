@@ -23,6 +23,7 @@ import torch
 from ganeval import rundir
 from ganeval.benchmarks import get_benchmark
 from ganeval.errors import SampleError, SpecError
+from ganeval.metrics.catalog import IS_SPLITS
 from ganeval.metrics.fidelity import ALL as FIDELITY
 from ganeval.metrics.fidelity import EXTRACTOR, INCEPTION, fidelity_metrics
 from ganeval.user_samples import Samples
@@ -73,7 +74,7 @@ def _check_extractor(extractor: str, images: torch.Tensor, what: str) -> None:
 
 def score(samples: Samples, *, benchmark: str | None = None, real: Samples | None = None,
           metrics: Sequence[str] | None = None, inception_weights: str | Path | None = None,
-          resize: bool = False, n_real: int = 10000, is_splits: int = 10, kid_subset_size: int = 1000,
+          resize: bool = False, n_real: int = 10000, is_splits: int = IS_SPLITS, kid_subset_size: int = 1000,
           name: str = "samples", seed: int = 0, device: torch.device | str = "cpu",
           progress: Callable[[str], None] = lambda text: None) -> dict[str, Any]:
     """The evaluation document of ``samples`` (see the module docstring); ``metrics`` defaults to

@@ -21,6 +21,7 @@ from typing import Any
 import tomli_w
 
 from ganeval.errors import SpecError
+from ganeval.metrics.catalog import IS_SPLITS
 from ganeval.registry import unknown_name_message
 
 SPEC_VERSION = 1
@@ -135,7 +136,7 @@ class RunSpec:
     cover_threshold: int = 1
     fidelity: list[str] = field(default_factory=list)
     fidelity_samples: int = 10000
-    is_splits: int = 10
+    is_splits: int = IS_SPLITS
     extractor: str = "ganeval-mnist"
     extractor_weights: str = ""
     lpips_weights: str = ""

@@ -39,3 +39,19 @@ def test_flags_beat_every_table_of_the_spec(tmp_path):
     (tmp_path / "resolved.toml").write_text(spec.to_toml())
     assert {k: (r.steps, r.batch_size, r.lr_d) for k, r in cells(load_spec(tmp_path / "resolved.toml")).items()} == \
         {k: (7, 16, 0.5) for k in cells(spec)}
+
+
+def test_one_is_split_count_everywhere():
+    """The bench, `ganeval score` and fidelity_metrics use the same IS split count (the same real images
+    scored IS 549 over 10 splits and 905 over one: two defaults made two incomparable figures)."""
+    import inspect
+
+    from ganeval.metrics.catalog import IS_SPLITS
+    from ganeval.metrics.fidelity import fidelity_metrics
+    from ganeval.score import score
+
+    assert IS_SPLITS == 10
+    spec = BenchSpec(benchmarks=["stacked-mnist", "ring8"], losses=["bce"])
+    assert {run.is_splits for run in spec.cells()} == {IS_SPLITS}
+    for fn in (fidelity_metrics, score):
+        assert inspect.signature(fn).parameters["is_splits"].default == IS_SPLITS

@@ -75,6 +75,10 @@ MEAN_CONFIDENCE = register_metric(MetricInfo(
 # Fidelity metrics (torch-fidelity); their extractor's name is recorded with them.
 FID = register_metric(MetricInfo("fid", "lower", "Fréchet distance between generated and real features",
                                  ".2f", "fidelity", worst=_const(math.inf))).name
+#: Splits of the Inception Score everywhere in ganeval: the literature's convention (Salimans et al. 2016;
+#: torch-fidelity's default), so an IS figure compares with papers. Every IS figure names its split count.
+IS_SPLITS = 10
+
 IS_MEAN = register_metric(MetricInfo(
     "is_mean", "higher", "Inception Score exp(E KL(p(y|x) || p(y))), mean over `is_splits` splits", ".1f",
     "fidelity", worst=_const(1.0))).name
