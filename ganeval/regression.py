@@ -53,6 +53,7 @@ POWER = 0.8
 #: natural unit for most metrics; the floors keep a zero-spread baseline from failing on any change.
 DEFAULT_TOLERANCES: dict[str, tuple[str, float, float]] = {
     "modes_covered": ("spread", 2.0, 1.0),
+    "modes_robust": ("spread", 2.0, 1.0),
     "hq_rate": ("spread", 2.0, 0.05),
     "kl": ("spread", 2.0, 0.1),
     "mean_confidence": ("spread", 2.0, 0.02),

@@ -58,6 +58,10 @@ def register_metric(info: MetricInfo) -> MetricInfo:
 MODES_COVERED = register_metric(MetricInfo(
     "modes_covered", "higher", "modes holding at least `cover_threshold` high-quality samples", ".1f",
     bounds=(0.0, float("inf")), worst=_const(0.0))).name
+MODES_ROBUST = register_metric(MetricInfo(
+    "modes_robust", "higher", "modes holding more samples than the classifier's measured misreads of the other "
+    "modes could put there (stacked MNIST; see metrics.robust_modes)", ".1f",
+    bounds=(0.0, float("inf")), worst=_const(0.0))).name
 N_MODES = register_metric(MetricInfo("n_modes", "none", "number of modes of the benchmark", ".0f", "context")).name
 HQ_RATE = register_metric(MetricInfo(
     "hq_rate", "higher", "fraction of samples within `hq_sigmas` std of their nearest mode (MoG)",
