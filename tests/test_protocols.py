@@ -20,6 +20,11 @@ UNROLLED_RING = dict(model="mlp", z_dim=256, z_dist="normal", hidden=128, depth=
                      n_critic=1, loss="bce", pack=1)
 
 
+PACGAN_STACKED = dict(model="dcgan5x5", base_filters=64, z_dim=100, z_dist="uniform", g_batchnorm=True,
+                      d_batchnorm=True, lr_g=2e-4, lr_d=2e-4, betas=[0.5, 0.999], n_critic=1, g_steps=2,
+                      steps=100_000, pool_size=128_000, eval_samples=26_000, loss="bce")
+
+
 def cells(name):
     return load_spec(protocol_path(name)).cells()
 
@@ -58,6 +63,14 @@ def test_veegan_2d_and_unrolled_ring():
     check(run, UNROLLED_RING)
 
 
+def test_pacgan_stacked_mnist_uses_the_larger_dcgan_two_g_steps_and_64_packs():
+    runs = cells("pacgan-stacked-mnist")
+    assert [r.pack for r in runs] == [1, 2, 3, 4]
+    for run in runs:
+        check(run, PACGAN_STACKED)
+        assert run.batch_size == 64 * run.pack
+
+
 def test_published_geometries():
     from ganeval.benchmarks import get_benchmark
 
@@ -66,7 +79,7 @@ def test_published_geometries():
     assert get_benchmark("ring8").std == 0.02 and get_benchmark("grid25").std == 0.05
 
 
-@pytest.mark.parametrize("name", ["pacgan-2d", "veegan-2d", "unrolled-ring"])
+@pytest.mark.parametrize("name", ["pacgan-2d", "veegan-2d", "unrolled-ring", "pacgan-stacked-mnist"])
 def test_every_protocol_is_listed_with_what_it_reproduces(name, capsys):
     assert name in protocol_names()
     assert protocol_summary(name)

@@ -27,7 +27,7 @@ from ganeval.metrics.robust_modes import confusion_matrix, robust_modes
 POOL_SEED = 2017
 N_MODES = 1000
 # Full published protocol: 50 epochs of 128,000 images at batch 64 = 100,000 generator steps.
-# The default here is a CPU budget; benchmarks/stacked_mnist_protocol.toml holds the full one.
+# The default here is a CPU budget; `ganeval bench --protocol pacgan-stacked-mnist` runs the full one.
 STACKED_TRAIN_DEFAULTS: dict[str, Any] = {
     "model": "dcgan",
     "z_dim": 100,
@@ -48,13 +48,26 @@ STACKED_TRAIN_DEFAULTS: dict[str, Any] = {
 }
 
 
-def to_unit(samples: Any) -> torch.Tensor:
-    """Validate stacked-MNIST samples and map them to [0, 1]: floats in [-1, 1] (generator output)
-    or uint8 in [0, 255] (saved images). Non-finite values (a diverged generator) become 0.5."""
+# MNIST: the small DCGAN of stacked MNIST with one channel (Radford et al. 2016 settings: Adam 2e-4,
+# beta1 0.5, batch 64). Length measured to give recognisable digits in a few CPU minutes (README).
+MNIST_TRAIN_DEFAULTS: dict[str, Any] = {
+    **STACKED_TRAIN_DEFAULTS,
+    "steps": 1000,
+    "ckpt_every": 500,
+    "trace_every": 10,
+    "eval_samples": 10000,
+    "fidelity_samples": 10000,
+}
+
+
+def to_unit(samples: Any, channels: int = 3) -> torch.Tensor:
+    """Validate (stacked-)MNIST samples of ``channels`` digits and map them to [0, 1]: floats in
+    [-1, 1] (generator output) or uint8 in [0, 255] (saved images). Non-finite values (a diverged
+    generator) become 0.5."""
     if not isinstance(samples, torch.Tensor):
-        raise SampleError(f"samples must be a tensor [N, 3, 28, 28], got {type(samples).__name__}")
-    if samples.dim() != 4 or tuple(samples.shape[1:]) != (3, 28, 28):
-        raise SampleError(f"samples must have shape [N, 3, 28, 28], got {list(samples.shape)}")
+        raise SampleError(f"samples must be a tensor [N, {channels}, 28, 28], got {type(samples).__name__}")
+    if samples.dim() != 4 or tuple(samples.shape[1:]) != (channels, 28, 28):
+        raise SampleError(f"samples must have shape [N, {channels}, 28, 28], got {list(samples.shape)}")
     if len(samples) == 0:
         raise SampleError("samples must not be empty")
     if samples.dtype == torch.uint8:
@@ -107,13 +120,13 @@ class StackedMNIST(Benchmark):
 
     def sample(self, n: int, generator: torch.Generator | None = None, split: str = "train") -> torch.Tensor:
         digits = self._images(split)
-        return self.stack(digits, torch.randint(len(digits), (n, 3), generator=generator))
+        return self.stack(digits, torch.randint(len(digits), (n, self.data_shape[0]), generator=generator))
 
     def real_uint8(self, n: int, split: str = "test", seed: int = 0) -> torch.Tensor:
-        """``n`` real stacked images as uint8 ``[n, 3, 28, 28]`` (the reference set of FID/KID)."""
+        """``n`` real (stacked) images as uint8 ``[n, C, 28, 28]`` (the reference set of FID/KID)."""
         digits = self._images(split)
         gen = torch.Generator().manual_seed(seed)
-        return digits[torch.randint(len(digits), (n, 3), generator=gen)]
+        return digits[torch.randint(len(digits), (n, self.data_shape[0]), generator=gen)]
 
     def pool(self, size: int) -> torch.Tensor:
         """The fixed pool of ``size`` training triples (indices ``[size, 3]``) every run trains on."""
@@ -143,11 +156,13 @@ class StackedMNIST(Benchmark):
     def evaluate_with_counts(self, samples, classifier=None, batch_size: int = 4096):
         from ganeval.metrics.classifier import classify, shipped_classifier
 
-        unit = to_unit(samples)
+        c = self.data_shape[0]
+        unit = to_unit(samples, c)
         model = (classifier or shipped_classifier()).frozen
-        out = classify(model, unit.reshape(-1, 1, 28, 28), batch_size)  # [N*3, 1, 28, 28], channel-major
-        digits = out["labels"].view(-1, 3)
-        counts = mode_counts(digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2], N_MODES)
+        out = classify(model, unit.reshape(-1, 1, 28, 28), batch_size)  # [N*C, 1, 28, 28], channel-major
+        digits = out["labels"].view(-1, c)
+        mode = sum(digits[:, k] * 10 ** (c - 1 - k) for k in range(c))  # 100 a + 10 b + c for a triple
+        counts = mode_counts(mode, self.n_modes)
         metrics = coverage_metrics(counts)
         metrics[MODES_ROBUST] = float(robust_modes(counts, self.confusion(model)))
         metrics[MEAN_CONFIDENCE] = float(out["confidence"].mean())
@@ -168,12 +183,36 @@ class StackedMNIST(Benchmark):
     def save_samples_figure(self, path, samples, title, run=None) -> None:
         from ganeval.plots import image_grid_figure
 
-        image_grid_figure(path, [("", to_unit(samples[: self.figure_samples]) * 2 - 1)], title)
+        image_grid_figure(path, [("", to_unit(samples[: self.figure_samples], self.data_shape[0]) * 2 - 1)], title)
 
     def save_comparison_figure(self, path, panels, title, run=None) -> None:
         from ganeval.plots import image_grid_figure
 
-        image_grid_figure(path, [(label, to_unit(s[: self.figure_samples]) * 2 - 1) for label, s in panels], title)
+        c = self.data_shape[0]
+        image_grid_figure(path, [(label, to_unit(s[: self.figure_samples], c) * 2 - 1) for label, s in panels], title)
+
+
+class MNIST(StackedMNIST):
+    """Plain MNIST, one digit per image, 10 modes: the classic first GAN benchmark (Goodfellow et al.
+    2014), small enough to train to recognisable digits on a CPU. Batches are drawn from the 60,000
+    training digits; evaluation is the same as stacked MNIST's with one channel."""
+
+    name = "mnist"
+    description = "MNIST digits, 1x28x28 in [-1, 1]"
+    n_modes = 10
+    data_shape = (1, 28, 28)
+
+    def __init__(self, root=None):
+        super().__init__(root)
+        self.train_defaults = dict(MNIST_TRAIN_DEFAULTS)
+
+    def pool(self, size: int) -> torch.Tensor:
+        """Every training digit, once (``size`` is ignored: there is nothing to stack)."""
+        return torch.arange(len(self.data.train_images)).unsqueeze(1)
+
+    def batch_options(self, run) -> dict[str, Any]:
+        return {"pool_size": len(self.data.train_images)}
 
 
 register_benchmark("stacked-mnist", StackedMNIST)
+register_benchmark("mnist", MNIST)

@@ -14,6 +14,8 @@ ones, so on a poor generator both counts overstate; ``mean_confidence`` says how
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 ALPHA = 0.05
@@ -30,14 +32,20 @@ def confusion_matrix(true: torch.Tensor, predicted: torch.Tensor, classes: int =
 
 
 def expected_misreads(counts: torch.Tensor, confusion: torch.Tensor) -> torch.Tensor:
-    """``[C**3]``: the expected number of samples read as each triple that truly belong to another
-    triple, taking ``counts`` (per triple, digit-major as ``100 a + 10 b + c``) as the true counts
-    and reading each of the three digits independently through ``confusion``."""
+    """``[C**k]``: the expected number of samples read as each mode that truly belong to another,
+    taking ``counts`` (per mode of k digits, digit-major: ``100 a + 10 b + c`` for a triple) as the
+    true counts and reading each digit independently through ``confusion``."""
     c = confusion.shape[0]
-    n = counts.double().view(c, c, c)
-    read = torch.einsum("abc,ax,by,cz->xyz", n, confusion, confusion, confusion)
-    d = confusion.diagonal()
-    correct = n * d[:, None, None] * d[None, :, None] * d[None, None, :]
+    k = round(math.log(counts.numel(), c))
+    if c ** k != counts.numel():
+        raise ValueError(f"{counts.numel()} modes are not the digit strings of a {c}-class classifier")
+    read = counts.double().view((c,) * k)
+    correct = read.clone()
+    for axis in range(k):  # read digit `axis` through the confusion matrix
+        read = torch.tensordot(read, confusion, dims=([axis], [0])).movedim(-1, axis)
+        shape = [1] * k
+        shape[axis] = c
+        correct = correct * confusion.diagonal().view(shape)
     return (read - correct).clamp_min(0).flatten()
 
 

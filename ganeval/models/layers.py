@@ -81,10 +81,10 @@ class _SeedGroupedConv(nn.Module):
     transposed = False
 
     def __init__(self, generators, in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0,
-                 init_std: float = 0.02, bias: bool = True):
+                 init_std: float = 0.02, bias: bool = True, output_padding: int = 0):
         super().__init__()
         self.seeds, self.in_ch, self.out_ch = len(generators), in_ch, out_ch
-        self.stride, self.padding = stride, padding
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
         layout = (in_ch, out_ch) if self.transposed else (out_ch, in_ch)
         self.weight = nn.Parameter(_stack(generators, normal_init((*layout, kernel, kernel), 0.0, init_std)))
         self.bias = nn.Parameter(torch.zeros(self.seeds, out_ch)) if bias else None
@@ -92,8 +92,10 @@ class _SeedGroupedConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight.flatten(0, 1)  # [S*out, in, k, k] (or [S*in, out, k, k] transposed): one group per seed
         b = self.bias.reshape(-1) if self.bias is not None else None
-        op = torch.nn.functional.conv_transpose2d if self.transposed else torch.nn.functional.conv2d
-        return op(x, w, b, self.stride, self.padding, groups=self.seeds)
+        if self.transposed:
+            return torch.nn.functional.conv_transpose2d(x, w, b, self.stride, self.padding, self.output_padding,
+                                                        groups=self.seeds)
+        return torch.nn.functional.conv2d(x, w, b, self.stride, self.padding, groups=self.seeds)
 
 
 class SeedConv2d(_SeedGroupedConv):

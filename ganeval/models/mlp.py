@@ -55,7 +55,8 @@ class SeedMLP(nn.Module):
 
 
 class MLPGenerator(SeedMLP):
-    """``z [S, B, z_dim] -> samples [S, B, *data_shape]``."""
+    """``z [S, B, z_dim] -> samples [S, B, *data_shape]``; images (``[C, H, W]``, which ganeval keeps
+    in [-1, 1]) end in tanh, points are linear."""
 
     def __init__(self, generators, z_dim: int, data_shape: Sequence[int], hidden: int, depth: int,
                  batchnorm: bool = False):
@@ -64,9 +65,11 @@ class MLPGenerator(SeedMLP):
         for d in self.data_shape:
             out *= d
         super().__init__(generators, z_dim, out, hidden, depth, batchnorm)
+        self.tanh = len(self.data_shape) == 3
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.net(z)
+        x = torch.tanh(x) if self.tanh else x
         return x.view(*x.shape[:2], *self.data_shape)
 
 

@@ -75,5 +75,16 @@ def _dcgan_rejects(shape: tuple[int, ...]) -> str | None:
     return None if len(shape) == 3 and shape[1:] == (28, 28) else "needs images of shape Cx28x28"
 
 
-register_model(ModelFamily("dcgan", "DCGAN for 28x28 images, 64 base filters (Radford et al. 2016; VEEGAN/PacGAN)",
+register_model(ModelFamily("dcgan", "DCGAN for 28x28 images, 4x4 kernels, 2 layers each (Radford et al. 2016)",
                            _build_dcgan, _dcgan_rejects))
+
+
+def _build_dcgan5x5(g_gens, d_gens, data_shape, d_shape, run):
+    from ganeval.models.dcgan5x5 import DCGAN5Discriminator, DCGAN5Generator
+
+    return (DCGAN5Generator(g_gens, run.z_dim, data_shape, run.base_filters, run.g_batchnorm),
+            DCGAN5Discriminator(d_gens, d_shape, run.base_filters, run.d_batchnorm))
+
+
+register_model(ModelFamily("dcgan5x5", "DCGAN of PacGAN's stacked-MNIST code: 5x5 kernels, G 2x2x8b -> 28x28, "
+                           "D 4 convs b..8b (carpedm20/DCGAN-tensorflow)", _build_dcgan5x5, _dcgan_rejects))

@@ -135,7 +135,7 @@ class CellTrainer:
         return grads
 
     def train_step(self, step, record: bool, spectral: bool | None = None, r1: bool | None = None) -> torch.Tensor | None:
-        """n_critic D updates then one G update at ``step`` (int or 0-d device tensor).
+        """n_critic D updates then g_steps G updates at ``step`` (int or 0-d device tensor).
 
         ``r1``: whether this step takes the R1 penalty (default: :meth:`r1_phase` of an int step;
         a CUDA graph captures one body per phase). Returns ``[S, C]`` statistics when ``record``;
@@ -171,11 +171,13 @@ class CellTrainer:
                 with torch.no_grad():
                     for p in self.d_params:
                         p.clamp_(-run.clip_value, run.clip_value)
-        g_fake = self.G(self.noise(step, run.n_critic, B))
-        g_loss = self.loss.g_loss(self.D(g_fake))
-        g_grads = torch.autograd.grad(g_loss.sum(), self.g_params)
-        g_norm = self.stats.param_norm(self.g_params) if record else None
-        g_grads = self._update(self.g_params, g_grads, self.opt_g, run.clip_grad)
+        z = self.noise(step, run.n_critic, B)
+        for _ in range(run.g_steps):  # PacGAN's stacked-MNIST code updates G twice on the same z
+            g_fake = self.G(z)
+            g_loss = self.loss.g_loss(self.D(g_fake))
+            g_grads = torch.autograd.grad(g_loss.sum(), self.g_params)
+            g_norm = self.stats.param_norm(self.g_params) if record else None
+            g_grads = self._update(self.g_params, g_grads, self.opt_g, run.clip_grad)
         if self.G_ema is not None:
             self._update_ema()
         if not record:

@@ -79,7 +79,7 @@ def test_critic_of_wgan_gp_has_no_batchnorm():
     assert not any(getattr(m, "uses_batch_statistics", False) for m in D.modules())
 
 
-@pytest.mark.parametrize("variant", ["sn", "r1", "clip-grad", "bn", "no-bn", "ttur", "ema"])
+@pytest.mark.parametrize("variant", ["sn", "r1", "clip-grad", "bn", "no-bn", "ttur", "ema", "pac2"])
 def test_every_variant_trains_the_batched_dcgan_like_each_seed_alone(tmp_path, variant, same_as_alone):
     """Over the first steps, as the issue asks. Later, agreement stops being a property of the code:
     Adam divides a gradient by its own magnitude, so an element whose gradient is ~1e-8 (a ReLU unit
@@ -94,3 +94,25 @@ def test_every_variant_trains_the_batched_dcgan_like_each_seed_alone(tmp_path, v
     batch.train()
     alone.train()
     same_as_alone(batch, 1, alone, variant)
+
+
+def test_pacgan_dcgan5x5_has_the_published_layers_and_trains_like_each_seed_alone(tmp_path, same_as_alone):
+    """PacGAN's stacked-MNIST DCGAN (carpedm20): G 2x2x8b -> 4 -> 7 -> 14 -> 28, D 14 -> 7 -> 4 -> 2, with
+    two G updates per step (g_steps) and packing, seed-batched like every other family."""
+    # 8 packs per batch: with 4, BN over 4x2x2 values leaves gradients near 1e-8, where Adam turns
+    # last-bit differences into visible ones (see the variant test above)
+    run = resolve("bce", model="dcgan5x5", base_filters=4, g_steps=2, pack=2, steps=3, batch_size=16)
+    G, D = build_models(run, [0], (3, 28, 28))
+    sizes = []
+    G.ups[0].register_forward_hook(lambda m, i, o: sizes.append(o.shape[-1]))
+    for up in G.ups[1:]:
+        up.register_forward_hook(lambda m, i, o: sizes.append(o.shape[-1]))
+    x = G(torch.rand(1, 4, run.z_dim) * 2 - 1)
+    assert sizes == [4, 7, 14, 28] and x.shape == (1, 4, 3, 28, 28)
+    assert D.inner.convs[0].weight.shape[1:] == (4, 6, 5, 5)  # two packed RGB images
+    assert D(x).shape == (1, 2)
+    batch = CellTrainer(run, [0, 1], [tmp_path / "b" / str(k) for k in range(2)], torch.device("cpu"))
+    alone = CellTrainer(run, [1], [tmp_path / "a"], torch.device("cpu"))
+    batch.train()
+    alone.train()
+    same_as_alone(batch, 1, alone, "dcgan5x5")

@@ -1,0 +1,158 @@
+"""Published protocols side by side with ganeval: the table of reports/reproductions/README.md.
+
+    python benchmarks/reproductions.py [--runs runs/repro] [--write reports/reproductions]
+
+Reads every bench folder under ``--runs`` whose name starts with a protocol's name (e.g.
+``pacgan-2d-ring8-unit`` for ``--protocol pacgan-2d``), puts each published figure of
+``reports/reproductions/published.csv`` beside ganeval's mean ± std and 95 % interval over seeds, and
+gives a verdict. With ``--write`` it copies each bench's results.csv, report.md, env.json and figures
+into the folder and replaces the generated blocks of its README.md (the text around them is kept).
+
+Verdict: where the paper gives a standard error, *consistent* when the paper's 95 % interval
+(value ± 1.96 SE) overlaps ganeval's 95 % t-interval over seeds; where it gives no spread, when the
+published value lies within the range of ganeval's seeds; otherwise *different*.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from ganeval import rundir
+from ganeval.protocols import protocol_names
+from ganeval.results import collect, score_failed_seeds, t_interval
+from ganeval.spec import cell_label
+
+HERE = Path(__file__).resolve().parent.parent / "reports" / "reproductions"
+FMT = {"modes_covered": ".1f", "hq_rate": ".3f", "kl": ".2f"}
+
+
+def protocol_of(folder: Path) -> str | None:
+    names = [p for p in protocol_names() if folder.name == p or folder.name.startswith(p + "-")]
+    return max(names, key=len) if names else None
+
+
+def load_runs(runs: Path) -> dict[str, list[Path]]:
+    out: dict[str, list[Path]] = {}
+    for folder in sorted(p for p in runs.iterdir() if p.is_dir()):
+        protocol = protocol_of(folder)
+        if protocol and (folder / rundir.RESULTS_FILE).is_file():
+            out.setdefault(protocol, []).append(folder)
+    return out
+
+
+def _frame(folders: list[Path]) -> pd.DataFrame:
+    return score_failed_seeds(pd.concat([collect(f) for f in folders], ignore_index=True))
+
+
+def verdict(row, values: pd.Series) -> str:
+    if values.empty:
+        return "not run"
+    if row.spread_kind == "se":
+        lo, hi = t_interval(values)
+        half = 1.96 * float(row.spread)
+        return "consistent" if lo <= row.value + half and hi >= row.value - half else "different"
+    return "consistent" if values.min() <= row.value <= values.max() else "different"
+
+
+def side_by_side(published: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> str:
+    lines = ["| protocol | benchmark | method | metric | published | ganeval (mean ± std, seeds) | ganeval 95 % interval | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in published.itertuples():
+        frame = frames.get(row.protocol, pd.DataFrame())
+        sel = frame[(frame.benchmark == row.benchmark) & (frame.loss == row.loss) & (frame.variant == row.variant)] \
+            if not frame.empty else frame
+        values = sel[row.metric].dropna() if row.metric in sel else pd.Series(dtype=float)
+        f = FMT.get(row.metric, ".3g")
+        spread = (f" ± {row.spread:{f}} (SE, {row.trials:.0f} runs)" if row.spread_kind == "se"
+                  else f" ({row.trials:.0f} runs, no spread)" if row.spread_kind == "none" else " (figure)")
+        pub = f"{row.value:{f}}{spread}"
+        if values.empty:
+            ours, ci = "–", "–"
+        else:
+            lo, hi = t_interval(values)
+            ours = f"{values.mean():{f}} ± {values.std(ddof=1):{f}} ({len(values)})"
+            ci = f"[{lo:{f}}, {hi:{f}}]" if not math.isnan(lo) else "–"
+        lines.append(f"| {row.protocol} | {row.benchmark} | {cell_label(row.loss, row.variant)} | {row.metric} | "
+                     f"{pub} | {ours} | {ci} | {verdict(row, values)} |")
+    return "\n".join(lines)
+
+
+def trend(folders: list[Path], metrics=("modes_covered", "hq_rate", "kl")) -> str:
+    """Mean over seeds of each metric at every evaluated checkpoint: is the budget the difference?"""
+    rows = []
+    for folder in folders:
+        for run_dir in rundir.find_run_dirs(folder):
+            doc = rundir.read_metrics(run_dir)
+            if doc is None:
+                continue
+            for step, m in rundir.read_evals(run_dir, doc.get("eval_config")):
+                rows.append({"benchmark": doc["benchmark"], "method": cell_label(doc["loss"], doc["variant"]),
+                             "step": step, **{k: m.get(k, math.nan) for k in metrics}})
+    if not rows:
+        return "(no checkpoint evaluations)"
+    table = pd.DataFrame(rows).groupby(["benchmark", "method", "step"], sort=False).mean().reset_index()
+    lines = ["| benchmark | method | step | " + " | ".join(metrics) + " |", "|---|---|---|" + "---|" * len(metrics)]
+    for r in table.itertuples(index=False):
+        cells = [f"{getattr(r, k):{FMT.get(k, '.3g')}}" for k in metrics]
+        lines.append(f"| {r.benchmark} | {r.method} | {r.step:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def wall_times(folders: list[Path]) -> str:
+    lines = []
+    for folder in folders:
+        frame = collect(folder)
+        steps = frame.groupby(["benchmark", "loss", "variant"])["step"].max()
+        train = frame["train_time_s"].sum() / max(1, len(frame))  # seed-batched: every seed reports its cell's time
+        lines.append(f"- `{folder.name}`: {len(frame)} seed-runs, {int(steps.max()):,} steps per cell, "
+                     f"training {frame.groupby(['benchmark', 'loss', 'variant'])['train_time_s'].max().sum() / 60:.0f} min "
+                     f"in all (cells in turn, seeds batched; {train:.0f} s per cell on average)")
+    return "\n".join(lines)
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text:
+        return text + f"\n{start}\n{body}\n{end}\n"
+    head, rest = text.split(start, 1)
+    return head + start + "\n" + body + "\n" + end + rest.split(end, 1)[1]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=Path("runs/repro"))
+    parser.add_argument("--write", type=Path)
+    args = parser.parse_args(argv)
+    published = pd.read_csv(HERE / "published.csv")
+    benches = load_runs(args.runs)
+    frames = {p: _frame(f) for p, f in benches.items()}
+    table = side_by_side(published, frames)
+    trends = "\n\n".join(f"**{p}**\n\n{trend(f)}" for p, f in benches.items())
+    times = "\n".join(wall_times(f) for f in benches.values())
+    print(table, "\n", trends, "\n", times, sep="\n")
+    if args.write:
+        for folders in benches.values():
+            for folder in folders:
+                target = args.write / folder.name
+                (target / "figures").mkdir(parents=True, exist_ok=True)
+                for name in (rundir.RESULTS_FILE, "report.md", "env.json", "spec.toml"):
+                    if (folder / name).is_file():
+                        shutil.copyfile(folder / name, target / name)
+                for png in (folder / "figures").glob("*.png"):
+                    shutil.copyfile(png, target / "figures" / png.name)
+        readme = args.write / "README.md"
+        text = readme.read_text(encoding="utf-8") if readme.is_file() else "# Reproductions\n"
+        for name, body in (("table", table), ("trend", trends), ("times", times)):
+            text = replace_block(text, name, body)
+        readme.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
