@@ -25,7 +25,7 @@ from ganeval.device import device_name, resolve_device
 from ganeval.errors import RunFolderError
 from ganeval.executors import CellJob, CellOutcome, get_executor
 from ganeval.progress import Progress
-from ganeval.spec import BenchSpec, CellId, RunSpec
+from ganeval.spec import BenchSpec, CellId, RunSpec, with_new_defaults
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,8 @@ def check_run_folder(run_dir: Path, run: RunSpec, seed: int) -> None:
     if existing is None:
         return
     wanted = {**run.train_config(), "seed": seed}
-    have = {k: existing.get(k) for k in wanted} if isinstance(existing, dict) and existing else {}
+    existing = with_new_defaults(existing) if isinstance(existing, dict) and existing else {}
+    have = {k: existing.get(k) for k in wanted} if existing else {}
     if have != wanted:
         changed = sorted(k for k in wanted if have.get(k) != wanted[k])
         raise RunFolderError(

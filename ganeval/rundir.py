@@ -33,7 +33,7 @@ import torch
 
 from ganeval import fileio, schema
 from ganeval.errors import IntegrityError, RunFolderError
-from ganeval.spec import CellId, RunSpec, check_run_value
+from ganeval.spec import CellId, RunSpec, check_run_value, with_new_defaults
 
 log = logging.getLogger(__name__)
 
@@ -438,7 +438,7 @@ def load_checkpoint(run_dir: Path, step: int, config: dict[str, Any] | None = No
     found = schema.problem(payload, schema.CHECKPOINT)
     if found:
         raise IntegrityError(f"{path}: {found}")
-    if config is not None and payload.get("config") != config:
+    if config is not None and with_new_defaults(payload.get("config") or {}) != with_new_defaults(config):
         raise RunFolderError(f"{path} was written by a run with a different configuration; "
                              "use another output folder or --no-resume")
     return payload

@@ -165,6 +165,16 @@ class RunSpec:
         return {k: getattr(self, k) for k in EVAL_FIELDS}
 
 
+def with_new_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored run config with every RunSpec field it lacks at its default. Fields added by a later
+    ganeval default to the old behaviour (e.g. ``g_steps`` = 1), so a run folder written before they
+    existed still resumes and still counts as the same configuration."""
+    missing = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+               for f in fields(RunSpec) if f.name not in config and f.name not in IDENTITY
+               and (f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING)}
+    return {**config, **missing}
+
+
 EVAL_FIELDS = ("eval_samples", "hq_sigmas", "cover_threshold", "fidelity", "fidelity_samples", "is_splits",
                "extractor", "extractor_weights", "lpips_weights", "eval_checkpoints")
 

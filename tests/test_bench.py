@@ -161,3 +161,27 @@ def test_an_evaluation_lost_between_a_checkpoint_and_its_evaluation_is_recompute
     a = pd.read_csv(killed / "results.csv").drop(columns=["train_time_s", "run_dir"])
     b = pd.read_csv(tmp_path / "whole" / "results.csv").drop(columns=["train_time_s", "run_dir"])
     pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_a_run_folder_written_before_a_setting_existed_still_resumes(tmp_path):
+    """A field added to RunSpec later (g_steps, pack, maxout, ...) defaults to the old behaviour, so
+    config.json and checkpoints that lack it are the same configuration: the bench resumes them."""
+    out = tmp_path / "b"
+    args = ["bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "1", "--set", "hidden=16",
+            "--set", "batch_size=32", "--set", "eval_samples=200", "--set", "ckpt_every=10", "--out", str(out),
+            "--no-report"]
+    assert main([*args, "--steps", "10"]) == 0
+    run_dir = out / "ring8" / "bce" / "seed-0"
+    config = json.loads((run_dir / "config.json").read_text())
+    for key in ("g_steps", "pack", "maxout", "d_hidden"):
+        del config[key]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    from ganeval import fileio, rundir
+
+    path = rundir.checkpoint_path(run_dir, 10)
+    payload = fileio.load_tensors(path)
+    for key in ("g_steps", "pack", "maxout", "d_hidden"):
+        del payload["config"][key]
+    fileio.save_tensors(path, payload)
+    assert main([*args, "--steps", "10"]) == 0  # before: "a different configuration (d_hidden, g_steps, ...)"
+    assert rundir.load_checkpoint(run_dir, 10, rundir.read_config(run_dir)[0].train_config())["step"] == 10
