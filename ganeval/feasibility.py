@@ -39,6 +39,9 @@ def check_model(run) -> None:
     if problem:
         raise SpecError(f"{run.cell_key}: model {run.model} {problem}; {run.benchmark} samples have shape "
                         f"[{', '.join(map(str, shape))}]")
+    if run.simultaneous and run.n_critic != 1:
+        raise SpecError(f"{run.cell_key}: simultaneous updates take one D and one G gradient at the same point; "
+                        f"n_critic must be 1, got {run.n_critic}")
     if run.batch_size % run.pack:
         raise SpecError(f"{run.cell_key}: batch_size {run.batch_size} is not a multiple of pack {run.pack} "
                         "(a packed D judges pack samples at once)")

@@ -117,6 +117,7 @@ class RunSpec:
     steps: int = 3000
     n_critic: int = 1
     g_steps: int = 1  # G updates per step, on the same latents (PacGAN's stacked-MNIST code: 2)
+    simultaneous: bool = False  # G's gradient taken at the same D as D's (both updated at once)
     optimizer: str = "adam"
     lr_g: float = 1e-3
     lr_d: float = 1e-3
@@ -185,7 +186,7 @@ RUN_FIELDS = {f.name: f for f in fields(RunSpec) if f.name not in IDENTITY}
 _POSITIVE_INT = ("z_dim", "hidden", "base_filters", "batch_size", "steps", "n_critic", "ckpt_every",
                  "trace_every", "eval_samples", "cover_threshold", "pool_size", "fidelity_samples", "is_splits",
                  "spectral_every", "r1_every", "maxout", "pack", "g_steps")
-_BOOL = ("g_batchnorm", "d_batchnorm", "spectral_norm", "eval_checkpoints")
+_BOOL = ("g_batchnorm", "d_batchnorm", "spectral_norm", "eval_checkpoints", "simultaneous")
 FIDELITY_METRICS = ("fid", "is", "kid", "prc")
 EXTRACTORS = ("ganeval-mnist", "inception-v3-compat")
 _NONNEG_INT = ("depth", "d_hidden", "d_depth")

@@ -135,7 +135,9 @@ class CellTrainer:
         return grads
 
     def train_step(self, step, record: bool, spectral: bool | None = None, r1: bool | None = None) -> torch.Tensor | None:
-        """n_critic D updates then g_steps G updates at ``step`` (int or 0-d device tensor).
+        """n_critic D updates then g_steps G updates at ``step`` (int or 0-d device tensor); with
+        ``simultaneous`` G's first gradient is taken before D's update, as in code that updates both
+        players from one minibatch at once (ALI/PacGAN, VEEGAN).
 
         ``r1``: whether this step takes the R1 penalty (default: :meth:`r1_phase` of an int step;
         a CUDA graph captures one body per phase). Returns ``[S, C]`` statistics when ``record``;
@@ -148,6 +150,8 @@ class CellTrainer:
             r1 = run.r1_gamma > 0 and (run.r1_every == 1 or self.r1_phase(int(step)))
         zero = torch.zeros(self.S, device=self.device)
         penalty = d_norm = zero
+        z = self.noise(step, run.n_critic, B)
+        g_first = None
         for k in range(run.n_critic):
             real = self.benchmark.batch(self.streams, step, k, B, **self.batch_options)
             with torch.no_grad():
@@ -166,16 +170,15 @@ class CellTrainer:
             grads = torch.autograd.grad((d_loss + penalty).sum(), self.d_params)
             if record and k == run.n_critic - 1:  # the weights the traced gradients were taken at
                 d_norm = self.stats.param_norm(self.d_params)
+            if run.simultaneous:  # G's gradient at the D that D's own was taken at (n_critic is 1)
+                g_first = self._g_gradients(z)
             grads = self._update(self.d_params, grads, self.opt_d, run.clip_grad)
             if run.clip_value > 0:
                 with torch.no_grad():
                     for p in self.d_params:
                         p.clamp_(-run.clip_value, run.clip_value)
-        z = self.noise(step, run.n_critic, B)
-        for _ in range(run.g_steps):  # PacGAN's stacked-MNIST code updates G twice on the same z
-            g_fake = self.G(z)
-            g_loss = self.loss.g_loss(self.D(g_fake))
-            g_grads = torch.autograd.grad(g_loss.sum(), self.g_params)
+        for i in range(run.g_steps):  # PacGAN's stacked-MNIST code updates G twice on the same z
+            g_fake, g_loss, g_grads = g_first if i == 0 and g_first is not None else self._g_gradients(z)
             g_norm = self.stats.param_norm(self.g_params) if record else None
             g_grads = self._update(self.g_params, g_grads, self.opt_g, run.clip_grad)
         if self.G_ema is not None:
@@ -185,6 +188,11 @@ class CellTrainer:
         return self.stats.row(d_loss=d_loss, g_loss=g_loss, penalty=penalty, d_real=d_real, d_fake=d_fake,
                               d_grads=grads, g_grads=g_grads, real=real, fake=g_fake, lr_d=run.lr_d, lr_g=run.lr_g,
                               spectral=spectral, d_param_norm=d_norm, g_param_norm=g_norm)
+
+    def _g_gradients(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        g_fake = self.G(z)
+        g_loss = self.loss.g_loss(self.D(g_fake))
+        return g_fake, g_loss, torch.autograd.grad(g_loss.sum(), self.g_params)
 
     @torch.no_grad()
     def _update_ema(self) -> None:

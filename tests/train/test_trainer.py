@@ -132,3 +132,36 @@ def test_trace_has_per_layer_norms_that_add_up(tmp_path):
     layers = [v for k, v in row.items() if k.startswith("d_grad_norm.")]
     assert len(layers) == 3
     assert math.sqrt(sum(v * v for v in layers)) == pytest.approx(row["d_grad_norm"], rel=1e-5)
+
+
+@pytest.mark.parametrize("simultaneous", [False, True])
+def test_simultaneous_updates_take_gs_gradient_at_ds_old_weights(tmp_path, simultaneous):
+    """One step by hand: G's Adam step from the gradient against D before (simultaneous, as the
+    ALI/PacGAN and VEEGAN code) or after (alternating, ganeval's default) D's own update."""
+    import copy
+
+    t = make(tmp_path, "bce", [0], f"s{simultaneous}", steps=1, simultaneous=simultaneous)
+    G, D = copy.deepcopy(t.G), copy.deepcopy(t.D)
+    t.train_step(0, record=False)
+    if not simultaneous:
+        D = t.D  # the updated D
+    z = t.noise(0, t.run.n_critic, t.run.batch_size)
+    loss = t.loss.g_loss(D(G(z))).sum()
+    params = list(G.parameters())
+    grads = torch.autograd.grad(loss, params)
+    opt = torch.optim.Adam(params, lr=t.run.lr_g, betas=t.run.betas)
+    for p, g in zip(params, grads):
+        p.grad = g
+    opt.step()
+    for mine, expected in zip(t.G.parameters(), params):
+        assert torch.allclose(mine, expected, atol=1e-6)
+
+
+def test_simultaneous_updates_need_one_critic_step():
+    from ganeval.errors import SpecError
+    from ganeval.feasibility import check_model
+
+    spec = BenchSpec()
+    spec.run.update({"simultaneous": True, "n_critic": 5})
+    with pytest.raises(SpecError, match="n_critic must be 1"):
+        check_model(spec.resolve("ring8", "bce"))
