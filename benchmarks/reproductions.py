@@ -61,8 +61,8 @@ def verdict(row, values: pd.Series) -> str:
 
 
 def side_by_side(published: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> str:
-    lines = ["| protocol | benchmark | method | metric | published | ganeval (mean ± std, seeds) | ganeval 95 % interval | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| protocol | benchmark | method | metric | published | ganeval (mean ± std, seeds) "
+             "| ganeval 95 % interval | verdict |", "|---|---|---|---|---|---|---|---|"]
     for row in published.itertuples():
         frame = frames.get(row.protocol, pd.DataFrame())
         sel = frame[(frame.benchmark == row.benchmark) & (frame.loss == row.loss) & (frame.variant == row.variant)] \
@@ -91,9 +91,11 @@ def trend(folders: list[Path], metrics=("modes_covered", "hq_rate", "kl")) -> st
             doc = rundir.read_metrics(run_dir)
             if doc is None:
                 continue
-            for step, m in rundir.read_evals(run_dir, doc.get("eval_config")):
+            evals = dict(rundir.read_evals(run_dir, doc.get("eval_config")))
+            evals[doc["step"]] = doc["metrics"]  # the final evaluation
+            for step, m in sorted(evals.items()):
                 rows.append({"benchmark": doc["benchmark"], "method": cell_label(doc["loss"], doc["variant"]),
-                             "step": step, **{k: m.get(k, math.nan) for k in metrics}})
+                             "step": step, **{k: math.nan if m.get(k) is None else m[k] for k in metrics}})
     if not rows:
         return "(no checkpoint evaluations)"
     table = pd.DataFrame(rows).groupby(["benchmark", "method", "step"], sort=False).mean().reset_index()
@@ -104,15 +106,62 @@ def trend(folders: list[Path], metrics=("modes_covered", "hq_rate", "kl")) -> st
     return "\n".join(lines)
 
 
+def welch_interval(a: pd.Series, b: pd.Series, level: float = 0.95) -> tuple[float, float]:
+    """95 % Welch interval of mean(a) - mean(b) over seeds."""
+    from scipy import stats
+
+    a, b = a.dropna(), b.dropna()
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    diff = a.mean() - b.mean()
+    if va + vb == 0:
+        return diff, diff
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, dof)) * math.sqrt(va + vb)
+    return diff - half, diff + half
+
+
+def orderings(published: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> str:
+    """Every pair of methods the paper ranks on one metric: does ganeval's seed spread confirm it?"""
+    from ganeval.metrics.catalog import METRICS
+
+    lines = ["| protocol | benchmark | metric | published order | ganeval difference (95 % Welch interval) | verdict |",
+             "|---|---|---|---|---|---|"]
+    for (protocol, bench, metric), rows in published.groupby(["protocol", "benchmark", "metric"], sort=False):
+        frame = frames.get(protocol)
+        if frame is None or len(rows) < 2:
+            continue
+        higher = METRICS.get(metric).direction == "higher"
+        rows = list(rows.itertuples())
+        for i, a in enumerate(rows):
+            for b in rows[i + 1:]:
+                if a.value == b.value:
+                    continue
+                best, worst = (a, b) if (a.value > b.value) == higher else (b, a)
+                get = lambda r: frame[(frame.benchmark == bench) & (frame.loss == r.loss)  # noqa: E731
+                                      & (frame.variant == r.variant)][metric]
+                x, y = get(best), get(worst)
+                if x.empty or y.empty:
+                    continue
+                lo, hi = welch_interval(x, y)
+                if not higher:
+                    lo, hi = -hi, -lo
+                verdict = "confirmed" if lo > 0 else "reversed" if hi < 0 else "not separable"
+                f = FMT.get(metric, ".3g")
+                lines.append(f"| {protocol} | {bench} | {metric} | {cell_label(best.loss, best.variant)} better than "
+                             f"{cell_label(worst.loss, worst.variant)} | [{lo:+{f}}, {hi:+{f}}] | {verdict} |")
+    return "\n".join(lines)
+
+
 def wall_times(folders: list[Path]) -> str:
+    """Training wall time per cell (the seeds of a cell train together, so each reports the cell's time)."""
     lines = []
     for folder in folders:
-        frame = collect(folder)
-        steps = frame.groupby(["benchmark", "loss", "variant"])["step"].max()
-        train = frame["train_time_s"].sum() / max(1, len(frame))  # seed-batched: every seed reports its cell's time
-        lines.append(f"- `{folder.name}`: {len(frame)} seed-runs, {int(steps.max()):,} steps per cell, "
-                     f"training {frame.groupby(['benchmark', 'loss', 'variant'])['train_time_s'].max().sum() / 60:.0f} min "
-                     f"in all (cells in turn, seeds batched; {train:.0f} s per cell on average)")
+        cells = collect(folder).groupby(["benchmark", "loss", "variant"], sort=False)
+        parts = [f"{cell_label(loss, variant)} {int(g['step'].max()):,} steps {g['train_time_s'].max() / 60:.0f} min"
+                 for (_, loss, variant), g in cells]
+        total = sum(g["train_time_s"].max() for _, g in cells) / 60
+        lines.append(f"- `{folder.name}` ({cells.ngroups} cells × {cells.size().max()} seeds, {total:.0f} min): "
+                     + "; ".join(parts))
     return "\n".join(lines)
 
 
@@ -134,8 +183,9 @@ def main(argv=None) -> int:
     frames = {p: _frame(f) for p, f in benches.items()}
     table = side_by_side(published, frames)
     trends = "\n\n".join(f"**{p}**\n\n{trend(f)}" for p, f in benches.items())
+    orders = orderings(published, frames)
     times = "\n".join(wall_times(f) for f in benches.values())
-    print(table, "\n", trends, "\n", times, sep="\n")
+    print(table, "\n", orders, "\n", trends, "\n", times, sep="\n")
     if args.write:
         for folders in benches.values():
             for folder in folders:
@@ -148,7 +198,7 @@ def main(argv=None) -> int:
                     shutil.copyfile(png, target / "figures" / png.name)
         readme = args.write / "README.md"
         text = readme.read_text(encoding="utf-8") if readme.is_file() else "# Reproductions\n"
-        for name, body in (("table", table), ("trend", trends), ("times", times)):
+        for name, body in (("table", table), ("orderings", orders), ("trend", trends), ("times", times)):
             text = replace_block(text, name, body)
         readme.write_text(text, encoding="utf-8")
     return 0

@@ -94,5 +94,5 @@ def test_batch_draws_the_benchmark_distribution_per_seed():
 
 
 def test_unknown_benchmark():
-    with pytest.raises(UnknownNameError, match="valid: ring8, grid25"):
+    with pytest.raises(UnknownNameError, match="valid: ring8, ring8-unit, grid25"):
         get_benchmark("ring9")
