@@ -1,6 +1,6 @@
 """Published protocols side by side with ganeval: the table of reports/reproductions/README.md.
 
-    python benchmarks/reproductions.py [--runs runs/repro] [--write reports/reproductions]
+    python benchmarks/reproductions.py [--runs runs/repro] [--explain runs/explain] [--write reports/reproductions]
 
 Reads every bench folder under ``--runs`` whose name starts with a protocol's name (e.g.
 ``pacgan-2d-ring8-unit`` for ``--protocol pacgan-2d``), puts each published figure of
@@ -165,6 +165,35 @@ def wall_times(folders: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def same_seeds(rows: list[tuple[str, Path, dict]], metrics=("modes_covered", "hq_rate", "kl")) -> str:
+    """Runs that differ in one setting, on the same seeds: mean ± std of each metric."""
+    frames = [(label, collect(folder), where) for label, folder, where in rows if (folder / rundir.RESULTS_FILE).is_file()]
+    if not frames:
+        return "(not run)"
+    seeds = sorted(set.intersection(*(set(f["seed"]) for _, f, _ in frames)))
+    lines = [f"| run (seeds {', '.join(map(str, seeds))}) | " + " | ".join(metrics) + " |",
+             "|---|" + "---|" * len(metrics)]
+    for label, frame, where in frames:
+        sel = frame[frame["seed"].isin(seeds)]
+        for key, value in where.items():
+            sel = sel[sel[key] == value]
+        cells = [f"{sel[m].mean():{FMT.get(m, '.3g')}} ± {sel[m].std(ddof=1):{FMT.get(m, '.3g')}}" for m in metrics]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def explanations(runs: Path, explain: Path) -> dict[str, str]:
+    """The measurement runs behind the README's explanations (``runs/explain``), by README block."""
+    ring = {"benchmark": "ring8-unit", "loss": "bce", "variant": "none"}
+    return {
+        "budget": trend([explain / "pacgan-gan-5000-steps"]) if (explain / "pacgan-gan-5000-steps").is_dir()
+        else "(not run)",
+        "simultaneous": same_seeds([("alternating (ganeval), 2,000 steps", runs / "pacgan-2d-ring8-unit", ring),
+                                    ("simultaneous (the code), 2,000 steps",
+                                     explain / "pacgan-ring-gan-simultaneous", ring)]),
+    }
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     if start not in text:
@@ -176,6 +205,7 @@ def replace_block(text: str, name: str, body: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("runs/repro"))
+    parser.add_argument("--explain", type=Path, default=Path("runs/explain"))
     parser.add_argument("--write", type=Path)
     args = parser.parse_args(argv)
     published = pd.read_csv(HERE / "published.csv")
@@ -184,12 +214,15 @@ def main(argv=None) -> int:
     table = side_by_side(published, frames)
     trends = "\n\n".join(f"**{p}**\n\n{trend(f)}" for p, f in benches.items())
     orders = orderings(published, frames)
+    explained = explanations(args.runs, args.explain) if args.explain.is_dir() else {}
     times = "\n".join(wall_times(f) for f in benches.values())
     print(table, "\n", orders, "\n", trends, "\n", times, sep="\n")
     if args.write:
-        for folders in benches.values():
+        measured = [p for p in args.explain.iterdir() if (p / rundir.RESULTS_FILE).is_file()] \
+            if args.explain.is_dir() else []
+        for folders in [*benches.values(), measured]:
             for folder in folders:
-                target = args.write / folder.name
+                target = args.write / ("explain" if folder in measured else "") / folder.name
                 (target / "figures").mkdir(parents=True, exist_ok=True)
                 for name in (rundir.RESULTS_FILE, "report.md", "env.json", "spec.toml"):
                     if (folder / name).is_file():
@@ -198,7 +231,8 @@ def main(argv=None) -> int:
                     shutil.copyfile(png, target / "figures" / png.name)
         readme = args.write / "README.md"
         text = readme.read_text(encoding="utf-8") if readme.is_file() else "# Reproductions\n"
-        for name, body in (("table", table), ("orderings", orders), ("trend", trends), ("times", times)):
+        blocks = {"table": table, "orderings": orders, "trend": trends, "times": times, **explained}
+        for name, body in blocks.items():
             text = replace_block(text, name, body)
         readme.write_text(text, encoding="utf-8")
     return 0

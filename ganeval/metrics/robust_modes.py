@@ -8,8 +8,9 @@ samples plausibly put there: with ``lam_j`` the expected number of misreads land
 the classifier's confusion matrix, measured on held-out real digits, and the observed counts), mode j
 counts if P(Poisson(lam_j) >= count_j) < alpha / K (Bonferroni over the K modes, alpha = 0.05).
 
-It is robust to the error measured on *real* digits. Generated digits are read less reliably than real
-ones, so on a poor generator both counts overstate; ``mean_confidence`` says how far to trust them.
+It is robust to the error measured on *real* digits. Generated images that are not digits yet are
+read with no meaning at all (noise can be read with 0.99 confidence), so both counts mean something
+only once the samples look like digits (precision in feature space, the samples figure).
 """
 
 from __future__ import annotations
