@@ -157,8 +157,8 @@ def wall_times(folders: list[Path]) -> str:
     lines = []
     for folder in folders:
         cells = collect(folder).groupby(["benchmark", "loss", "variant"], sort=False)
-        parts = [f"{cell_label(loss, variant)} {int(g['step'].max()):,} steps {g['train_time_s'].max() / 60:.0f} min"
-                 for (_, loss, variant), g in cells]
+        parts = [f"{bench} {cell_label(loss, variant)} {int(g['step'].max()):,} steps {g['train_time_s'].max() / 60:.0f} min"
+                 for (bench, loss, variant), g in cells]
         total = sum(g["train_time_s"].max() for _, g in cells) / 60
         lines.append(f"- `{folder.name}` ({cells.ngroups} cells × {cells.size().max()} seeds, {total:.0f} min): "
                      + "; ".join(parts))
@@ -185,9 +185,10 @@ def same_seeds(rows: list[tuple[str, Path, dict]], metrics=("modes_covered", "hq
 def explanations(runs: Path, explain: Path) -> dict[str, str]:
     """The measurement runs behind the README's explanations (``runs/explain``), by README block."""
     ring = {"benchmark": "ring8-unit", "loss": "bce", "variant": "none"}
+    longer = {name: trend([explain / folder]) if (explain / folder / rundir.RESULTS_FILE).is_file() else "(not run)"
+              for name, folder in (("budget", "pacgan-gan-5000-steps"), ("pac2budget", "pacgan-ring-pac2-5000-steps"))}
     return {
-        "budget": trend([explain / "pacgan-gan-5000-steps"]) if (explain / "pacgan-gan-5000-steps").is_dir()
-        else "(not run)",
+        **longer,
         "simultaneous": same_seeds([("alternating (ganeval), 2,000 steps", runs / "pacgan-2d-ring8-unit", ring),
                                     ("simultaneous (the code), 2,000 steps",
                                      explain / "pacgan-ring-gan-simultaneous", ring)]),
