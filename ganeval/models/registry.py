@@ -70,7 +70,8 @@ def _build_dcgan(g_gens, d_gens, data_shape, d_shape, run):
             DCGANDiscriminator(d_gens, d_shape, run.base_filters, run.d_batchnorm))
 
 
-register_model(ModelFamily("mlp", "fully connected ReLU G and D (MoG protocol of Metz et al. 2017)", _build_mlp))
+register_model(ModelFamily("mlp", "fully connected G and D, ReLU or maxout D units (Metz et al. 2017; VEEGAN, PacGAN)",
+                           _build_mlp))
 def _dcgan_rejects(shape: tuple[int, ...]) -> str | None:
     return None if len(shape) == 3 and shape[1:] == (28, 28) else "needs images of shape Cx28x28"
 
