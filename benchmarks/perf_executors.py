@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf_common import describe, publish, table  # noqa: E402
 
-from ganeval.bench import run_bench  # noqa: E402
+from ganeval.runner import run_bench  # noqa: E402
 from ganeval.spec import BenchSpec  # noqa: E402
 
 

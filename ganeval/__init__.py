@@ -1,16 +1,36 @@
 """ganeval: diagnostics and evaluation for GAN training stability.
 
-Public API::
+The Python API (the CLI only parses flags for these)::
 
-    from ganeval import get_benchmark
-    bench = get_benchmark("ring8")
-    real = bench.sample(2500)
-    bench.evaluate(my_generator_samples)   # {'modes_covered': ..., 'hq_rate': ..., 'kl': ...}
+    import ganeval
+    result = ganeval.bench(losses="bce,hinge", benchmarks="ring8", seeds=3, out="runs/mine")
+    result.results                       # one row per seed-run (pandas)
+    ganeval.report("runs/mine")          # report.md with tables and figures
+    ganeval.check("runs/mine", baseline="baseline.json").failed
+    ganeval.score("samples.npy", benchmark="ring8").doc["metrics"]
+
+Bring your own loss, stabilizer, model, benchmark, optimizer or executor with ``register_*`` (in
+a notebook, or in a plugin file loaded with ``plugins=[...]`` / ``--plugin``); their settings are
+declared with :class:`Setting`. ``get_benchmark(name)`` gives a benchmark's real samples and
+evaluator for any generator.
 """
 
 __version__ = "0.1.0"
 
-from ganeval.benchmarks import get_benchmark  # noqa: E402
+from ganeval.api import BenchResult, CheckResult, ReportResult, ScoreResult, bench, check, report, score, train  # noqa: E402
+from ganeval.benchmarks import Benchmark, get_benchmark, register_benchmark  # noqa: E402
 from ganeval.errors import GanevalError  # noqa: E402
+from ganeval.executors import Executor, register_executor  # noqa: E402
+from ganeval.losses import Loss, register_loss  # noqa: E402
+from ganeval.models import ModelFamily, register_model  # noqa: E402
+from ganeval.optimizers import Optimizer, register_optimizer  # noqa: E402
+from ganeval.plugins import load_plugin  # noqa: E402
+from ganeval.settings import Setting  # noqa: E402
+from ganeval.variants import StepContext, Variant, register_variant  # noqa: E402
 
-__all__ = ["GanevalError", "__version__", "get_benchmark"]
+__all__ = [
+    "Benchmark", "BenchResult", "CheckResult", "Executor", "GanevalError", "Loss", "ModelFamily", "Optimizer",
+    "ReportResult", "ScoreResult", "Setting", "StepContext", "Variant", "__version__", "bench", "check", "get_benchmark",
+    "load_plugin", "register_benchmark", "register_executor", "register_loss", "register_model",
+    "register_optimizer", "register_variant", "report", "score", "train",
+]

@@ -1,4 +1,5 @@
-"""The ``ganeval`` command. Thin: parse, validate, call the library, print, choose the exit code.
+"""The ``ganeval`` command: parse flags, call the Python API (:mod:`ganeval.api`), print, choose
+the exit code. Nothing here computes or decides; every rule lives in the library.
 
 Exit codes: 0 success, 1 ran but found a problem (failed cells, a regression), 2 bad usage or
 input. Every expected failure is one line on stderr, never a traceback.
@@ -8,17 +9,14 @@ from __future__ import annotations
 
 import logging
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ganeval import __version__
+from ganeval import __version__, interrupts, text
 from ganeval.errors import GanevalError, SpecError
-from ganeval.executors import EXECUTORS
 from ganeval.metrics.catalog import IS_SPLITS
-from ganeval.spec import BenchSpec, check_run_value, load_spec, parse_seeds
 
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
@@ -31,21 +29,6 @@ def _split_names(value: str | None, option: str) -> list[str] | None:
     if not names:
         raise click.BadParameter("give at least one name", param_hint=option)
     return names
-
-
-def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``--set key=value`` (repeatable): value read as a TOML literal, else as a string."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SpecError(f"--set expects KEY=VALUE, got {pair!r}")
-        key, raw = (s.strip() for s in pair.split("=", 1))
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
-        out[key] = check_run_value(key, value, "--set")
-    return out
 
 
 def _positive(ctx, param, value):
@@ -70,6 +53,8 @@ def _folder(ctx, param, value):
 
 
 def _seeds_option(ctx, param, value):
+    from ganeval.spec import parse_seeds
+
     if value is None:
         return None
     text = value.strip()
@@ -83,6 +68,24 @@ def _seeds_option(ctx, param, value):
         raise click.BadParameter(str(exc).removeprefix("--seeds ")) from None
 
 
+def _sets(pairs: tuple[str, ...]) -> dict[str, Any]:
+    from ganeval.spec import parse_sets
+
+    return parse_sets(pairs)
+
+
+def _load_plugins(ctx, param, value):
+    """Loaded before any other option is read, so every name and setting they register is known."""
+    from ganeval.plugins import load_plugins
+
+    load_plugins(list(value))
+    return value
+
+
+plugin_option = click.option(
+    "--plugin", "plugins", multiple=True, metavar="FILE.py|MODULE", is_eager=True, callback=_load_plugins,
+    help="load user code that registers losses, stabilizers, models, benchmarks, ... (repeatable)")
+
 run_options = [
     click.option("--steps", type=int, callback=_positive, help="generator steps per run (overrides the protocol)"),
     click.option("--inception-weights", type=click.Path(path_type=Path),
@@ -92,6 +95,7 @@ run_options = [
                  help="any run setting, e.g. --set lr_d=2e-4 (repeatable; same names as the spec's keys)"),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
                  help="where to train  [default: auto]"),
+    plugin_option,
 ]
 
 
@@ -112,39 +116,6 @@ def cli(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, device,
-                inception_weights=None, variants=None) -> BenchSpec:
-    spec = load_spec(Path(spec_file)) if spec_file else BenchSpec()
-    if losses is not None:
-        spec.losses = losses
-    if variants is not None:
-        spec.variants = variants
-    if benchmarks is not None:
-        spec.benchmarks = benchmarks
-    if seeds is not None:
-        spec.seeds = seeds
-    if device is not None:
-        spec.device = device
-    cli_run = _parse_sets(sets)
-    if steps is not None:
-        cli_run["steps"] = steps
-    if batch_size is not None:
-        cli_run["batch_size"] = batch_size
-    if inception_weights is not None:
-        from ganeval.metrics.fidelity import check_inception_weights
-
-        check_inception_weights(inception_weights)  # now, not at the first evaluation (or never)
-        cli_run["extractor"] = "inception-v3-compat"
-        cli_run["extractor_weights"] = str(inception_weights)
-    spec.validate()
-    # Flags beat every table of the spec file: apply them at the most specific level too.
-    spec.run.update(cli_run)
-    for table in (spec.benchmark_overrides, spec.loss_overrides, spec.variant_overrides, spec.cell_overrides):
-        for values in table.values():
-            values.update(cli_run)
-    return spec
-
-
 @cli.command()
 @click.option("--losses", help="comma-separated losses  [default: bce,wgan-gp,hinge]")
 @click.option("--benchmarks", help="comma-separated benchmarks  [default: ring8,grid25]")
@@ -157,56 +128,35 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="skip finished runs and continue unfinished ones from their checkpoints")
 @click.option("--report/--no-report", "make_report", default=True, show_default=True, help="write report.md")
-@click.option("--executor", type=click.Choice(EXECUTORS.names()), default="local", show_default=True,
-              help="run cells here one by one, or as Ray tasks (pip install 'ganeval[ray]')")
+@click.option("--executor", default="local", show_default=True,
+              help="local: cells here one by one; ray: as Ray tasks (pip install 'ganeval[ray]'); or a plugin's")
 @click.option("--address", help="with --executor ray: address of a running Ray cluster  [default: start a local one]")
-def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_size, sets, device, out, spec_file,
-          protocol, resume, make_report, executor, address):
+def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_size, sets, device, plugins, out,
+          spec_file, protocol, resume, make_report, executor, address):
     """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
-    from ganeval import rundir
-    from ganeval.bench import default_out_dir, run_bench
+    from ganeval import api, rundir
     from ganeval.progress import default_progress
-    from ganeval.protocols import protocol_path
-    from ganeval.report import build_report
-    from ganeval.results import collect
+    from ganeval.runner import default_out_dir
+    from ganeval.spec import build_spec
 
-    if protocol is not None:
-        if spec_file is not None:
-            raise SpecError("give --spec or --protocol, not both")
-        spec_file = protocol_path(protocol)
-
-    spec = _bench_spec(spec_file, _split_names(losses, "--losses"), _split_names(benchmarks, "--benchmarks"),
-                       seeds, steps, batch_size, sets, device, inception_weights, _split_names(variants, "--variants"))
-    out_dir = out if out is not None else default_out_dir(spec)
-    outcome = run_bench(spec, out_dir, resume=resume, progress=default_progress(header=f"bench folder: {out_dir}"),
-                        executor=executor, address=address)
-    frame = collect(out_dir)
-    _print_summary(frame)
-    if make_report:
-        path = build_report(out_dir, refresh_results=False)
-        click.echo(f"\nreport: {path}")
-    click.echo(f"results: {out_dir / rundir.RESULTS_FILE}  ({outcome.trained} seed-runs trained, "
-               f"{outcome.skipped} already done, {outcome.wall_time_s:.0f} s)")
-    if outcome.failures:
-        for failure in outcome.failures:
+    if protocol is not None and spec_file is not None:
+        raise SpecError("give --spec or --protocol, not both")
+    options = dict(losses=_split_names(losses, "--losses"), benchmarks=_split_names(benchmarks, "--benchmarks"),
+                   variants=_split_names(variants, "--variants"), seeds=seeds, device=device, sets=_sets(sets),
+                   steps=steps, batch_size=batch_size, inception_weights=inception_weights, plugins=plugins)
+    out_dir = out if out is not None else default_out_dir(build_spec(spec_file=spec_file, protocol=protocol, **options))
+    result = api.bench(spec=spec_file, protocol=protocol, out=out_dir, resume=resume, report=make_report,
+                       executor=executor, address=address, progress=default_progress(header=f"bench folder: {out_dir}"),
+                       **options)
+    click.echo(text.bench_summary(result.results))
+    if result.report is not None:
+        click.echo(f"\nreport: {result.report}")
+    click.echo(f"results: {out_dir / rundir.RESULTS_FILE}  ({result.trained} seed-runs trained, "
+               f"{result.skipped} already done, {result.wall_time_s:.0f} s)")
+    if result.failures:
+        for failure in result.failures:
             click.echo(f"failed: {failure}", err=True)
         sys.exit(EXIT_PROBLEM)
-
-
-def _print_summary(frame) -> None:
-    """The quality table of each benchmark, as plain markdown (mean ± std)."""
-    from ganeval.report import table_metrics
-    from ganeval.results import summarize
-    from ganeval.tables import table_markdown
-
-    if frame.empty:
-        click.echo("no complete runs")
-        return
-    for benchmark in dict.fromkeys(frame["benchmark"]):
-        sub = frame[frame["benchmark"] == benchmark]
-        metrics = table_metrics(sub, ("quality", "fidelity"))
-        click.echo(f"\n{benchmark}")
-        click.echo(table_markdown(summarize(sub, metrics), metrics, intervals=False))
 
 
 @cli.command()
@@ -217,29 +167,15 @@ def _print_summary(frame) -> None:
 @with_options(run_options)
 @click.option("--out", callback=_folder, help="run folder  [default: runs/train/BENCH/LOSS/seed-K]")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="continue from the last checkpoint")
-def train(benchmark, loss, variant, seed, steps, inception_weights, batch_size, sets, device, out, resume):
+def train(benchmark, loss, variant, seed, steps, inception_weights, batch_size, sets, device, plugins, out, resume):
     """Train one run (one benchmark, loss and seed) into a run folder, then evaluate it."""
-    from ganeval.bench import train_run
+    from ganeval import api
 
-    spec = _bench_spec(None, [loss], [benchmark], [seed], steps, batch_size, sets, device, inception_weights, [variant])
-    run = spec.cells()[0]
-    run_dir = out if out is not None else Path("runs") / "train" / benchmark / run.cell_name / f"seed-{seed}"
-    doc = train_run(run, seed, run_dir, spec.device, resume)
+    run_dir, doc = api.train(benchmark, loss, variant=variant, seed=seed, sets=_sets(sets), steps=steps,
+                             batch_size=batch_size, device=device, inception_weights=inception_weights,
+                             plugins=plugins, out=out, resume=resume)
     click.echo(f"run folder: {run_dir}")
-    _print_metrics(doc)
-
-
-def _print_metrics(doc: dict[str, Any]) -> None:
-    from ganeval.metrics.catalog import METRICS
-
-    click.echo(f"{doc['benchmark']} · {doc['loss']} · seed {doc['seed']} · step {doc['step']} · {doc['status']}")
-    if doc.get("fidelity", {}).get("extractor"):
-        f = doc["fidelity"]
-        click.echo(f"  fidelity metrics by extractor {f['extractor']} on {f.get('n_generated')} generated vs "
-                   f"{f.get('n_real', '–')} real images (not comparable across extractors)")
-    for name, value in doc["metrics"].items():
-        fmt = METRICS.get(name).fmt if name in METRICS else ".4g"
-        click.echo(f"  {name:>16}: {'nan' if value is None else format(value, fmt)}")
+    click.echo(text.run_metrics(doc))
 
 
 @cli.command("eval")
@@ -251,30 +187,16 @@ def _print_metrics(doc: dict[str, Any]) -> None:
 @click.option("--lpips-weights", type=click.Path(path_type=Path),
               help="also compute LPIPS diversity; a folder with alexnet-owt-7be5be79.pth and lpips' alex.pth")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, device):
+@plugin_option
+def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, device, plugins):
     """Re-evaluate a finished or partial run from its checkpoint.
 
     With the run's own settings at its last step this rewrites metrics.json; otherwise the result
     goes to RUN_DIR/eval/step-<n>.json."""
-    from ganeval.device import resolve_device
-    from ganeval.evaluate import evaluate_run_dir
+    from ganeval.evaluate import evaluate_run
 
-    fidelity, modes = None, True
-    if metric_names is not None:
-        from ganeval.registry import unknown_name_message
-        from ganeval.spec import FIDELITY_METRICS
-
-        names = _split_names(metric_names, "--metrics")
-        for name in names:
-            if name not in (*FIDELITY_METRICS, "modes"):
-                raise SpecError("--metrics: " + unknown_name_message("metric", name, [*FIDELITY_METRICS, "modes"]))
-        modes = "modes" in names
-        fidelity = [n for n in names if n != "modes"]
-    doc = evaluate_run_dir(run_dir, step, resolve_device(device), fidelity=fidelity, modes=modes,
-                           extractor="inception-v3-compat" if inception_weights else None,
-                           extractor_weights=str(inception_weights) if inception_weights else None,
-                           lpips_weights=str(lpips_weights) if lpips_weights else None)
-    _print_metrics(doc)
+    click.echo(text.run_metrics(evaluate_run(run_dir, step, device, metrics=_split_names(metric_names, "--metrics"),
+                                             inception_weights=inception_weights, lpips_weights=lpips_weights)))
 
 
 @cli.command("score")
@@ -310,89 +232,30 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
               help="also file the score as OUT/<benchmark>/<name>/seed-<seed> for `ganeval report` and `ganeval check`")
 @click.option("--json", "as_json", is_flag=True, help="print the evaluation document as JSON")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+@plugin_option
 def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, metric_names, inception_weights, pixel_range,
-              resize, n_real, is_splits, kid_subset_size, batch_size, name, out_dir, as_json, device):
+              resize, n_real, is_splits, kid_subset_size, batch_size, name, out_dir, as_json, device, plugins):
     """Score samples you already have, with no ganeval run folder: a folder of images, a tensor
     file, or a generator; against a built-in benchmark and/or your own real images."""
     import json
 
-    from ganeval import fileio, user_samples
-    from ganeval.device import resolve_device
-    from ganeval.score import DEFAULT_SAMPLES, score, write_score
-
-    if (samples is None) == (generator_spec is None):
-        raise SpecError("give SAMPLES (a folder of images or a tensor file) or --generator, not both or neither")
-    if benchmark is None and real is None:
-        raise SpecError("score against --benchmark NAME and/or --real PATH (your own real images)")
-    if benchmark is not None:
-        from ganeval.benchmarks import get_benchmark
-
-        get_benchmark(benchmark)  # an unknown name fails before any work
-    if inception_weights is not None:
-        from ganeval.metrics.fidelity import check_inception_weights
-
-        check_inception_weights(inception_weights)
-    names = _split_names(metric_names, "--metrics") if metric_names is not None else None
-    dev = resolve_device(device)
+    from ganeval import api, fileio
 
     def say(text: str) -> None:
         if not as_json:
             click.echo(f"... {text}", err=True)
-    if out_dir is not None:
-        from ganeval.rundir import ensure_writable
 
-        ensure_writable(out_dir)
-    if generator_spec is not None:
-        lat = user_samples.Latent.parse(latent)
-        G = user_samples.load_generator(generator_spec)
-        say(f"drawing {n or DEFAULT_SAMPLES} samples from {generator_spec} ({lat}, seed {seed})")
-        data = user_samples.generate(G, lat, n or DEFAULT_SAMPLES, seed, batch_size, pixel_range, dev)
-        given = user_samples.Samples(data, user_samples.describe_generator(generator_spec, lat, seed))
-        default_name = Path(generator_spec.rpartition(":")[2] or generator_spec).stem
-    else:
-        if n is not None:
-            raise SpecError("-n/--samples draws from --generator; SAMPLES are scored as given")
-        given = user_samples.load_samples(samples, pixel_range)
-        default_name = samples.resolve().name if samples.is_dir() else samples.stem
-    reference = user_samples.load_samples(real, pixel_range) if real is not None else None
-    doc = score(given, benchmark=benchmark, real=reference, metrics=names,
-                inception_weights=str(inception_weights) if inception_weights else None, resize=resize,
-                n_real=n_real, is_splits=is_splits, kid_subset_size=kid_subset_size,
-                name=name or default_name or "samples", seed=seed, device=dev, progress=say)
-    if out_dir is not None:
-        written = write_score(out_dir, doc, given.data)
+    result = api.score(samples, generator=generator_spec, latent=latent, n=n, seed=seed, benchmark=benchmark,
+                       real=real, metrics=_split_names(metric_names, "--metrics"), inception_weights=inception_weights,
+                       pixel_range=pixel_range, resize=resize, n_real=n_real, is_splits=is_splits,
+                       kid_subset_size=kid_subset_size, batch_size=batch_size, name=name, out=out_dir, device=device,
+                       plugins=plugins, progress=say)
     if as_json:
-        click.echo(json.dumps(fileio.json_safe(doc), indent=2))
+        click.echo(json.dumps(fileio.json_safe(result.doc), indent=2))
     else:
-        _print_score(doc)
-    if out_dir is not None:
-        click.echo(f"filed as {written} (ganeval report / check {out_dir})", err=True)
-
-
-def _print_score(doc: dict[str, Any]) -> None:
-    from ganeval.metrics.catalog import IS_MEAN, METRICS
-    from ganeval.tables import markdown_table
-
-    src, ref = doc["source"], doc["reference"]
-    what = src.get("path") or src.get("generator")
-    against = " and ".join(x for x in (ref.get("benchmark") and f"benchmark {ref['benchmark']}",
-                                       ref.get("real") and f"{ref['n_real']} real images from {ref['real'].get('path')}")
-                           if x)
-    click.echo(f"{doc['loss']}: {src['n']} samples from {src['kind']} {what}"
-               + (f" (resized from {src['resized_from']})" if src.get("resized_from") else "") + f", against {against}")
-    f = doc.get("fidelity") or {}
-    if f.get("extractor"):
-        click.echo(f"FID / IS / KID / precision / recall by feature extractor {f['extractor']} on {f.get('n_generated')} "
-                   f"generated vs {f.get('n_real', '–')} real images (KID subsets of {f.get('kid_subset_size', '–')}, "
-                   f"IS over {f.get('is_splits')} split(s); not comparable across extractors)")
-    rows = []
-    for key, value in doc["metrics"].items():
-        info = METRICS.get(key) if key in METRICS else None
-        label = f"{key} ({f.get('is_splits')} splits)" if key == IS_MEAN else key
-        arrow = {"higher": "↑", "lower": "↓"}.get(info.direction, "") if info else ""
-        rows.append([label + (f" {arrow}" if arrow else ""),
-                     "nan" if value is None else format(value, info.fmt if info else ".4g")])
-    click.echo(markdown_table(["metric", "value"], rows))
+        click.echo(text.score(result.doc))
+    if result.filed is not None:
+        click.echo(f"filed as {result.filed} (ganeval report / check {out_dir})", err=True)
 
 
 @cli.command()
@@ -401,99 +264,34 @@ def _print_score(doc: dict[str, Any]) -> None:
               help="report file  [default: BENCH_DIR/report.md; comparison.md for several benches]")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "latex", "json"]),
               help="print only the comparison table in this format (to -o if given)")
-def report(bench_dirs, output, fmt):
+@plugin_option
+def report(bench_dirs, output, fmt, plugins):
     """Rebuild results.csv and report.md from bench folders (reads the disk only).
 
     Several BENCH_DIRS are compared side by side (e.g. before and after a change). Traced run
     folders (trace.csv, e.g. from GANTracer on your own loop) get their curves and events, several
     side by side; --format prints their summary table."""
-    from ganeval.report import build_report, load_frames, table_metrics
-    from ganeval.results import summarize
-    from ganeval.rundir import check_bench_dir, is_trace_folder
-    from ganeval.tables import render
+    from ganeval import api
 
-    traced = [is_trace_folder(d) for d in bench_dirs]
-    if any(traced):
-        if not all(traced):
-            raise SpecError("give bench folders or traced run folders (with trace.csv), not a mix: "
-                            + ", ".join(str(d) for d, t in zip(bench_dirs, traced) if not t) + " has no trace")
-        _trace_report(bench_dirs, output, fmt)
+    result = api.report(list(bench_dirs), output=output, fmt=fmt, plugins=plugins)
+    for line in result.warnings:
+        click.echo(f"warning: {line}", err=True)
+    if result.table is not None:
+        if result.path is not None:
+            click.echo(f"table: {result.path}", err=True)
+        else:
+            click.echo(result.table)
         return
-    for d in bench_dirs:
-        check_bench_dir(d)
-    from ganeval.rundir import METRICS_FILE, unreadable_runs
-
-    unreadable = [found for d in bench_dirs for found in unreadable_runs(d)]
-    for r, why in unreadable:
-        click.echo(f"warning: {r / METRICS_FILE} is unreadable ({why}); this seed-run is left out", err=True)
-    if unreadable:
-        click.echo(f"warning: {len(unreadable)} unreadable seed-run(s) left out of the tables", err=True)
-    if fmt is not None:
-        frame = load_frames(list(bench_dirs))
-        if frame.empty:
-            raise SpecError("no complete runs to tabulate")
-        metrics = table_metrics(frame, ("quality", "fidelity", "stability"))
-        _emit(render(summarize(frame.drop(columns=["_root", "run_dir"]), metrics), metrics, fmt), output)
-        return
-    path = build_report(list(bench_dirs), output)
-    _print_summary(load_frames(list(bench_dirs)))
-    click.echo(f"\nreport: {path}")
-
-
-def _trace_report(folders, output, fmt) -> None:
-    from ganeval.tables import render_rows
-    from ganeval.trace_report import build_trace_report, load_traces, trace_table
-
-    if fmt is None:
-        click.echo(f"report: {build_trace_report(list(folders), output)}")
-        return
-    head, rows = trace_table(load_traces(list(folders)))
-    _emit(render_rows(head, rows, fmt), output)
-
-
-def _emit(text: str, output: Path | None) -> None:
-    """A table to stdout, or atomically to ``output``."""
-    if output is not None:
-        from ganeval import fileio
-
-        fileio.write_text(output, text if text.endswith("\n") else text + "\n")
-        click.echo(f"table: {output}", err=True)
-    else:
-        click.echo(text)
+    if not result.results.empty:
+        click.echo(text.bench_summary(result.results))
+    click.echo(f"\nreport: {result.path}")
 
 
 @cli.command("list")
-def list_cmd():
-    """Available losses, benchmarks, variants, models and metrics."""
-    from ganeval.benchmarks import BENCHMARKS, get_benchmark
-    from ganeval.losses import LOSSES
-    from ganeval.metrics.catalog import METRICS
-    from ganeval.models import MODELS
-    from ganeval.protocols import protocol_names, protocol_summary
-    from ganeval.variants import VARIANTS
-
-    click.echo("losses:")
-    for name, loss in LOSSES.items():
-        defaults = ", ".join(f"{k}={v}" for k, v in loss.defaults.items())
-        click.echo(f"  {name:<10} {loss.description}\n  {'':<10} defaults: {defaults} ({loss.paper})")
-    click.echo("benchmarks:")
-    for name, _ in BENCHMARKS.items():
-        b = get_benchmark(name)
-        click.echo(f"  {name:<14} {b.description} ({b.n_modes} modes)")
-    click.echo("variants (combine with +, e.g. sn+ttur):")
-    for name, v in VARIANTS.items():
-        defaults = ", ".join(f"{k}={val}" for k, val in v.defaults.items())
-        paper = f" ({v.paper})" if v.paper else ""
-        click.echo(f"  {name:<10} {v.description}" + (f"\n  {'':<10} sets: {defaults}{paper}" if defaults else ""))
-    click.echo("models:")
-    for name, m in MODELS.items():
-        click.echo(f"  {name:<10} {m.description}")
-    click.echo("metrics:")
-    for name, m in METRICS.items():
-        click.echo(f"  {name:<16} ({m.direction}) {m.description}")
-    click.echo("protocols (ganeval bench --protocol NAME):")
-    for name in protocol_names():
-        click.echo(f"  {name:<22} {protocol_summary(name)}")
+@plugin_option
+def list_cmd(plugins):
+    """Available losses, benchmarks, variants, models, optimizers, executors, settings and metrics."""
+    click.echo(text.registries())
 
 
 @cli.command("check")
@@ -506,44 +304,37 @@ def list_cmd():
 @click.option("--update", is_flag=True, help="write a new baseline from this bench (atomically), keeping the tracked "
                                              "metrics and tolerances of the old one")
 @click.option("--retrack", is_flag=True, help="with --update: track the default metric set again")
-def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack):
+@plugin_option
+def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack, plugins):
     """Compare a bench with a baseline; exit 1 if a tracked metric got worse beyond its tolerance."""
     import json
-    import math
 
-    from ganeval import fileio
-    from ganeval.regression import check, load_baseline, make_baseline
+    from ganeval import api, fileio
+    from ganeval.regression import update_baseline
     from ganeval.rundir import check_bench_dir
-    from ganeval.tables import markdown_table
+    from ganeval.tables import fmt_number, markdown_table
 
-    check_bench_dir(bench_dir)
     if update:
-        old = load_baseline(baseline_file) if baseline_file.exists() and not retrack else None
-        doc = make_baseline(bench_dir, tolerances={k: v["tolerance"] for k, v in old["metrics"].items()} if old else None)
-        fileio.write_json(baseline_file, doc)
+        doc = update_baseline(check_bench_dir(bench_dir), baseline_file, retrack)
         click.echo(f"baseline updated: {baseline_file} ({len(doc['metrics'])} tracked metrics)")
         return
-    verdicts = check(bench_dir, load_baseline(baseline_file), alpha)
-
-    def num(x: float) -> str:
-        if x is None or (isinstance(x, float) and math.isnan(x)):
-            return "–"
-        return "∞" if isinstance(x, float) and math.isinf(x) else f"{x:.4g}"
-
+    result = api.check(bench_dir, baseline=baseline_file, alpha=alpha, plugins=plugins)
+    for line in result.warnings:
+        click.echo(f"warning: {line}", err=True)
+    verdicts = result.verdicts
     if as_json:
         click.echo(json.dumps(fileio.json_safe([v.to_dict() for v in verdicts]), indent=2))  # NaN, inf: null
     else:
-        rows = [[v.key, num(v.baseline), num(v.now), num(v.tolerance), num(v.detectable), v.test, num(v.p_value),
-                 v.verdict.upper() if v.failed else v.verdict] for v in verdicts]
+        rows = [[v.key, *(fmt_number(x) for x in (v.baseline, v.now, v.tolerance, v.detectable)), v.test,
+                 fmt_number(v.p_value), v.verdict.upper() if v.failed else v.verdict] for v in verdicts]
         click.echo(markdown_table(["metric", "baseline", "now", "tolerance", "flags a worsening ≥", "test", "p",
                                    "verdict"], rows))
         click.echo(f"\n'flags a worsening ≥': the smallest worsening this check catches at this bench's seed count "
                    f"(80 % power for means; exact for counts), Bonferroni level {alpha:g} / {len(verdicts)}; "
                    "more seeds lower it (`ganeval baseline init` prints it for 3, 5, 10 and 20 seeds).")
-    failed = [v for v in verdicts if v.failed]
-    for v in failed:
+    for v in result.failed:
         click.echo(f"regression: {v.message}", err=True)
-    if failed:
+    if result.failed:
         sys.exit(EXIT_PROBLEM)
     click.echo(f"{len(verdicts)} tracked metrics: no regression", err=True)
 
@@ -557,24 +348,16 @@ def baseline():
 @click.argument("bench_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="baseline file to write")
 @click.option("--metrics", "metric_names", help="metrics to track in every cell  [default: the quality and stability set]")
-def baseline_init(bench_dir, output, metric_names):
+@plugin_option
+def baseline_init(bench_dir, output, metric_names, plugins):
     """Create a baseline from a bench, with the default tolerance of each metric."""
-    from ganeval import fileio
-    from ganeval.metrics.catalog import METRICS
-    from ganeval.regression import guard_warnings, make_baseline, power_table
-    from ganeval.rundir import check_bench_dir
+    from ganeval.regression import guard_warnings, init_baseline, power_table
+    from ganeval.rundir import check_bench_dir, spec_warning
     from ganeval.tables import markdown_table
 
-    check_bench_dir(bench_dir)
-    tracked = None
-    if metric_names is not None:
-        tracked = _split_names(metric_names, "--metrics")
-        for m in tracked:
-            METRICS.get(m)
-    if output.exists():
-        raise SpecError(f"{output} exists; use `ganeval check ... --update` to refresh a baseline")
-    doc = make_baseline(bench_dir, tracked)
-    fileio.write_json(output, doc)
+    doc = init_baseline(check_bench_dir(bench_dir), output, _split_names(metric_names, "--metrics"))
+    if warning := spec_warning(bench_dir):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"baseline written: {output} ({len(doc['metrics'])} tracked metrics)")
     seeds = (3, 5, 10, 20)
     click.echo("\nThe smallest worsening `ganeval check` flags, by seed count (80 % power for means, exact for "
@@ -615,26 +398,9 @@ def classifier():
 @click.option("--root", type=click.Path(path_type=Path), help="a folder holding MNIST to use instead of downloading")
 def classifier_train(epochs, seed, out, root):
     """Train the reference classifier reproducibly and write weights + manifest (SHA-256, accuracy)."""
-    import platform
-    import time
+    from ganeval.metrics.classifier import train_and_save
 
-    import torch
-
-    from ganeval.benchmarks.mnist_data import load_mnist
-    from ganeval.metrics.classifier import ASSETS, accuracy, save_classifier, train_classifier
-
-    mnist = load_mnist(root)
-    t0 = time.perf_counter()
-    click.echo(f"training on {len(mnist.train_images)} digits for {epochs} epochs (seed {seed}) ...", err=True)
-    model = train_classifier(mnist.train_images, mnist.train_labels, epochs=epochs, seed=seed)
-    acc = accuracy(model, mnist.test_images, mnist.test_labels)
-    minutes = (time.perf_counter() - t0) / 60
-    folder = out if out is not None else ASSETS
-    digest = save_classifier(model, folder, {
-        "test_accuracy": acc, "test_set": "MNIST test, 10,000 digits", "epochs": epochs, "seed": seed,
-        "command": f"ganeval classifier train --epochs {epochs} --seed {seed}",
-        "torch": torch.__version__, "platform": platform.platform(), "train_minutes": round(minutes, 1),
-    })
+    acc, minutes, folder, digest = train_and_save(epochs, seed, out, root, lambda text: click.echo(text, err=True))
     click.echo(f"test accuracy {acc:.4%} after {minutes:.1f} min; weights {folder} (sha256 {digest})")
 
 
@@ -643,12 +409,9 @@ def classifier_train(epochs, seed, out, root):
 @click.option("--root", type=click.Path(path_type=Path), help="a folder holding MNIST to use instead of downloading")
 def classifier_verify(weights, root):
     """Check the classifier's hash and print its accuracy on the MNIST test set."""
-    from ganeval.benchmarks.mnist_data import load_mnist
-    from ganeval.metrics.classifier import accuracy, load_classifier
+    from ganeval.metrics.classifier import verify
 
-    loaded = load_classifier(weights)
-    mnist = load_mnist(root)
-    acc = accuracy(loaded.model, mnist.test_images, mnist.test_labels)
+    loaded, acc = verify(weights, root)
     click.echo(f"sha256 {loaded.sha256} ok; MNIST test accuracy {acc:.4%} "
                f"(recorded {loaded.test_accuracy:.4%})")
     if loaded.manifest.get("test_accuracy") is not None and abs(acc - loaded.test_accuracy) > 1e-9:
@@ -656,45 +419,13 @@ def classifier_verify(weights, root):
         sys.exit(EXIT_PROBLEM)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, handled like Ctrl-C: every ``finally`` runs (locks released, no temporary
-    file left), finished runs and checkpoints stay, and the same command resumes."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated(signum)
-
-
-def _catch_termination() -> dict[int, Any]:
-    """Route SIGTERM and SIGHUP to :class:`Terminated`; returns the handlers to restore."""
-    import signal
-
-    previous = {}
-    for name in ("SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        if sig is None:
-            continue
-        try:
-            previous[sig] = signal.signal(sig, _raise_terminated)
-        except (ValueError, OSError):  # not the main thread: leave the handlers alone
-            pass
-    return previous
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the click group and turns expected failures into one line + exit 2."""
-    import signal
-
-    previous = _catch_termination()
+    previous = interrupts.catch_termination()
     try:
         return _main(argv)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        interrupts.restore(previous)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -724,12 +455,9 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _interrupted(exc: KeyboardInterrupt) -> int:
-    """Ctrl-C: exit 130; SIGTERM / SIGHUP: 128 + the signal number. Same message: nothing is lost."""
-    import signal
-
-    how = f"terminated by {signal.Signals(exc.signum).name}" if isinstance(exc, Terminated) else "interrupted"
-    click.echo(f"ganeval: {how}; finished runs and checkpoints are kept — re-run the same command to resume", err=True)
-    return 128 + exc.signum if isinstance(exc, Terminated) else 130
+    code, line = interrupts.exit_status(exc)
+    click.echo(line, err=True)
+    return code
 
 
 def entry_point() -> None:

@@ -143,3 +143,24 @@ def evaluate_run_dir(run_dir: Path, step: int | None = None, device: torch.devic
     own = not changes and modes
     return evaluate_generators(gens, [run_dir], eval_run, final=own and gens.step >= run.steps,
                                samples_figure=own, modes=modes)[0]
+
+
+def evaluate_run(run_dir: Path, step: int | None = None, device: str = "cpu", metrics: list[str] | None = None,
+                 inception_weights: Path | None = None, lpips_weights: Path | None = None) -> dict[str, Any]:
+    """``ganeval eval``: :func:`evaluate_run_dir` with metrics named as on the command line
+    (``fid``, ``is``, ``kid``, ``prc`` and/or ``modes``; default: the run's own)."""
+    from ganeval.device import resolve_device
+    from ganeval.metrics.catalog import FIDELITY_METRICS
+    from ganeval.registry import unknown_name_message
+
+    fidelity, modes = None, True
+    if metrics is not None:
+        for name in metrics:
+            if name not in (*FIDELITY_METRICS, "modes"):
+                raise SpecError("--metrics: " + unknown_name_message("metric", name, [*FIDELITY_METRICS, "modes"]))
+        modes = "modes" in metrics
+        fidelity = [n for n in metrics if n != "modes"]
+    return evaluate_run_dir(run_dir, step, resolve_device(device), fidelity=fidelity, modes=modes,
+                            extractor="inception-v3-compat" if inception_weights else None,
+                            extractor_weights=str(inception_weights) if inception_weights else None,
+                            lpips_weights=str(lpips_weights) if lpips_weights else None)

@@ -5,6 +5,11 @@ loss averaged over the batch, shaped ``[...]`` — one value per seed in the see
 a scalar for a plain model. Nothing here knows about images, points or seeds: the gradient
 penalty works on any sample shape ``[..., batch, *features]``.
 
+The interface, for built-in losses and plugins alike: ``d_loss(real, fake)`` and
+``g_loss(fake, real)``, where ``real`` / ``fake`` are D's outputs on the real batch and on
+generated samples. ``real`` reaches the generator's loss only for losses that declare
+``g_uses_real=True`` (relativistic losses); others get None, and the trainer saves D's extra pass.
+
 ``LOSSES`` maps names to :class:`Loss` entries; each entry carries the hyper-parameters its paper
 prescribes, which the spec resolution writes into every run's config.
 """
@@ -19,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ganeval.registry import Registry
+from ganeval.settings import Setting, register_entry
 
 Tensor = torch.Tensor
 
@@ -29,7 +35,7 @@ def bce_d(real: Tensor, fake: Tensor) -> Tensor:
     return F.softplus(-real).mean(-1) + F.softplus(fake).mean(-1)
 
 
-def bce_g(fake: Tensor) -> Tensor:
+def bce_g(fake: Tensor, real: Tensor | None = None) -> Tensor:
     """Non-saturating generator loss -log D(G(z))."""
     return F.softplus(-fake).mean(-1)
 
@@ -39,7 +45,7 @@ def wasserstein_d(real: Tensor, fake: Tensor) -> Tensor:
     return fake.mean(-1) - real.mean(-1)
 
 
-def wasserstein_g(fake: Tensor) -> Tensor:
+def wasserstein_g(fake: Tensor, real: Tensor | None = None) -> Tensor:
     return -fake.mean(-1)
 
 
@@ -57,8 +63,35 @@ def lsgan_d(real: Tensor, fake: Tensor) -> Tensor:
     return 0.5 * (real - 1.0).square().mean(-1) + 0.5 * fake.square().mean(-1)
 
 
-def lsgan_g(fake: Tensor) -> Tensor:
+def lsgan_g(fake: Tensor, real: Tensor | None = None) -> Tensor:
     return 0.5 * (fake - 1.0).square().mean(-1)
+
+
+# --- relativistic (Jolicoeur-Martineau 2018, "The relativistic discriminator") ----------------
+def rsgan_d(real: Tensor, fake: Tensor) -> Tensor:
+    """RSGAN: -log sigmoid(C(x_r) - C(x_f)), real and fake paired by position in the batch."""
+    return F.softplus(-(real - fake)).mean(-1)
+
+
+def rsgan_g(fake: Tensor, real: Tensor | None) -> Tensor:
+    """RSGAN generator: -log sigmoid(C(x_f) - C(x_r))."""
+    return F.softplus(-(fake - real)).mean(-1)
+
+
+def ragan_d(real: Tensor, fake: Tensor) -> Tensor:
+    """RaSGAN: each sample against the mean of the other kind,
+    -E log sig(C(x_r) - E C(x_f)) - E log(1 - sig(C(x_f) - E C(x_r))) (Algorithm 2; the authors' code
+    halves both players' losses, which Adam's update does not see)."""
+    real_rel = real - fake.mean(-1, keepdim=True)
+    fake_rel = fake - real.mean(-1, keepdim=True)
+    return F.softplus(-real_rel).mean(-1) + F.softplus(fake_rel).mean(-1)
+
+
+def ragan_g(fake: Tensor, real: Tensor | None) -> Tensor:
+    """RaSGAN generator, the roles swapped: -E log(1 - sig(C(x_r) - E C(x_f))) - E log sig(C(x_f) - E C(x_r))."""
+    real_rel = real - fake.mean(-1, keepdim=True)
+    fake_rel = fake - real.mean(-1, keepdim=True)
+    return F.softplus(real_rel).mean(-1) + F.softplus(-fake_rel).mean(-1)
 
 
 # --- penalties -------------------------------------------------------------------------------
@@ -95,23 +128,31 @@ def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, batch_dims: int
 class Loss:
     """One GAN objective: D and G losses plus the training hyper-parameters its paper prescribes.
 
-    ``defaults`` keys are RunSpec field names (``n_critic``, ``gp_weight``, ``clip_value``,
-    ``optimizer``, ``betas``) so they merge into a run's resolved configuration unchanged.
+    ``d_loss(real, fake)`` and ``g_loss(fake, real)`` map D's outputs ``[..., batch]`` to ``[...]``
+    (see the module docstring); ``g_uses_real``: the generator's loss needs D's outputs on the real
+    batch (else it gets None). ``settings``: the loss's own knobs (:class:`ganeval.Setting`), passed
+    to both functions as keywords (``d_loss(real, fake, smooth=0.9)``). ``defaults`` keys are setting
+    names (``n_critic``, ``gp_weight``, ``optimizer``, ``betas``, ...), merged into every run of the loss.
     """
 
     name: str
     description: str
     paper: str
     d_loss: Callable[[Tensor, Tensor], Tensor]
-    g_loss: Callable[[Tensor], Tensor]
+    g_loss: Callable[[Tensor, Tensor | None], Tensor]
     defaults: dict[str, Any] = field(default_factory=dict)
+    g_uses_real: bool = False
+    settings: tuple[Setting, ...] = field(default_factory=tuple)
 
 
 LOSSES: Registry[Loss] = Registry("loss")
 
 
 def register_loss(loss: Loss) -> Loss:
-    return LOSSES.register(loss.name, loss)
+    """Make ``loss`` available by name to benches, specs and every command (the plugin interface)."""
+    if not callable(getattr(loss, "d_loss", None)) or not callable(getattr(loss, "g_loss", None)):
+        raise TypeError(f"loss {getattr(loss, 'name', loss)!r}: d_loss and g_loss must be callables")
+    return register_entry(LOSSES, loss, Loss)
 
 
 def get_loss(name: str) -> Loss:
@@ -143,4 +184,14 @@ register_loss(Loss(
     "lsgan", "least squares GAN (a=0, b=c=1)",
     "Mao et al. 2017 (Adam beta1 0.5)",
     lsgan_d, lsgan_g, {"n_critic": 1, "optimizer": "adam", "betas": [0.5, 0.999]},
+))
+register_loss(Loss(
+    "rsgan", "relativistic standard GAN: D judges whether a real sample is more realistic than a fake one",
+    "Jolicoeur-Martineau 2018, eq. (7)-(8) (Adam lr 2e-4, betas 0.5 / 0.999, n_D = 1)",
+    rsgan_d, rsgan_g, {"n_critic": 1, "optimizer": "adam", "betas": [0.5, 0.999]}, g_uses_real=True,
+))
+register_loss(Loss(
+    "ragan", "relativistic average standard GAN (RaSGAN): each sample against the mean of the other kind",
+    "Jolicoeur-Martineau 2018, Algorithm 2 (Adam lr 2e-4, betas 0.5 / 0.999, n_D = 1)",
+    ragan_d, ragan_g, {"n_critic": 1, "optimizer": "adam", "betas": [0.5, 0.999]}, g_uses_real=True,
 ))

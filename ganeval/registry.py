@@ -44,7 +44,11 @@ class Registry(Generic[T]):
         return name in self._entries
 
 
-def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
+def did_you_mean(name: str, valid: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest valid name, or an empty string."""
     close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.5)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}"
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
+    return f"unknown {kind} {name!r}{did_you_mean(name, valid)}; valid: {', '.join(valid)}"

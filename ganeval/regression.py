@@ -44,6 +44,7 @@ from ganeval.errors import SpecError
 from ganeval.metrics.catalog import METRICS
 from ganeval.results import collect, metric_columns, score_failed_seeds
 from ganeval.spec import CellId
+from ganeval.tables import fmt_number
 
 BASELINE_FORMAT = 1
 TOLERANCE_KINDS = ("absolute", "relative", "spread")
@@ -412,6 +413,26 @@ def _scaled(values: list[float], k: int) -> list[float]:
 
 
 def _num(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return "∞" if math.isinf(x) else f"{x:.3g}"
+    return fmt_number(x, ".3g")
+
+
+def init_baseline(bench_dir: Path, output: Path, tracked: list[str] | None = None) -> dict[str, Any]:
+    """``ganeval baseline init``: a new baseline file from a bench (never over an existing one)."""
+    for m in tracked or []:
+        METRICS.get(m)
+    output = Path(output)
+    if output.exists():
+        raise SpecError(f"{output} exists; use `ganeval check ... --update` to refresh a baseline")
+    doc = make_baseline(Path(bench_dir), tracked)
+    fileio.write_json(output, doc)
+    return doc
+
+
+def update_baseline(bench_dir: Path, baseline_file: Path, retrack: bool = False) -> dict[str, Any]:
+    """``ganeval check --update``: a new baseline from this bench, written atomically, keeping the
+    tracked metrics and tolerances of the old one (``retrack``: the default metric set again)."""
+    baseline_file = Path(baseline_file)
+    old = load_baseline(baseline_file) if baseline_file.exists() and not retrack else None
+    doc = make_baseline(Path(bench_dir), tolerances={k: v["tolerance"] for k, v in old["metrics"].items()} if old else None)
+    fileio.write_json(baseline_file, doc)
+    return doc

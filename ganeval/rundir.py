@@ -38,6 +38,8 @@ from ganeval.spec import CellId, RunSpec, check_run_value, with_new_defaults
 log = logging.getLogger(__name__)
 
 # --- names ----------------------------------------------------------------------------------------
+#: The benchmark name of a score against the user's own real images (``ganeval score --real``).
+CUSTOM_BENCHMARK = "custom"
 SPEC_FILE = "spec.toml"
 ENV_FILE = "env.json"
 RESULTS_FILE = "results.csv"
@@ -63,7 +65,12 @@ _EVAL_NAME = re.compile(r"^step-(\d+)\.json$")
 
 # --- where a cell's seed-runs live ------------------------------------------------------------
 def run_dir(bench_dir: Path, cell: CellId, seed: int) -> Path:
-    return Path(bench_dir) / cell.folder / f"seed-{seed}"
+    return seed_dir(Path(bench_dir) / cell.folder, seed)
+
+
+def seed_dir(cell_dir: Path, seed: int) -> Path:
+    """Seed ``seed``'s folder in a cell's folder: the one place ``seed-<k>`` is spelled."""
+    return Path(cell_dir) / f"seed-{seed}"
 
 
 def find_run_dirs(bench_dir: Path) -> list[Path]:
@@ -200,20 +207,41 @@ def write_spec(bench_dir: Path, toml_text: str) -> None:
 
 def read_spec(bench_dir: Path) -> dict[str, Any]:
     """The resolved spec as a plain dict (empty if missing or unreadable: the report still renders)."""
+    doc, warning = read_spec_checked(bench_dir)
+    if warning:
+        log.warning("%s", warning)
+    return doc
+
+
+def spec_warning(bench_dir: Path) -> str | None:
+    """The one line to show about a bench's ``spec.toml`` (a plugin that cannot be loaded here, a
+    spec left out), or None: commands that read only the run folders still say why names are data."""
+    return read_spec_checked(bench_dir)[1]
+
+
+def read_spec_checked(bench_dir: Path) -> tuple[dict[str, Any], str | None]:
+    """(the resolved spec as a plain dict, one line saying what is wrong with it or None).
+
+    The spec's plugins are loaded first. Names are data: when a plugin cannot be loaded here, the
+    spec is still read (its loss and benchmark names taken as written), and the line says so."""
+    from ganeval.errors import GanevalError
+    from ganeval.spec import load_spec_plugins, spec_from_dict
+
     path = Path(bench_dir) / SPEC_FILE
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
-    from ganeval.errors import SpecError
-    from ganeval.spec import spec_from_dict
-
+        return {}, None
+    warning, names = None, True
     try:
-        spec_from_dict(dict(doc), str(path))  # the same checks as a spec file given to bench
-    except (SpecError, TypeError, ValueError, AttributeError) as exc:
-        log.warning("%s: %s; the report leaves the spec out", path, exc)
-        return {}
-    return doc
+        load_spec_plugins(dict(doc), path)
+    except GanevalError as exc:
+        warning, names = f"{exc}; names are read from the bench's files", False
+    try:
+        spec_from_dict(dict(doc), str(path), names=names)  # the same checks as a spec file given to bench
+    except (GanevalError, TypeError, ValueError, AttributeError) as exc:
+        return {}, f"{path}: {exc}; the report leaves the spec out"
+    return doc, warning
 
 
 def write_env(bench_dir: Path, env: dict[str, Any]) -> None:

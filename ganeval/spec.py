@@ -12,7 +12,6 @@ even if a later ganeval changes its defaults. TOML keys and CLI flags use the sa
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -21,15 +20,15 @@ from typing import Any
 import tomli_w
 
 from ganeval.errors import SpecError
-from ganeval.metrics.catalog import IS_SPLITS
-from ganeval.registry import unknown_name_message
+from ganeval.metrics.catalog import EXTRACTORS, FIDELITY_METRICS, IS_SPLITS
+from ganeval.registry import did_you_mean, unknown_name_message
+from ganeval.settings import RESERVED, SETTINGS, get_setting, owned_defaults
 
 SPEC_VERSION = 1
 DEFAULT_BENCHMARKS = ["ring8", "grid25"]
 DEFAULT_LOSSES = ["bce", "wgan-gp", "hinge"]
 DEFAULT_SEEDS = 3
 DEVICES = ("auto", "cpu", "cuda")
-OPTIMIZERS = ("adam", "rmsprop")
 Z_DISTRIBUTIONS = ("normal", "uniform")
 
 
@@ -143,6 +142,22 @@ class RunSpec:
     extractor_weights: str = ""
     lpips_weights: str = ""
     eval_checkpoints: bool = False
+    #: settings declared by plugin entries (:mod:`ganeval.settings`), by name; flat in config.json
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> RunSpec:
+        """From flat values (config.json, a resolved spec): plugin settings go to ``extra``."""
+        known = {k: v for k, v in values.items() if k in _FIELD_NAMES}
+        return cls(**known, extra={k: v for k, v in values.items() if k not in _FIELD_NAMES})
+
+    def __getattr__(self, name: str) -> Any:
+        """A plugin's setting reads like a built-in one: ``run.my_weight``."""
+        if name != "extra" and not name.startswith("__"):
+            extra = self.__dict__.get("extra")
+            if extra is not None and name in extra:
+                return extra[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def cell_name(self) -> str:
@@ -155,40 +170,61 @@ class RunSpec:
         return CellId.of(self).key
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting, flat (plugin settings beside built-in ones), as config.json holds them."""
+        values = dataclasses.asdict(self)
+        extra = values.pop("extra")
+        return {**values, **extra}
 
     def train_config(self) -> dict[str, Any]:
         """What a checkpoint depends on: a checkpoint is only resumed under the same values."""
-        return {k: v for k, v in self.to_dict().items() if k not in EVAL_FIELDS}
+        return {k: v for k, v in self.to_dict().items() if not is_eval_field(k)}
 
     def eval_config(self) -> dict[str, Any]:
         """What the metrics depend on beyond the weights: metrics are stale when these change."""
-        return {k: getattr(self, k) for k in EVAL_FIELDS}
+        return {k: v for k, v in self.to_dict().items() if is_eval_field(k)}
 
 
 def with_new_defaults(config: dict[str, Any]) -> dict[str, Any]:
     """A stored run config with every RunSpec field it lacks at its default. Fields added by a later
     ganeval default to the old behaviour (e.g. ``g_steps`` = 1), so a run folder written before they
-    existed still resumes and still counts as the same configuration."""
+    existed still resumes and still counts as the same configuration. Settings of the plugin
+    entries the run uses are filled the same way."""
     missing = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
-               for f in fields(RunSpec) if f.name not in config and f.name not in IDENTITY
+               for f in fields(RunSpec) if f.name not in config and f.name not in IDENTITY and f.name != "extra"
                and (f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING)}
-    return {**config, **missing}
+    owned = entry_setting_defaults(config)
+    return {**config, **missing, **{k: v for k, v in owned.items() if k not in config}}
+
+
+def entry_setting_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    """Defaults of the plugin settings owned by the entries a run's values name (loss, variant
+    parts, model, benchmark, optimizer)."""
+    variant = values.get("variant") or "none"
+    owners = [f"loss {values.get('loss')}", f"benchmark {values.get('benchmark')}", f"model {values.get('model')}",
+              f"optimizer {values.get('optimizer')}", *(f"variant {v}" for v in str(variant).split("+"))]
+    return owned_defaults(owners)
 
 
 EVAL_FIELDS = ("eval_samples", "hq_sigmas", "cover_threshold", "fidelity", "fidelity_samples", "is_splits",
                "extractor", "extractor_weights", "lpips_weights", "eval_checkpoints")
 
+
+def is_eval_field(key: str) -> bool:
+    """Whether a setting only changes how a run is evaluated (built-in or a plugin's)."""
+    setting = get_setting(key)
+    return key in EVAL_FIELDS or (setting is not None and setting.evaluation)
+
+
 # Fields a spec or flag may set (the identity fields come from the grid).
 IDENTITY = ("benchmark", "loss", "variant")
-RUN_FIELDS = {f.name: f for f in fields(RunSpec) if f.name not in IDENTITY}
+_FIELD_NAMES = {f.name for f in fields(RunSpec)} - {"extra"}
+RUN_FIELDS = {f.name: f for f in fields(RunSpec) if f.name not in IDENTITY and f.name != "extra"}
+RESERVED.update(RUN_FIELDS, IDENTITY)
 
 _POSITIVE_INT = ("z_dim", "hidden", "base_filters", "batch_size", "steps", "n_critic", "ckpt_every",
                  "trace_every", "eval_samples", "cover_threshold", "pool_size", "fidelity_samples", "is_splits",
                  "spectral_every", "r1_every", "maxout", "pack", "g_steps")
 _BOOL = ("g_batchnorm", "d_batchnorm", "spectral_norm", "eval_checkpoints", "simultaneous")
-FIDELITY_METRICS = ("fid", "is", "kid", "prc")
-EXTRACTORS = ("ganeval-mnist", "inception-v3-compat")
 _NONNEG_INT = ("depth", "d_hidden", "d_depth")
 _POSITIVE_FLOAT = ("lr_g", "lr_d", "hq_sigmas", "d_input_scale")
 _NONNEG_FLOAT = ("gp_weight", "clip_value", "r1_gamma", "clip_grad")
@@ -200,9 +236,13 @@ def _type_name(value: Any) -> str:
 
 
 def check_run_value(key: str, value: Any, where: str) -> Any:
-    """Validate and normalise one RunSpec field; raises SpecError naming ``where`` and ``key``."""
+    """Validate and normalise one setting (a RunSpec field or a plugin's); raises SpecError naming
+    ``where`` and ``key``."""
     if key not in RUN_FIELDS:
-        raise SpecError(_unknown_key(key, list(RUN_FIELDS), where))
+        setting = get_setting(key)
+        if setting is None:
+            raise SpecError(_unknown_key(key, [*RUN_FIELDS, *SETTINGS.names()], where))
+        return setting.validate(value, where)
     bad = f"{where}: {key!r} must be"
     if key in _POSITIVE_INT or key in _NONNEG_INT:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -249,7 +289,11 @@ def check_run_value(key: str, value: Any, where: str) -> Any:
             raise SpecError(f"{bad} a path (string), got {value!r}")
         return value
     if key == "optimizer":
-        return _choice(value, OPTIMIZERS, f"{where}: optimizer")
+        from ganeval.optimizers import OPTIMIZERS
+
+        if not isinstance(value, str) or value not in OPTIMIZERS:
+            raise SpecError(f"{where}: " + unknown_name_message("optimizer", str(value), OPTIMIZERS.names()))
+        return value
     if key == "z_dist":
         return _choice(value, Z_DISTRIBUTIONS, f"{where}: z_dist")
     if key == "model":
@@ -268,9 +312,7 @@ def _choice(value: Any, choices: tuple[str, ...], what: str) -> str:
 
 
 def _unknown_key(key: str, valid: list[str], where: str) -> str:
-    close = difflib.get_close_matches(key, valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"{where}: unknown key {key!r}{hint}"
+    return f"{where}: unknown key {key!r}{did_you_mean(key, valid)}"
 
 
 @dataclass
@@ -288,23 +330,31 @@ class BenchSpec:
     loss_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     variant_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     cell_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: plugins the bench loads (absolute file paths or module names) and their files' SHA-256
+    plugins: list[str] = field(default_factory=list)
+    plugin_sha256: dict[str, str] = field(default_factory=dict)
 
-    def validate(self) -> BenchSpec:
+    def validate(self, names: bool = True) -> BenchSpec:
+        """Check every value. ``names=False`` reads a recorded spec whose plugins are not loaded
+        here (names are data: a report or check still works from the files), so entry names and
+        plugin settings are taken as written."""
         from ganeval.benchmarks import BENCHMARKS
         from ganeval.losses import LOSSES
         from ganeval.variants import VARIANTS, parse_variant
 
-        for kind, names, registry in (("benchmark", self.benchmarks, BENCHMARKS), ("loss", self.losses, LOSSES)):
-            if not names:
+        for kind, values, registry in (("benchmark", self.benchmarks, BENCHMARKS), ("loss", self.losses, LOSSES)):
+            if not values:
                 raise SpecError(f"at least one {kind} is needed")
-            for name in names:
+            for name in values if names else ():
                 registry.get(name)
-            if len(set(names)) != len(names):
-                raise SpecError(f"{kind} listed twice in {names}")
+            if len(set(values)) != len(values):
+                raise SpecError(f"{kind} listed twice in {values}")
         if not self.variants:
             raise SpecError("at least one variant is needed ('none' for the plain losses)")
         if len(set(self.variants)) != len(self.variants):
             raise SpecError(f"variant listed twice in {self.variants}")
+        if not names:
+            return self
         for v in self.variants:
             for loss in self.losses:
                 parse_variant(v, loss)
@@ -348,8 +398,9 @@ class BenchSpec:
 
         bench = get_benchmark(benchmark)
         values: dict[str, Any] = {}
+        values.update(entry_setting_defaults({"benchmark": benchmark, "loss": loss, "variant": variant}))
         values.update(bench.train_defaults)
-        values.update(get_loss(loss).defaults)
+        values.update({k: check_run_value(k, v, f"loss {loss}: defaults") for k, v in get_loss(loss).defaults.items()})
         values.update(bench.loss_defaults.get(loss, {}))
         values = apply_variant_defaults(variant, values)
         values.update(self.run)
@@ -360,7 +411,11 @@ class BenchSpec:
         values.update(self.cell_overrides.get(CellId(benchmark, loss).key, {}))
         if variant != "none":
             values.update(self.cell_overrides.get(CellId(benchmark, loss, variant).key, {}))
-        return RunSpec(benchmark=benchmark, loss=loss, variant=variant, **values)
+        model = values.get("model", RUN_FIELDS["model"].default)
+        optimizer = values.get("optimizer", RUN_FIELDS["optimizer"].default)
+        for key, value in entry_setting_defaults({"model": model, "optimizer": optimizer}).items():
+            values.setdefault(key, value)  # a model's or optimizer's own settings, unless set
+        return RunSpec.of({"benchmark": benchmark, "loss": loss, "variant": variant, **values})
 
     def to_toml(self) -> str:
         """The fully resolved spec: the grid, plus one [cell] table pinning every run's settings."""
@@ -373,6 +428,9 @@ class BenchSpec:
             "device": self.device,
             "batch_seeds": self.batch_seeds,
         }
+        if self.plugins:
+            doc["plugins"] = self.plugins
+            doc["plugin_sha256"] = {ref: self.plugin_sha256[ref] for ref in self.plugins if self.plugin_sha256.get(ref)}
         doc["cell"] = {}
         for run in self.cells():
             values = run.to_dict()
@@ -383,7 +441,7 @@ class BenchSpec:
 
 
 _TOP_KEYS = {"spec_version", "benchmarks", "losses", "variants", "seeds", "device", "batch_seeds",
-             "benchmark", "loss", "variant", "cell"}
+             "benchmark", "loss", "variant", "cell", "plugins", "plugin_sha256"}
 
 
 def load_spec(path: Path) -> BenchSpec:
@@ -399,7 +457,29 @@ def load_spec(path: Path) -> BenchSpec:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: invalid TOML: {exc}") from None
+    load_spec_plugins(doc, path)
     return spec_from_dict(doc, str(path))
+
+
+def load_spec_plugins(doc: dict[str, Any], path: Path) -> list[str]:
+    """Load the plugins a spec names (paths relative to the spec file) and rewrite them in ``doc`` as
+    the absolute paths or module names they were loaded from; a recorded hash must still match."""
+    from ganeval.plugins import check_recorded, load_plugins
+
+    refs = doc.get("plugins", [])
+    if isinstance(refs, str):
+        refs = [refs]
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise SpecError(f"{path}: 'plugins' must be a list of .py files or module names, got {refs!r}")
+    recorded = doc.get("plugin_sha256", {})
+    if not isinstance(recorded, dict):
+        raise SpecError(f"{path}: 'plugin_sha256' must be a table of file hashes")
+    loaded = load_plugins(refs, base=Path(path).parent)
+    for ref, plugin in zip(refs, loaded):
+        check_recorded(plugin.ref, recorded.get(ref) or recorded.get(plugin.ref, ""), str(path))
+    doc["plugins"] = [p.ref for p in loaded]
+    doc["plugin_sha256"] = {p.ref: p.sha256 for p in loaded if p.sha256}
+    return doc["plugins"]
 
 
 def _names(value: Any, key: str, where: str) -> list[str]:
@@ -423,7 +503,8 @@ def parse_seeds(value: Any, where: str = "seeds") -> list[int]:
     raise SpecError(f"{where} must be a count or a list of integers, got {value!r}")
 
 
-def spec_from_dict(doc: dict[str, Any], where: str = "spec") -> BenchSpec:
+def spec_from_dict(doc: dict[str, Any], where: str = "spec", names: bool = True) -> BenchSpec:
+    """A BenchSpec from a parsed spec document; ``names=False``: see :meth:`BenchSpec.validate`."""
     version = doc.get("spec_version", SPEC_VERSION)
     if isinstance(version, bool) or not isinstance(version, int):
         raise SpecError(f"{where}: 'spec_version' must be an integer, got {version!r}")
@@ -449,6 +530,12 @@ def spec_from_dict(doc: dict[str, Any], where: str = "spec") -> BenchSpec:
             target = {"benchmark": spec.benchmark_overrides, "loss": spec.loss_overrides,
                       "variant": spec.variant_overrides, "cell": spec.cell_overrides}[key]
             target.update({name: dict(values) for name, values in value.items()})
+        elif key == "plugins":
+            spec.plugins = _names(value, key, where)
+        elif key == "plugin_sha256":
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise SpecError(f"{where}: 'plugin_sha256' must be a table of file hashes")
+            spec.plugin_sha256 = dict(value)
         elif key == "spec_version":
             pass
         elif key in RUN_FIELDS:
@@ -457,7 +544,68 @@ def spec_from_dict(doc: dict[str, Any], where: str = "spec") -> BenchSpec:
             raise SpecError(_unknown_key(key, sorted(_TOP_KEYS | set(RUN_FIELDS)), where))
     spec.run = run
     try:
-        return spec.validate()
+        return spec.validate(names)
     except SpecError as exc:
         msg = str(exc)
         raise SpecError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+
+
+def parse_sets(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``--set key=value`` (repeatable): value read as a TOML literal, else as a string."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SpecError(f"--set expects KEY=VALUE, got {pair!r}")
+        key, raw = (s.strip() for s in pair.split("=", 1))
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        out[key] = check_run_value(key, value, "--set")
+    return out
+
+
+def build_spec(*, spec_file: Path | None = None, protocol: str | None = None, losses: list[str] | None = None,
+               benchmarks: list[str] | None = None, variants: list[str] | None = None,
+               seeds: list[int] | None = None, device: str | None = None, sets: dict[str, Any] | None = None,
+               steps: int | None = None, batch_size: int | None = None, inception_weights: Path | None = None,
+               plugins: list[str] | tuple[str, ...] = ()) -> BenchSpec:
+    """The bench a command asks for: a spec file or a shipped protocol (or the defaults), then the
+    named arguments on top. Arguments beat every table of the spec file, so they are applied at
+    the most specific level too. ``plugins`` (files or module names) are loaded and recorded."""
+    from ganeval.plugins import load_plugins
+
+    loaded = load_plugins(list(plugins))
+    if protocol is not None:
+        if spec_file is not None:
+            raise SpecError("give a spec file or a protocol, not both")
+        from ganeval.protocols import protocol_path
+
+        spec_file = protocol_path(protocol)
+    spec = load_spec(Path(spec_file)) if spec_file else BenchSpec()
+    for p in loaded:
+        if p.ref not in spec.plugins:
+            spec.plugins.append(p.ref)
+        if p.sha256:
+            spec.plugin_sha256[p.ref] = p.sha256
+    for name, value in (("losses", losses), ("variants", variants), ("benchmarks", benchmarks), ("seeds", seeds),
+                        ("device", device)):
+        if value is not None:
+            setattr(spec, name, list(value) if isinstance(value, (list, tuple)) else value)
+    cli_run = {k: check_run_value(k, v, "--set") for k, v in (sets or {}).items()}
+    if steps is not None:
+        cli_run["steps"] = check_run_value("steps", steps, "steps")
+    if batch_size is not None:
+        cli_run["batch_size"] = check_run_value("batch_size", batch_size, "batch_size")
+    if inception_weights is not None:
+        from ganeval.metrics.fidelity import check_inception_weights
+
+        check_inception_weights(inception_weights)  # now, not at the first evaluation (or never)
+        cli_run["extractor"] = "inception-v3-compat"
+        cli_run["extractor_weights"] = str(inception_weights)
+    spec.validate()
+    spec.run.update(cli_run)
+    for table in (spec.benchmark_overrides, spec.loss_overrides, spec.variant_overrides, spec.cell_overrides):
+        for values in table.values():
+            values.update(cli_run)
+    return spec

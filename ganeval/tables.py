@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import math
-import re
 from typing import Any
 
 import pandas as pd
@@ -25,14 +24,22 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def fmt_number(x: Any, fmt: str = ".4g") -> str:
+    """One number for a table: ``–`` when undefined, ``∞`` for an infinite one (e.g. FID of a
+    diverged seed), else ``format(x, fmt)``. The one formatter of every table and verdict."""
+    if _missing(x):
+        return "–"
+    if isinstance(x, float) and math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    return f"{x:{fmt}}"
+
+
 def fmt_mean_std(mean: float, std: float, n: int, fmt: str) -> str:
     if n == 0 or _missing(mean):
         return "–"
-    if math.isinf(mean):  # e.g. FID with a diverged seed counted as infinitely far
-        return "∞" if mean > 0 else "-∞"
-    if n == 1 or _missing(std):
-        return f"{mean:{fmt}}"
-    return f"{mean:{fmt}} ± {std:{fmt}}"
+    if n == 1 or _missing(std) or math.isinf(mean):
+        return fmt_number(mean, fmt)
+    return f"{fmt_number(mean, fmt)} ± {fmt_number(std, fmt)}"
 
 
 def fmt_interval(low: float, high: float, fmt: str) -> str:
@@ -94,24 +101,36 @@ def table_markdown(summary: pd.DataFrame, metrics: list[str], intervals: bool = 
 
 
 def table_latex(summary: pd.DataFrame, metrics: list[str]) -> str:
-    """A booktabs table body: mean $\\pm$ std, best in bold, arrows in the header."""
+    """A booktabs table: mean $\\pm$ std, best in bold, arrows in the header. Names (losses, benches,
+    metrics: a plugin may call its loss ``r&d_1%``) are escaped by pandas' Styler."""
     arrow = {"higher": r"$\uparrow$", "lower": r"$\downarrow$", "none": ""}
     bests = {m: best_index(summary[(m, "mean")], METRICS.get(m).direction) for m in metrics}
-    multi = "bench" in summary.index.names
-    escaped = [m.replace("_", "\\_") for m in metrics]
-    cols = (["bench"] if multi else []) + ["loss", "n"] + [f"{e} {arrow[METRICS.get(m).direction]}".strip()
-                                                           for e, m in zip(escaped, metrics)]
-    lines = [r"\begin{tabular}{" + "l" * (len(cols) - len(metrics)) + "r" * len(metrics) + "}", r"\toprule",
-             " & ".join(cols) + r" \\", r"\midrule"]
+    labels = (["bench"] if "bench" in summary.index.names else []) + ["loss"]
+    rows = []
     for label, (idx, row) in zip(_row_labels(summary), summary.iterrows()):
-        cells = [c.replace("_", r"\_") for c in label] + [str(int(row[("runs", "n")]))]
+        cells = [*label, str(int(row[("runs", "n")]))]
         for m in metrics:
             text = fmt_mean_std(row[(m, "mean")], row[(m, "std")], int(row[(m, "n")]), METRICS.get(m).fmt)
-            text = text.replace("±", r"$\pm$").replace("–", "--")
+            text = text.replace("±", r"$\pm$").replace("∞", r"$\infty$").replace("–", "--")
             cells.append(rf"\textbf{{{text}}}" if idx in bests[m] else text)
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines)
+        rows.append(cells)
+    arrows = {m: arrow[METRICS.get(m).direction] for m in metrics}
+    return _latex(pd.DataFrame(rows, columns=[*labels, "n", *metrics]), labels,
+                  lambda name: f"{name} {arrows.get(_unescaped(name), '')}".strip(),
+                  "l" * (len(labels) + 1) + "r" * len(metrics))
+
+
+def _unescaped(name: str) -> str:
+    return name.replace("\\", "")
+
+
+def _latex(frame: pd.DataFrame, text_columns: list[str], header=lambda name: name, column_format: str | None = None
+           ) -> str:
+    """``frame`` as a booktabs tabular; ``text_columns`` and every header are escaped for LaTeX
+    (the other cells hold LaTeX already)."""
+    styler = frame.style.hide(axis="index").format(escape="latex", subset=text_columns)
+    styler = styler.format_index(header, escape="latex", axis=1)
+    return styler.to_latex(hrules=True, column_format=column_format or "l" * len(frame.columns)).rstrip("\n")
 
 
 def render(summary: pd.DataFrame, metrics: list[str], fmt: str) -> str:
@@ -142,12 +161,7 @@ def render_rows(headers: list[str], rows: list[list[str]], fmt: str) -> str:
         csv.writer(buf, lineterminator="\n").writerows([headers, *rows])
         return buf.getvalue()
     if fmt == "latex":
-        def esc(text: str) -> str:
-            return re.sub(r"([_&%#$])", r"\\\1", text).replace("–", "--")
-
-        lines = [r"\begin{tabular}{" + "l" * len(headers) + "}", r"\toprule", " & ".join(map(esc, headers)) + r" \\",
-                 r"\midrule", *(" & ".join(map(esc, r)) + r" \\" for r in rows), r"\bottomrule", r"\end{tabular}"]
-        return "\n".join(lines)
+        return _latex(pd.DataFrame(rows, columns=headers), list(headers)).replace("–", "--")
     if fmt == "json":
         return json.dumps([dict(zip(headers, r)) for r in rows], indent=2, ensure_ascii=False)
     raise ValueError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")

@@ -1,17 +1,54 @@
-"""Stabilizers as a grid axis. A variant is a named set of RunSpec settings (``defaults``) from the
-paper that introduced the trick; ``a+b`` composes variants. The trainer and models read only the
-settings, so a variant works with every loss, every benchmark, seed-batched and on CUDA.
+"""Stabilizers as a grid axis. A variant is a named set of settings (``defaults``) from the paper
+that introduced the trick, and optionally behaviour: a penalty term added to a player's loss, or a
+change to a player's gradients before its update (``d_penalty``, ``g_penalty``, ``d_grads``,
+``g_grads``). ``a+b`` composes variants. Built-in variants are settings the trainer and models read;
+a plugin's stabilizer adds its behaviour through the hooks, which the trainer calls for every loss
+and benchmark, seed-batched and on CUDA.
 
 ``ganeval list`` shows them; a spec file can change their settings in ``[variant.NAME]`` tables.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from ganeval.errors import SpecError
 from ganeval.registry import Registry
+from ganeval.settings import Setting, register_entry
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class StepContext:
+    """What a stabilizer's hook sees at one update of one player (all tensors seed-batched).
+
+    ``real``: the real batch ``[S, B, *data]``; ``fake``: generated samples ``[S, B, *data]`` (with
+    gradient to G in G's update); ``d_real`` / ``d_fake``: D's outputs on them ``[S, B']`` (``d_real``
+    is None in G's update unless the loss uses it); ``step``: the generator step (an int, or a 0-d
+    tensor under a CUDA graph); ``critic_step``: which of the n_critic D updates (0 for G);
+    ``streams``: the per-seed random streams (:class:`ganeval.rng.SeedStreams`), to draw noise that
+    is the same for seed k alone or batched.
+    """
+
+    run: Any
+    step: Any
+    critic_step: int
+    G: torch.nn.Module
+    D: torch.nn.Module
+    real: Tensor
+    fake: Tensor
+    d_real: Tensor | None
+    d_fake: Tensor
+    streams: Any
+
+
+Penalty = Callable[[StepContext], Tensor]  # -> [S], added to the player's loss
+GradientHook = Callable[[StepContext, tuple[Tensor, ...]], tuple[Tensor, ...]]  # grads -> grads, per seed
 
 
 @dataclass(frozen=True)
@@ -24,13 +61,25 @@ class Variant:
     conflicts: dict[str, str] = field(default_factory=dict)
     #: losses this variant makes no sense with, and why
     incompatible_losses: dict[str, str] = field(default_factory=dict)
+    #: the variant's own settings (see :mod:`ganeval.settings`)
+    settings: tuple[Setting, ...] = field(default_factory=tuple)
+    d_penalty: Penalty | None = None
+    g_penalty: Penalty | None = None
+    #: gradients of D's (G's) parameters, in ``D.parameters()`` order, before the optimizer steps
+    d_grads: GradientHook | None = None
+    g_grads: GradientHook | None = None
+
+    @property
+    def has_hooks(self) -> bool:
+        return any(h is not None for h in (self.d_penalty, self.g_penalty, self.d_grads, self.g_grads))
 
 
 VARIANTS: Registry[Variant] = Registry("variant")
 
 
 def register_variant(variant: Variant) -> Variant:
-    return VARIANTS.register(variant.name, variant)
+    """Make a stabilizer available by name (``--variants NAME``); the plugin interface."""
+    return register_entry(VARIANTS, variant, Variant)
 
 
 register_variant(Variant("none", "the loss as its paper defines it, no stabilizer"))

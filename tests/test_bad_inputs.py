@@ -156,7 +156,7 @@ def test_bad_input(world, argv, message, capsys, monkeypatch, tmp_path):
 def test_a_report_that_fails_leaves_results_csv_as_it_was(world, tmp_path, monkeypatch, capsys):
     import shutil
 
-    from ganeval import report
+    from ganeval import bench_report as report
 
     bench = tmp_path / "bench"
     shutil.copytree(world / "bench", bench)

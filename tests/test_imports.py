@@ -68,5 +68,5 @@ def test_later_stages_never_reach_back_into_training():
                 reach(t, seen)
         return seen
 
-    for stage in ("ganeval.report", "ganeval.results", "ganeval.evaluate", "ganeval.regression", "ganeval.tables"):
+    for stage in ("ganeval.bench_report", "ganeval.results", "ganeval.evaluate", "ganeval.regression", "ganeval.tables"):
         assert "ganeval.train.trainer" not in reach(stage), stage

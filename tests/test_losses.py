@@ -22,11 +22,15 @@ FAKE = torch.tensor([[0.5, -3.0]])
     ("hinge", (max(0, 1 - 2) + max(0, 1 + 1)) / 2 + (max(0, 1 + 0.5) + max(0, 1 - 3)) / 2, -(0.5 - 3) / 2),
     ("lsgan", 0.5 * ((2 - 1) ** 2 + (-1 - 1) ** 2) / 2 + 0.5 * (0.5**2 + 3**2) / 2,
      0.5 * ((0.5 - 1) ** 2 + (-3 - 1) ** 2) / 2),
+    # relativistic: real and fake paired by position (RSGAN); each against the other kind's mean
+    # (RaSGAN: mean real 0.5, mean fake -1.25, so real - mean fake = [3.25, 0.25], fake - mean real = [0, -3.5])
+    ("rsgan", (sp(-(2 - 0.5)) + sp(-(-1 + 3))) / 2, (sp(-(0.5 - 2)) + sp(-(-3 + 1))) / 2),
+    ("ragan", (sp(-3.25) + sp(-0.25)) / 2 + (sp(0) + sp(-3.5)) / 2, (sp(3.25) + sp(0.25)) / 2 + (sp(-0) + sp(3.5)) / 2),
 ])
 def test_losses_match_hand_computation(name, d_expected, g_expected):
     loss = get_loss(name)
     d = loss.d_loss(REAL, FAKE)
-    g = loss.g_loss(FAKE)
+    g = loss.g_loss(FAKE, REAL if loss.g_uses_real else None)
     assert d.shape == (1,) and g.shape == (1,)
     assert float(d) == pytest.approx(d_expected, rel=1e-6)
     assert float(g) == pytest.approx(g_expected, rel=1e-6)
@@ -46,6 +50,18 @@ def test_losses_reduce_only_the_batch_dimension():
         assert loss.d_loss(real, fake).shape == (5,)
         # seed k's loss uses only seed k's outputs
         assert torch.allclose(loss.d_loss(real, fake)[2], loss.d_loss(real[2:3], fake[2:3])[0])
+        g = loss.g_loss(fake, real if loss.g_uses_real else None)
+        assert g.shape == (5,) and torch.allclose(g[2], loss.g_loss(fake[2:3], real[2:3] if loss.g_uses_real else None)[0])
+
+
+def test_relativistic_generators_see_the_real_batch_in_training():
+    """rsgan's G gradient depends on D(real): with D(real) shifted, G's loss changes (an interface
+    that passed only D(fake) could not compute it)."""
+    fake = torch.tensor([[0.5, -3.0]])
+    for name in ("rsgan", "ragan"):
+        loss = get_loss(name)
+        assert loss.g_uses_real
+        assert float(loss.g_loss(fake, torch.tensor([[2.0, -1.0]]))) != float(loss.g_loss(fake, torch.tensor([[5.0, 4.0]])))
 
 
 def test_gradient_penalty_of_a_linear_critic_is_known():

@@ -1,7 +1,6 @@
 """Where a run setting comes from: defaults < protocol < paper < spec tables (most specific wins) < flags."""
 
-from ganeval.cli import _bench_spec
-from ganeval.spec import BenchSpec, load_spec
+from ganeval.spec import BenchSpec, build_spec, load_spec, parse_sets
 
 SPEC = """
 benchmarks = ["ring8", "grid25"]
@@ -32,7 +31,7 @@ def test_the_most_specific_table_wins(tmp_path):
 
 def test_flags_beat_every_table_of_the_spec(tmp_path):
     (tmp_path / "s.toml").write_text(SPEC)
-    spec = _bench_spec(tmp_path / "s.toml", None, None, None, 7, 16, ("lr_d=0.5",), None)
+    spec = build_spec(spec_file=tmp_path / "s.toml", steps=7, batch_size=16, sets=parse_sets(("lr_d=0.5",)))
     for key, run in cells(spec).items():
         assert (run.steps, run.batch_size, run.lr_d) == (7, 16, 0.5), key
     # and the resolved spec, re-read, pins the same values
@@ -48,7 +47,7 @@ def test_one_is_split_count_everywhere():
 
     from ganeval.metrics.catalog import IS_SPLITS
     from ganeval.metrics.fidelity import fidelity_metrics
-    from ganeval.score import score
+    from ganeval.user_score import score
 
     assert IS_SPLITS == 10
     spec = BenchSpec(benchmarks=["stacked-mnist", "ring8"], losses=["bce"])

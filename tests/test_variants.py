@@ -9,7 +9,7 @@ from ganeval.losses import r1_penalty
 from ganeval.models import build_models
 from ganeval.spec import BenchSpec
 from ganeval.train.trainer import CellTrainer
-from ganeval.variants import parse_variant
+from ganeval.variants import VARIANTS, Variant, parse_variant, register_variant
 
 SMALL = {"hidden": 32, "batch_size": 64, "ckpt_every": 100, "trace_every": 1}
 
@@ -107,3 +107,41 @@ def test_variant_settings_in_a_spec_file_and_the_resolved_spec(tmp_path):
     cells = {c.cell_key: c for c in spec.cells()}
     assert cells["ring8/bce/r1"].r1_gamma == 3.0 and cells["ring8/bce"].r1_gamma == 0.0
     assert 'r1_gamma = 3.0' in spec.to_toml()
+
+
+# --- stabilizers with behaviour (the plugin interface) -------------------------------------------
+def _register_once(variant):
+    if variant.name not in VARIANTS:
+        register_variant(variant)
+
+
+def _trainer(tmp_path, variant, name, steps=5):
+    spec = BenchSpec(seeds=[0, 3], variants=[variant])
+    spec.run.update({"hidden": 16, "batch_size": 32, "steps": steps, "ckpt_every": 100})
+    run = spec.resolve("ring8", "bce", variant)
+    return CellTrainer(run, [0, 3], [tmp_path / name / f"s{k}" for k in (0, 3)], torch.device("cpu"))
+
+
+def test_a_penalty_hook_trains_exactly_like_the_builtin_it_reimplements(tmp_path):
+    """R1 written as a plugin's d_penalty (gamma/2 E||grad D(x_real)||^2) = the built-in r1 variant."""
+    _register_once(Variant("r1-as-plugin", "R1 through the hook", d_penalty=lambda ctx: 5.0 * r1_penalty(
+        ctx.D, ctx.real, batch_dims=2)))
+    hooked, builtin = _trainer(tmp_path, "r1-as-plugin", "a"), _trainer(tmp_path, "r1", "b")
+    hooked.train()
+    builtin.train()
+    for a, b in zip(list(hooked.D.parameters()) + list(hooked.G.parameters()),
+                    list(builtin.D.parameters()) + list(builtin.G.parameters())):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_a_gradient_hook_changes_only_its_players_update(tmp_path):
+    """d_grads returning zeros: Adam then moves no D weight, while G still learns."""
+    import copy
+
+    _register_once(Variant("freeze-d", "D's gradients zeroed", d_grads=lambda ctx, grads: tuple(
+        torch.zeros_like(g) for g in grads)))
+    t = _trainer(tmp_path, "freeze-d", "c")
+    d0, g0 = copy.deepcopy(t.D.state_dict()), copy.deepcopy(t.G.state_dict())
+    t.train()
+    assert all(torch.equal(v, d0[k]) for k, v in t.D.state_dict().items())
+    assert not all(torch.equal(v, g0[k]) for k, v in t.G.state_dict().items())

@@ -10,6 +10,7 @@ import torch
 
 from ganeval.registry import Registry
 from ganeval.rng import SeedStreams
+from ganeval.settings import Setting, register_settings
 
 
 class Benchmark(ABC):
@@ -77,7 +78,14 @@ BENCHMARKS: Registry[Callable[[], Benchmark]] = Registry("benchmark")
 _instances: dict[str, Benchmark] = {}
 
 
-def register_benchmark(name: str, factory: Callable[[], Benchmark]) -> None:
+def register_benchmark(name: str, factory: Callable[[], Benchmark], settings: tuple[Setting, ...] = ()) -> None:
+    """Make a benchmark available by name (``--benchmarks NAME``); the plugin interface. ``factory()``
+    returns a :class:`Benchmark` (built once, on first use); ``settings``: the benchmark's own."""
+    if not callable(factory):
+        raise TypeError(f"benchmark {name!r}: the factory must be callable (a Benchmark subclass or a function)")
+    if name in BENCHMARKS:
+        raise ValueError(f"benchmark {name!r} is already registered")
+    register_settings(settings, f"benchmark {name}")
     BENCHMARKS.register(name, factory)
 
 

@@ -2,6 +2,15 @@
 looked up by name; ``local`` runs them here one after another, ``ray`` as tasks on a Ray cluster."""
 
 from ganeval.executors import local, ray  # noqa: F401 - each registers itself
-from ganeval.executors.base import EXECUTORS, CellBody, CellJob, CellOutcome, Executor, execute, get_executor
+from ganeval.executors.base import (
+    EXECUTORS,
+    CellBody,
+    CellJob,
+    CellOutcome,
+    Executor,
+    execute,
+    get_executor,
+    register_executor,
+)
 
-__all__ = ["EXECUTORS", "CellBody", "CellJob", "CellOutcome", "Executor", "execute", "get_executor"]
+__all__ = ["EXECUTORS", "CellBody", "CellJob", "CellOutcome", "Executor", "execute", "get_executor", "register_executor"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganeval.errors import GanevalError, StorageError
@@ -34,6 +34,8 @@ class CellJob:
     resume: bool = True
     batch_seeds: bool = True
     device: str = "auto"  # resolved where the cell runs, not where it is submitted
+    #: the bench's plugins as :func:`ganeval.plugins.shipped` packs them, for cells run in another process
+    plugins: list = field(default_factory=list)
 
     @property
     def cell(self) -> CellId:
@@ -48,7 +50,7 @@ class CellOutcome:
     error: str | None = None  # one line, when the cell failed
 
 
-#: The work of one cell; ``ganeval.bench.run_cell`` in a bench. Must be picklable for remote executors.
+#: The work of one cell; ``ganeval.runner.run_cell`` in a bench. Must be picklable for remote executors.
 CellBody = Callable[[CellJob, Progress], CellOutcome]
 OnDone = Callable[[CellJob, CellOutcome], None]
 
@@ -100,6 +102,14 @@ class Executor(ABC):
 
 
 EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
+
+
+def register_executor(name: str, factory: Callable[..., Executor]) -> None:
+    """Make an executor available by name (``--executor NAME``); ``factory(address=...)`` returns an
+    :class:`Executor`, which must run each cell through :func:`execute`."""
+    if not callable(factory):
+        raise TypeError(f"executor {name!r}: the factory must be callable")
+    EXECUTORS.register(name, factory)
 
 
 def get_executor(name: str, address: str | None = None) -> Executor:

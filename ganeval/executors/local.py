@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ganeval.executors.base import EXECUTORS, CellBody, CellJob, Executor, OnDone, execute
+from ganeval.executors.base import CellBody, CellJob, Executor, OnDone, execute, register_executor
 from ganeval.progress import Progress
 
 
@@ -23,4 +23,4 @@ class LocalExecutor(Executor):
             on_done(job, execute(job, body, progress))
 
 
-EXECUTORS.register("local", LocalExecutor)
+register_executor("local", LocalExecutor)

@@ -25,7 +25,6 @@ from typing import Any
 from ganeval import rundir
 from ganeval.errors import DeviceError, GanevalError, SpecError
 from ganeval.executors.base import (
-    EXECUTORS,
     WORKER_RETRIES,
     CellBody,
     CellJob,
@@ -34,6 +33,7 @@ from ganeval.executors.base import (
     OnDone,
     describe,
     execute,
+    register_executor,
 )
 from ganeval.progress import Progress
 
@@ -86,12 +86,18 @@ def cell_task(job: CellJob, files: dict[str, bytes], body: CellBody, queue, thre
     """Body of one Ray task: (the cell's outcome, the files it wrote or changed, relative to the cell)."""
     import torch
 
+    from ganeval.plugins import load_shipped
+
     torch.set_num_threads(threads)
     progress = QueueProgress(queue)
     with tempfile.TemporaryDirectory(prefix="ganeval-cell-") as tmp:
         root = Path(tmp)
         rundir.write_tree(root, files)
-        local = dataclasses.replace(job, dirs={s: root / f"seed-{s}" for s in job.dirs})
+        local = dataclasses.replace(job, dirs={s: rundir.seed_dir(root, s) for s in job.dirs})
+        try:  # the bench's losses, stabilizers, ... registered in this worker too
+            load_shipped(job.plugins)
+        except GanevalError as exc:
+            return CellOutcome(error=str(exc)), {}
         outcome = execute(local, body, progress)
         progress.flush()
         written = {rel: data for rel, data in rundir.read_tree(root).items() if files.get(rel) != data}
@@ -107,7 +113,8 @@ def cell_files(job: CellJob) -> dict[str, bytes]:
         steps = set(rundir.checkpoint_steps(d))
         common = steps if common is None else common & steps
     step = max(common) if common else None
-    return {f"seed-{s}/{rel}": data for s, d in job.dirs.items() for rel, data in rundir.resume_files(d, step).items()}
+    return {f"{rundir.seed_dir(Path(), s)}/{rel}": data
+            for s, d in job.dirs.items() for rel, data in rundir.resume_files(d, step).items()}
 
 
 class RayExecutor(Executor):
@@ -179,4 +186,4 @@ class RayExecutor(Executor):
                 progress.phase(value)
 
 
-EXECUTORS.register("ray", RayExecutor)
+register_executor("ray", RayExecutor)

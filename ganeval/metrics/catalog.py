@@ -82,6 +82,12 @@ FID = register_metric(MetricInfo("fid", "lower", "Fréchet distance between gene
 #: Splits of the Inception Score everywhere in ganeval: the literature's convention (Salimans et al. 2016;
 #: torch-fidelity's default), so an IS figure compares with papers. Every IS figure names its split count.
 IS_SPLITS = 10
+#: The image metrics computed through torch-fidelity, and the feature extractors that can compute
+#: them (ganeval's offline MNIST classifier; Inception-v3 from a local weights file). Defined once.
+FIDELITY_METRICS = ("fid", "is", "kid", "prc")
+EXTRACTOR = "ganeval-mnist"
+INCEPTION = "inception-v3-compat"
+EXTRACTORS = (EXTRACTOR, INCEPTION)
 
 IS_MEAN = register_metric(MetricInfo(
     "is_mean", "higher", "Inception Score exp(E KL(p(y|x) || p(y))), mean over `is_splits` splits", ".1f",

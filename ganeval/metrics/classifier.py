@@ -240,3 +240,36 @@ def save_classifier(model: MNISTClassifier, folder: Path, manifest: dict[str, An
     digest = fileio.save_tensors(folder / WEIGHTS_NAME, state)
     fileio.write_text(folder / MANIFEST_NAME, json.dumps({**manifest, "sha256": digest}, indent=2) + "\n")
     return digest
+
+
+def train_and_save(epochs: int = 8, seed: int = 0, out: Path | None = None, root: Path | None = None,
+                   progress=lambda text: None) -> tuple[float, float, Path, str]:
+    """``ganeval classifier train``: train the reference classifier reproducibly on MNIST's training
+    digits and write weights + manifest (SHA-256, test accuracy, the command that rebuilds it).
+    Returns (test accuracy, minutes, folder, sha256)."""
+    import platform
+
+    from ganeval.benchmarks.mnist_data import load_mnist
+
+    mnist = load_mnist(root)
+    t0 = time.perf_counter()
+    progress(f"training on {len(mnist.train_images)} digits for {epochs} epochs (seed {seed}) ...")
+    model = train_classifier(mnist.train_images, mnist.train_labels, epochs=epochs, seed=seed)
+    acc = accuracy(model, mnist.test_images, mnist.test_labels)
+    minutes = (time.perf_counter() - t0) / 60
+    folder = Path(out) if out is not None else ASSETS
+    digest = save_classifier(model, folder, {
+        "test_accuracy": acc, "test_set": "MNIST test, 10,000 digits", "epochs": epochs, "seed": seed,
+        "command": f"ganeval classifier train --epochs {epochs} --seed {seed}",
+        "torch": torch.__version__, "platform": platform.platform(), "train_minutes": round(minutes, 1),
+    })
+    return acc, minutes, folder, digest
+
+
+def verify(weights: Path | None = None, root: Path | None = None) -> tuple[Any, float]:
+    """``ganeval classifier verify``: (the loaded classifier, its measured MNIST test accuracy)."""
+    from ganeval.benchmarks.mnist_data import load_mnist
+
+    loaded = load_classifier(weights)
+    mnist = load_mnist(root)
+    return loaded, accuracy(loaded.model, mnist.test_images, mnist.test_labels)

@@ -29,14 +29,25 @@ from torch.utils.data import Dataset
 
 from ganeval import fileio
 from ganeval.errors import DataError, IntegrityError, SampleError
-from ganeval.metrics.catalog import DIVERSITY, FID, IS_MEAN, IS_SPLITS, IS_STD, KID_MEAN, KID_STD, PRECISION, RECALL
+from ganeval.metrics.catalog import (  # noqa: F401 - EXTRACTORS and INCEPTION are re-exported
+    DIVERSITY,
+    EXTRACTOR,
+    EXTRACTORS,
+    FID,
+    FIDELITY_METRICS,
+    INCEPTION,
+    IS_MEAN,
+    IS_SPLITS,
+    IS_STD,
+    KID_MEAN,
+    KID_STD,
+    PRECISION,
+    RECALL,
+)
 
 log = logging.getLogger(__name__)
 
-EXTRACTOR = "ganeval-mnist"
-INCEPTION = "inception-v3-compat"
-EXTRACTORS = (EXTRACTOR, INCEPTION)
-ALL = ("fid", "is", "kid", "prc")
+ALL = FIDELITY_METRICS
 
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ganeval.registry import Registry
 from ganeval.rng import derive_seed
+from ganeval.settings import Setting, register_entry
 
 # derive_seed purposes: one independent initialisation stream per network.
 INIT_G = 101
@@ -24,13 +25,19 @@ class ModelFamily:
     build: Callable[..., tuple[nn.Module, nn.Module]]
     #: why the family cannot model data of a shape (None: it can); checked before training starts
     rejects: Callable[[tuple[int, ...]], str | None] = lambda shape: None
+    #: the family's own settings (see :mod:`ganeval.settings`)
+    settings: tuple[Setting, ...] = field(default_factory=tuple)
 
 
 MODELS: Registry[ModelFamily] = Registry("model")
 
 
 def register_model(family: ModelFamily) -> ModelFamily:
-    return MODELS.register(family.name, family)
+    """Make a model family available by name (``--set model=NAME``); the plugin interface.
+    ``build`` must return seed-batched modules: G maps ``[S, B, z_dim]`` latents to
+    ``[S, B, *data_shape]``, D maps ``[S, B, *d_shape]`` to ``[S, B]`` logits, and seed k's weights
+    come from the k-th torch.Generator alone (see :mod:`ganeval.models.layers`)."""
+    return register_entry(MODELS, family, ModelFamily)
 
 
 def init_generators(seeds: Sequence[int], purpose: int) -> list[torch.Generator]:

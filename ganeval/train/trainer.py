@@ -27,19 +27,12 @@ from ganeval.errors import IntegrityError
 from ganeval.generator import Generators, latent
 from ganeval.losses import get_loss, gradient_penalty, r1_penalty
 from ganeval.models import build_models
+from ganeval.optimizers import make_optimizer
 from ganeval.rundir import checkpoint_steps, load_checkpoint, save_checkpoint, trace_path, write_layers
 from ganeval.spec import RunSpec
+from ganeval.variants import StepContext, parse_variant
 
 log = logging.getLogger(__name__)
-
-
-def make_optimizer(name: str, params: Sequence[nn.Parameter], lr: float, betas: Sequence[float],
-                   capturable: bool) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), capturable=capturable)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, capturable=capturable)
-    raise ValueError(f"unknown optimizer {name}")
 
 
 def clip_per_seed(grads: Sequence[torch.Tensor], max_norm: float, seeds: int) -> tuple[torch.Tensor, ...]:
@@ -98,8 +91,12 @@ class CellTrainer:
         self.stats = StepStatistics(self.G, self.D, self.S, run.spectral_every)
         self.columns = self.stats.columns
         self.g_params, self.d_params = self.stats.g_params, self.stats.d_params
-        self.opt_g = make_optimizer(run.optimizer, self.g_params, run.lr_g, run.betas, capturable)
-        self.opt_d = make_optimizer(run.optimizer, self.d_params, run.lr_d, run.betas, capturable)
+        self.opt_g = make_optimizer(run, self.g_params, run.lr_g, capturable)
+        self.opt_d = make_optimizer(run, self.d_params, run.lr_d, capturable)
+        # stabilizers that add behaviour (a plugin's penalty or gradient hook), in the variant's order
+        self.hooks = [v for v in parse_variant(run.variant) if v.has_hooks]
+        # a loss's own settings reach its functions as keywords (losses stay pure functions)
+        self.loss_kwargs = {s.name: getattr(run, s.name) for s in self.loss.settings}
         self.G_ema: nn.Module | None = None
         if run.ema_beta > 0:  # the averaged G starts as a copy of G and is what gets evaluated
             self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
@@ -160,25 +157,33 @@ class CellTrainer:
                 d_real, d_fake = self.D(torch.cat([real, fake], dim=1)).chunk(2, dim=1)
             else:  # batch statistics in D: real and fake stay separate batches, as in DCGAN
                 d_real, d_fake = self.D(real), self.D(fake)
-            d_loss = self.loss.d_loss(d_real, d_fake)
+            d_loss = self.loss.d_loss(d_real, d_fake, **self.loss_kwargs)
             penalty = zero
             if run.gp_weight > 0:
                 alpha = self.streams.uniform(rng.PENALTY, step, k, (B,))
                 penalty = penalty + run.gp_weight * gradient_penalty(self.D, real, fake, alpha)
             if r1:
                 penalty = penalty + (run.r1_gamma / 2 * run.r1_every) * r1_penalty(self.D, real, batch_dims=2)
+            ctx = StepContext(run, step, k, self.G, self.D, real, fake, d_real, d_fake, self.streams) \
+                if self.hooks else None
+            for v in self.hooks:
+                if v.d_penalty is not None:
+                    penalty = penalty + v.d_penalty(ctx)
             grads = torch.autograd.grad((d_loss + penalty).sum(), self.d_params)
+            for v in self.hooks:
+                if v.d_grads is not None:
+                    grads = tuple(v.d_grads(ctx, grads))
             if record and k == run.n_critic - 1:  # the weights the traced gradients were taken at
                 d_norm = self.stats.param_norm(self.d_params)
             if run.simultaneous:  # G's gradient at the D that D's own was taken at (n_critic is 1)
-                g_first = self._g_gradients(z)
+                g_first = self._g_gradients(z, real, step)
             grads = self._update(self.d_params, grads, self.opt_d, run.clip_grad)
             if run.clip_value > 0:
                 with torch.no_grad():
                     for p in self.d_params:
                         p.clamp_(-run.clip_value, run.clip_value)
         for i in range(run.g_steps):  # PacGAN's stacked-MNIST code updates G twice on the same z
-            g_fake, g_loss, g_grads = g_first if i == 0 and g_first is not None else self._g_gradients(z)
+            g_fake, g_loss, g_grads = g_first if i == 0 and g_first is not None else self._g_gradients(z, real, step)
             g_norm = self.stats.param_norm(self.g_params) if record else None
             g_grads = self._update(self.g_params, g_grads, self.opt_g, run.clip_grad)
         if self.G_ema is not None:
@@ -189,10 +194,28 @@ class CellTrainer:
                               d_grads=grads, g_grads=g_grads, real=real, fake=g_fake, lr_d=run.lr_d, lr_g=run.lr_g,
                               spectral=spectral, d_param_norm=d_norm, g_param_norm=g_norm)
 
-    def _g_gradients(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    def _g_gradients(self, z: torch.Tensor, real: torch.Tensor, step) -> tuple[torch.Tensor, torch.Tensor,
+                                                                               tuple[torch.Tensor, ...]]:
+        """G's fake batch, loss and gradients; ``real`` (the last critic step's batch) reaches the
+        loss as D's outputs only for losses that use it (relativistic ones)."""
         g_fake = self.G(z)
-        g_loss = self.loss.g_loss(self.D(g_fake))
-        return g_fake, g_loss, torch.autograd.grad(g_loss.sum(), self.g_params)
+        d_fake = self.D(g_fake)
+        d_real = None
+        if self.loss.g_uses_real:
+            with torch.no_grad():  # G's gradient does not flow through D(real)
+                d_real = self.D(real)
+        g_loss = self.loss.g_loss(d_fake, d_real, **self.loss_kwargs)
+        ctx = StepContext(self.run, step, 0, self.G, self.D, real, g_fake, d_real, d_fake, self.streams) \
+            if self.hooks else None
+        total = g_loss
+        for v in self.hooks:
+            if v.g_penalty is not None:
+                total = total + v.g_penalty(ctx)
+        grads = torch.autograd.grad(total.sum(), self.g_params)
+        for v in self.hooks:
+            if v.g_grads is not None:
+                grads = tuple(v.g_grads(ctx, grads))
+        return g_fake, g_loss, grads
 
     @torch.no_grad()
     def _update_ema(self) -> None:

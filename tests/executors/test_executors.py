@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ganeval import rundir
-from ganeval.bench import jobs_for, run_bench, run_cell
+from ganeval.runner import jobs_for, run_bench, run_cell
 from ganeval.cli import main
 from ganeval.executors import EXECUTORS, get_executor
 from ganeval.progress import Progress

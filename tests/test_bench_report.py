@@ -88,7 +88,7 @@ def test_the_report_reads_files_only(bench):
     import subprocess
     import sys
 
-    code = ("import sys; from ganeval.report import build_report; build_report(sys.argv[1]); "
+    code = ("import sys; from ganeval.bench_report import build_report; build_report(sys.argv[1]); "
             "print(sorted(m for m in sys.modules if m.startswith('ganeval.train')))")
     out = subprocess.run([sys.executable, "-c", code, str(bench)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -29,7 +29,7 @@ from ganeval.metrics.fidelity import EXTRACTOR, INCEPTION, fidelity_metrics
 from ganeval.user_samples import Samples
 
 #: The benchmark name a score against the user's own real images is filed under.
-CUSTOM = "custom"
+CUSTOM = rundir.CUSTOM_BENCHMARK
 MODES = "modes"
 METRIC_CHOICES = (MODES, *FIDELITY)
 #: Generated samples drawn from a generator when no count is given (the FID convention's 10k).

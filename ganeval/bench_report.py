@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from ganeval import fileio, rundir
 from ganeval.benchmarks import BENCHMARKS, get_benchmark
-from ganeval.errors import RunFolderError
+from ganeval.errors import RunFolderError, SpecError
 from ganeval.metrics.catalog import METRICS
 from ganeval.results import collect, incomplete_runs, metric_columns, score_failed_seeds, summarize
 from ganeval.spec import CellId, cell_label
@@ -158,13 +159,14 @@ def events_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
 
 
 # --- the document --------------------------------------------------------------------------------
-def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> list[str]:
+def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame, specs: dict[Path, dict],
+            unreadable_by_dir: dict[Path, list]) -> list[str]:
     lines = []
     for d in bench_dirs:
-        spec = rundir.read_spec(d)
+        spec = specs[d]
         env = rundir.read_env(d)
         wall = env.get("wall_time_s")
-        unreadable = rundir.unreadable_runs(d)
+        unreadable = unreadable_by_dir[d]
         incomplete = len(incomplete_runs(d)) - len(unreadable)
         title = f"### `{Path(d).name}`" if len(bench_dirs) > 1 else None
         if title:
@@ -206,11 +208,11 @@ def _fidelity_note(sub: pd.DataFrame, run_dirs: list[Path]) -> str:
             "Numbers from different extractors are not comparable; rows never mix them.")
 
 
-def settings_table(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> str:
+def settings_table(bench_dirs: Sequence[Path], frame: pd.DataFrame, specs: dict[Path, dict] | None = None) -> str:
     keys = ["steps", "batch_size", "n_critic", "optimizer", "lr_d", "lr_g", "betas", "gp_weight", "clip_value", "z_dim"]
     rows = []
     for d in bench_dirs:
-        spec = rundir.read_spec(d)
+        spec = specs[d] if specs is not None else rundir.read_spec(d)
         for cell_key, values in spec.get("cell", {}).items():
             cell = CellId.from_key(cell_key)
             mask = (frame["_root"] == str(d)) & (frame["benchmark"] == cell.benchmark) & (frame["loss"] == cell.loss)
@@ -224,20 +226,81 @@ def settings_table(bench_dirs: Sequence[Path], frame: pd.DataFrame) -> str:
     return markdown_table(head, rows) if rows else ""
 
 
+@dataclass
+class ReportResult:
+    """``path``: the report written (None when only a table was printed); ``table``: that table's
+    text; ``results``: the seed-runs tabulated; ``warnings``: one line each (unreadable seed-runs,
+    a spec whose plugins cannot be loaded here)."""
+
+    path: Path | None
+    table: str | None
+    results: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+
+def bench_report(dirs: Sequence[Path], output: Path | None = None, fmt: str | None = None) -> ReportResult:
+    """``ganeval report``: a report (or, with ``fmt``, only the comparison table) of bench folders,
+    or of traced run folders; every folder is read once."""
+    from ganeval.tables import render, render_rows
+
+    traced = [rundir.is_trace_folder(d) for d in dirs]
+    if any(traced):
+        if not all(traced):
+            raise SpecError("give bench folders or traced run folders (with trace.csv), not a mix: "
+                            + ", ".join(str(d) for d, t in zip(dirs, traced) if not t) + " has no trace")
+        from ganeval.trace_report import build_trace_report, load_traces, trace_table
+
+        if fmt is None:
+            return ReportResult(build_trace_report(list(dirs), output), None, pd.DataFrame())
+        text = render_rows(*trace_table(load_traces(list(dirs))), fmt)
+        return ReportResult(_write_table(text, output), text, pd.DataFrame())
+    for d in dirs:
+        rundir.check_bench_dir(d)
+    warnings, specs, unreadable = [], {}, {}
+    for d in dirs:
+        specs[d], problem = rundir.read_spec_checked(d)
+        warnings += [problem] if problem else []
+        unreadable[d] = rundir.unreadable_runs(d)
+        warnings += [f"{r / rundir.METRICS_FILE} is unreadable ({why}); this seed-run is left out"
+                     for r, why in unreadable[d]]
+    if sum(map(len, unreadable.values())):
+        warnings.append(f"{sum(map(len, unreadable.values()))} unreadable seed-run(s) left out of the tables")
+    collected = {d: collect(d) for d in dirs}
+    frame = load_frames(dirs, collected)
+    if fmt is not None:
+        if frame.empty:
+            raise SpecError("no complete runs to tabulate")
+        metrics = table_metrics(frame, ("quality", "fidelity", "stability"))
+        text = render(summarize(frame.drop(columns=["_root", "run_dir"]), metrics), metrics, fmt)
+        return ReportResult(_write_table(text, output), text, frame, warnings)
+    path = build_report(dirs, output, collected=collected, specs=specs, unreadable=unreadable)
+    return ReportResult(path, None, frame, warnings)
+
+
+def _write_table(text: str, output: Path | None) -> Path | None:
+    if output is not None:
+        fileio.write_text(output, text if text.endswith("\n") else text + "\n")
+    return output
+
+
 def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, figures: bool = True,
-                 refresh_results: bool = True) -> Path:
+                 refresh_results: bool = True, collected: dict[Path, pd.DataFrame] | None = None,
+                 specs: dict[Path, dict] | None = None, unreadable: dict[Path, list] | None = None) -> Path:
     """One markdown report with its figures, from the bench folders alone; ``refresh_results``
     re-aggregates each bench's ``results.csv`` first (``ganeval report``; a bench just wrote it).
+    ``collected`` / ``specs`` / ``unreadable``: what the caller has already read of each folder.
 
     One bench: ``BENCH/report.md`` by default. Several: a side-by-side comparison (default
     ``comparison.md`` in the current folder)."""
     dirs = [Path(bench_dirs)] if isinstance(bench_dirs, (str, Path)) else [Path(d) for d in bench_dirs]
     output = Path(output) if output is not None else (dirs[0] / rundir.REPORT_FILE if len(dirs) == 1
                                                       else Path("comparison.md"))
-    collected = {d: collect(d) for d in dirs}
+    collected = collected if collected is not None else {d: collect(d) for d in dirs}
+    specs = specs if specs is not None else {d: rundir.read_spec(d) for d in dirs}
+    unreadable = unreadable if unreadable is not None else {d: rundir.unreadable_runs(d) for d in dirs}
     frame = load_frames(dirs, collected)
     title = f"`{dirs[0].name}`" if len(dirs) == 1 else " vs ".join(f"`{d.name}`" for d in dirs)
-    lines = [f"# ganeval report: {title}", ""] + _header(dirs, frame)
+    lines = [f"# ganeval report: {title}", ""] + _header(dirs, frame, specs, unreadable)
     lines += ["Tables: mean ± std over seeds (sample std), 95 % t-interval below; `seeds (diverged)` says how "
               "many seeds each mean is over. A seed that failed counts with the worst value of each quality "
               "metric it left undefined (0 modes covered, high-quality rate 0, KL = ln(modes), FID and KID ∞, "
@@ -248,7 +311,7 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
         lines.append("_No complete runs yet._")
     order = []
     for d in dirs:
-        order += rundir.read_spec(d).get("benchmarks", [])
+        order += specs[d].get("benchmarks", [])
     order += list(frame["benchmark"]) if not frame.empty else []
     for benchmark in dict.fromkeys(order):
         sub = frame[frame["benchmark"] == benchmark] if not frame.empty else frame
@@ -257,9 +320,12 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
         if benchmark in BENCHMARKS:
             bench = get_benchmark(benchmark)
             lines += [f"## {benchmark}", "", f"{bench.description}; {bench.n_modes} modes.", ""]
-        else:  # ganeval score against the user's own real images
+        elif benchmark == rundir.CUSTOM_BENCHMARK:  # ganeval score against the user's own real images
             lines += [f"## {benchmark}", "", "Scored against your own real images (`ganeval score --real`); "
                       "no known modes.", ""]
+        else:  # a plugin's benchmark whose plugin is not loaded here: the files still say everything tabulated
+            lines += [f"## {benchmark}", "", "A benchmark that is not registered here (its plugin is not loaded); "
+                      "the tables come from the run folders.", ""]
         opts = (rundir.read_metrics(_run_dirs(sub.iloc[:1])[0]) or {}).get("eval_options", {})
         if opts:
             lines += ["Mode metrics: " + ", ".join(f"{k} = {v}" for k, v in opts.items())
@@ -287,7 +353,7 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
                     made.append(f"![{benchmark}: {caption}]({rel})")
             if made:
                 lines += ["### Figures", ""] + [x for m in made for x in (m, "")]
-    table = settings_table(dirs, frame) if not frame.empty else ""
+    table = settings_table(dirs, frame, specs) if not frame.empty else ""
     if table:
         lines += ["## Settings", "", "Resolved per cell (`spec.toml`); every other setting is in each run's `config.json`.",
                   "", table, ""]

@@ -102,9 +102,13 @@ def check_run_folder(run_dir: Path, run: RunSpec, seed: int) -> None:
             "use another --out, or --no-resume to retrain it")
 
 
-def jobs_for(spec: BenchSpec, out_dir: Path, resume: bool) -> list[CellJob]:
+def jobs_for(spec: BenchSpec, out_dir: Path, resume: bool, ship_plugins: bool = False) -> list[CellJob]:
+    """One job per cell; ``ship_plugins``: the cells run in other processes, which need the plugins."""
+    from ganeval.plugins import shipped
+
+    plugins = shipped(spec.plugins) if ship_plugins else []
     return [CellJob(run, {s: rundir.run_dir(out_dir, CellId.of(run), s) for s in spec.seeds}, resume,
-                    spec.batch_seeds, spec.device) for run in spec.cells()]
+                    spec.batch_seeds, spec.device, plugins) for run in spec.cells()]
 
 
 def preflight(jobs: list[CellJob], device: torch.device | None = None) -> None:
@@ -233,7 +237,7 @@ def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Pro
     out_dir = Path(out_dir)
     with rundir.new_folder_unless_valid(out_dir), rundir.folder_lock(out_dir):
         rundir.clean_stray_temp(out_dir)
-        jobs = jobs_for(spec, out_dir, resume)
+        jobs = jobs_for(spec, out_dir, resume, ship_plugins=not runner.runs_here)
         preflight(jobs, device)
         if device is not None:
             _announce_large_grid(jobs, device)

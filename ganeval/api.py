@@ -1,0 +1,224 @@
+"""The Python API: what the ``ganeval`` command does, as functions with typed keywords.
+
+``from ganeval import bench, score, report, check`` — a notebook calls these, and the CLI only
+parses flags for them. Every function loads the plugins it is given (and the installed
+``ganeval.plugins`` entry points) before it resolves a name, and raises :class:`GanevalError`
+subclasses on bad input. Nothing here prints: progress goes to the ``progress`` object or callback
+a caller passes, warnings come back in the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ganeval.bench_report import ReportResult, bench_report
+from ganeval.errors import SpecError
+from ganeval.metrics.catalog import IS_SPLITS
+from ganeval.plugins import load_plugins
+
+log = logging.getLogger(__name__)
+
+Names = str | Sequence[str]
+
+
+def _names(value: Names | None, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
+    names = [n for n in names if n]
+    if not names:
+        raise SpecError(f"{what}: give at least one name")
+    return names
+
+
+# --- bench -----------------------------------------------------------------------------------------
+@dataclass
+class BenchResult:
+    """What :func:`bench` did: the folder, the seed-runs trained and skipped, failed cells (one line
+    each), the results table (one row per seed-run) and the report written (None with report=False)."""
+
+    out_dir: Path
+    trained: int
+    skipped: int
+    failures: list[str]
+    wall_time_s: float
+    results: pd.DataFrame
+    report: Path | None = None
+
+
+def bench(losses: Names | None = None, benchmarks: Names | None = None, *, variants: Names | None = None,
+          seeds: int | Sequence[int] | None = None, spec: str | Path | None = None, protocol: str | None = None,
+          sets: dict[str, Any] | None = None, steps: int | None = None, batch_size: int | None = None,
+          device: str | None = None, inception_weights: str | Path | None = None, plugins: Sequence[str] = (),
+          out: str | Path | None = None, resume: bool = True, report: bool = True, executor: str = "local",
+          address: str | None = None, progress=None) -> BenchResult:
+    """Train every (benchmark, loss, variant) cell over seeds, evaluate, write ``results.csv`` (and
+    ``report.md``). Defaults: ring8 and grid25, bce, wgan-gp and hinge, 3 seeds.
+
+    ``spec``/``protocol``: a spec file or a shipped protocol (``ganeval list``); the other arguments
+    override it. ``sets``: any run setting by name (``{"lr_d": 2e-4}``). ``plugins``: ``.py`` files or
+    module names that register losses, stabilizers, ... ``out``: the bench folder (default
+    ``runs/bench-<spec hash>``); an unfinished bench there resumes. ``progress``: a
+    :class:`ganeval.progress.Progress` (default: silent).
+    """
+    from ganeval.bench_report import build_report
+    from ganeval.results import collect
+    from ganeval.runner import default_out_dir, run_bench
+    from ganeval.spec import build_spec, parse_seeds
+
+    resolved = build_spec(
+        spec_file=Path(spec) if spec is not None else None, protocol=protocol, losses=_names(losses, "losses"),
+        benchmarks=_names(benchmarks, "benchmarks"), variants=_names(variants, "variants"),
+        seeds=parse_seeds(list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds, "seeds")
+        if seeds is not None else None,
+        device=device, sets=sets, steps=steps, batch_size=batch_size,
+        inception_weights=Path(inception_weights) if inception_weights is not None else None, plugins=plugins)
+    out_dir = Path(out) if out is not None else default_out_dir(resolved)
+    outcome = run_bench(resolved, out_dir, resume=resume, progress=progress, executor=executor, address=address)
+    frame = collect(out_dir)
+    path = build_report(out_dir, refresh_results=False, collected={out_dir: frame}) if report else None
+    return BenchResult(out_dir, outcome.trained, outcome.skipped, outcome.failures, outcome.wall_time_s, frame, path)
+
+
+def train(benchmark: str = "ring8", loss: str = "bce", *, variant: str = "none", seed: int = 0,
+          sets: dict[str, Any] | None = None, steps: int | None = None, batch_size: int | None = None,
+          device: str | None = None, inception_weights: str | Path | None = None, plugins: Sequence[str] = (),
+          out: str | Path | None = None, resume: bool = True) -> tuple[Path, dict[str, Any]]:
+    """One seed-run into a run folder (default ``runs/train/BENCH/CELL/seed-K``), then evaluated.
+    Returns (run folder, its metrics document)."""
+    from ganeval import rundir
+    from ganeval.runner import train_run
+    from ganeval.spec import CellId, build_spec
+
+    spec = build_spec(losses=[loss], benchmarks=[benchmark], variants=[variant], seeds=[seed], device=device,
+                      sets=sets, steps=steps, batch_size=batch_size,
+                      inception_weights=Path(inception_weights) if inception_weights is not None else None,
+                      plugins=plugins)
+    run = spec.cells()[0]
+    run_dir = Path(out) if out is not None else rundir.run_dir(Path("runs") / "train", CellId.of(run), seed)
+    return run_dir, train_run(run, seed, run_dir, spec.device, resume)
+
+
+# --- score -----------------------------------------------------------------------------------------
+@dataclass
+class ScoreResult:
+    """The evaluation document of scored samples (the same as a run's ``metrics.json``) and, with
+    ``out``, the seed-run folder it was filed as."""
+
+    doc: dict[str, Any]
+    filed: Path | None = None
+
+
+def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | None = None,
+          latent: str = "normal:100", n: int | None = None, seed: int = 0, benchmark: str | None = None,
+          real: str | Path | torch.Tensor | None = None, metrics: Names | None = None,
+          inception_weights: str | Path | None = None, pixel_range: str = "-1,1", resize: bool = False,
+          n_real: int = 10000, is_splits: int = IS_SPLITS, kid_subset_size: int = 1000, batch_size: int = 500,
+          name: str | None = None, out: str | Path | None = None, device: str = "cpu", plugins: Sequence[str] = (),
+          progress: Callable[[str], None] = lambda text: None) -> ScoreResult:
+    """Score samples you already have — a folder of images, a tensor file, a tensor, or a generator
+    (``module:NAME``, ``file.py:NAME``, a TorchScript file) — against a built-in benchmark (its mode
+    metrics, + FID/IS/KID/PRC for images) and/or your own real images. ``out`` files the score as
+    ``OUT/<benchmark>/<name>/seed-<seed>`` for :func:`report` and :func:`check`."""
+    from ganeval import user_samples
+    from ganeval.device import resolve_device
+    from ganeval.user_score import DEFAULT_SAMPLES, write_score
+    from ganeval.user_score import score as score_document
+
+    load_plugins(list(plugins))
+    if (samples is None) == (generator is None):
+        raise SpecError("give SAMPLES (a folder of images, a tensor file or a tensor) or --generator, not both or neither")
+    if benchmark is None and real is None:
+        raise SpecError("score against --benchmark NAME and/or --real PATH (your own real images)")
+    if benchmark is not None:
+        from ganeval.benchmarks import get_benchmark
+
+        get_benchmark(benchmark)  # an unknown name fails before any work
+    if inception_weights is not None:
+        from ganeval.metrics.fidelity import check_inception_weights
+
+        check_inception_weights(Path(inception_weights))
+    dev = resolve_device(device)
+    if out is not None:
+        from ganeval.rundir import ensure_writable
+
+        ensure_writable(Path(out))
+    if generator is not None:
+        lat = user_samples.Latent.parse(latent)
+        G = user_samples.load_generator(generator)
+        progress(f"drawing {n or DEFAULT_SAMPLES} samples from {generator} ({lat}, seed {seed})")
+        data = user_samples.generate(G, lat, n or DEFAULT_SAMPLES, seed, batch_size, pixel_range, dev)
+        given = user_samples.Samples(data, user_samples.describe_generator(generator, lat, seed))
+        default_name = Path(generator.rpartition(":")[2] or generator).stem
+    else:
+        if n is not None:
+            raise SpecError("-n/--samples draws from --generator; SAMPLES are scored as given")
+        given = _as_samples(samples, pixel_range)
+        default_name = (Path(samples).resolve().name if Path(samples).is_dir() else Path(samples).stem) \
+            if not isinstance(samples, torch.Tensor) else "samples"
+    reference = _as_samples(real, pixel_range) if real is not None else None
+    doc = score_document(given, benchmark=benchmark, real=reference, metrics=_names(metrics, "metrics"),
+                            inception_weights=str(inception_weights) if inception_weights else None, resize=resize,
+                            n_real=n_real, is_splits=is_splits, kid_subset_size=kid_subset_size,
+                            name=name or default_name or "samples", seed=seed, device=dev, progress=progress)
+    filed = write_score(Path(out), doc, given.data) if out is not None else None
+    return ScoreResult(doc, filed)
+
+
+def _as_samples(value: str | Path | torch.Tensor, pixel_range: str):
+    from ganeval import user_samples
+
+    if isinstance(value, torch.Tensor):
+        return user_samples.Samples(user_samples.as_samples(value, pixel_range, "tensor"), {"kind": "tensor"})
+    return user_samples.load_samples(Path(value), pixel_range)
+
+
+# --- report ----------------------------------------------------------------------------------------
+def report(folders: str | Path | Sequence[str | Path], *, output: str | Path | None = None, fmt: str | None = None,
+           plugins: Sequence[str] = ()) -> ReportResult:
+    """Rebuild ``results.csv`` and ``report.md`` from bench folders (the disk only), several side by
+    side; or, for traced run folders (``trace.csv``, e.g. from GANTracer), their curves and events.
+    ``fmt`` (md, csv, latex, json): only the comparison table, written to ``output`` if given."""
+    load_plugins(list(plugins))
+    dirs = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
+    if not dirs:
+        raise SpecError("give at least one folder")
+    return bench_report(dirs, Path(output) if output is not None else None, fmt)
+
+
+# --- check -----------------------------------------------------------------------------------------
+@dataclass
+class CheckResult:
+    """The verdict on every tracked metric; ``failed`` lists those that regressed."""
+
+    verdicts: list
+    alpha: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list:
+        return [v for v in self.verdicts if v.failed]
+
+
+def check(bench_dir: str | Path, *, baseline: str | Path, alpha: float = 0.05, plugins: Sequence[str] = ()
+          ) -> CheckResult:
+    """Compare a bench with a baseline file: a tracked metric regresses when it got worse beyond its
+    tolerance and a test across seeds (Bonferroni over the tracked metrics at ``alpha``) says seed
+    noise is an unlikely explanation."""
+    from ganeval.regression import check as run_check
+    from ganeval.regression import load_baseline
+    from ganeval.rundir import check_bench_dir, spec_warning
+
+    load_plugins(list(plugins))
+    if not 0 < alpha < 1:
+        raise SpecError(f"alpha must lie strictly between 0 and 1, got {alpha}")
+    bench_dir = check_bench_dir(Path(bench_dir))
+    warning = spec_warning(bench_dir)
+    return CheckResult(run_check(bench_dir, load_baseline(Path(baseline)), alpha), alpha, [warning] if warning else [])

@@ -1,0 +1,108 @@
+"""What the terminal shows of ganeval's documents: a bench's quality tables, one run's metrics, a
+score, and the registries (``ganeval list``). Plain text built from the documents alone, so the
+CLI only echoes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ganeval.metrics.catalog import IS_MEAN, METRICS
+from ganeval.tables import fmt_number, markdown_table, table_markdown
+
+
+def bench_summary(frame: pd.DataFrame) -> str:
+    """The quality table of each benchmark, as plain markdown (mean ± std)."""
+    from ganeval.bench_report import table_metrics
+    from ganeval.results import summarize
+
+    if frame.empty:
+        return "no complete runs"
+    parts = []
+    for benchmark in dict.fromkeys(frame["benchmark"]):
+        sub = frame[frame["benchmark"] == benchmark]
+        metrics = table_metrics(sub, ("quality", "fidelity"))
+        parts.append(f"\n{benchmark}\n" + table_markdown(summarize(sub, metrics), metrics, intervals=False))
+    return "\n".join(parts)
+
+
+def run_metrics(doc: dict[str, Any]) -> str:
+    """One run's metrics document (``ganeval train`` / ``eval``)."""
+    lines = [f"{doc['benchmark']} · {doc['loss']} · seed {doc['seed']} · step {doc['step']} · {doc['status']}"]
+    if doc.get("fidelity", {}).get("extractor"):
+        f = doc["fidelity"]
+        lines.append(f"  fidelity metrics by extractor {f['extractor']} on {f.get('n_generated')} generated vs "
+                     f"{f.get('n_real', '–')} real images (not comparable across extractors)")
+    for name, value in doc["metrics"].items():
+        lines.append(f"  {name:>16}: {fmt_number(value, METRICS.get(name).fmt if name in METRICS else '.4g')}")
+    return "\n".join(lines)
+
+
+def score(doc: dict[str, Any]) -> str:
+    """A score's document (``ganeval score``): what was scored against what, and every metric."""
+    src, ref = doc["source"], doc["reference"]
+    what = src.get("path") or src.get("generator") or ""
+    against = " and ".join(x for x in (ref.get("benchmark") and f"benchmark {ref['benchmark']}",
+                                       ref.get("real") and f"{ref['n_real']} real images from {ref['real'].get('path')}")
+                           if x)
+    lines = [f"{doc['loss']}: {src['n']} samples from {src['kind']} {what}"
+             + (f" (resized from {src['resized_from']})" if src.get("resized_from") else "") + f", against {against}"]
+    f = doc.get("fidelity") or {}
+    if f.get("extractor"):
+        lines.append(f"FID / IS / KID / precision / recall by feature extractor {f['extractor']} on "
+                     f"{f.get('n_generated')} generated vs {f.get('n_real', '–')} real images (KID subsets of "
+                     f"{f.get('kid_subset_size', '–')}, IS over {f.get('is_splits')} split(s); not comparable "
+                     "across extractors)")
+    rows = []
+    for key, value in doc["metrics"].items():
+        info = METRICS.get(key) if key in METRICS else None
+        label = f"{key} ({f.get('is_splits')} splits)" if key == IS_MEAN else key
+        arrow = {"higher": "↑", "lower": "↓"}.get(info.direction, "") if info else ""
+        rows.append([label + (f" {arrow}" if arrow else ""), fmt_number(value, info.fmt if info else ".4g")])
+    lines.append(markdown_table(["metric", "value"], rows))
+    return "\n".join(lines)
+
+
+def registries() -> str:
+    """``ganeval list``: every registered loss, benchmark, variant, model, optimizer, executor,
+    plugin setting, metric and shipped protocol, and the plugins loaded."""
+    from ganeval.benchmarks import BENCHMARKS, get_benchmark
+    from ganeval.executors import EXECUTORS
+    from ganeval.losses import LOSSES
+    from ganeval.models import MODELS
+    from ganeval.optimizers import OPTIMIZERS
+    from ganeval.plugins import loaded_plugins
+    from ganeval.protocols import protocol_names, protocol_summary
+    from ganeval.settings import SETTINGS
+    from ganeval.variants import VARIANTS
+
+    out = ["losses:"]
+    for name, loss in LOSSES.items():
+        defaults = ", ".join(f"{k}={v}" for k, v in loss.defaults.items())
+        out.append(f"  {name:<10} {loss.description}\n  {'':<10} defaults: {defaults} ({loss.paper})")
+    out.append("benchmarks:")
+    for name, _ in BENCHMARKS.items():
+        b = get_benchmark(name)
+        out.append(f"  {name:<14} {b.description} ({b.n_modes} modes)")
+    out.append("variants (combine with +, e.g. sn+ttur):")
+    for name, v in VARIANTS.items():
+        defaults = ", ".join(f"{k}={val}" for k, val in v.defaults.items())
+        paper = f" ({v.paper})" if v.paper else ""
+        out.append(f"  {name:<10} {v.description}" + (f"\n  {'':<10} sets: {defaults}{paper}" if defaults else ""))
+    for title, registry in (("models", MODELS), ("optimizers", OPTIMIZERS)):
+        out.append(f"{title}:")
+        out += [f"  {name:<10} {m.description}" for name, m in registry.items()]
+    out.append(f"executors: {', '.join(EXECUTORS.names())}")
+    if SETTINGS.names():
+        out.append("plugin settings:")
+        for name, owned in SETTINGS.items():
+            s = owned.setting
+            out.append(f"  {name:<16} {s.type.__name__}, default {s.default!r} ({owned.owner})"
+                       + (f": {s.description}" if s.description else ""))
+    out.append("metrics:")
+    out += [f"  {name:<16} ({m.direction}) {m.description}" for name, m in METRICS.items()]
+    out.append("protocols (ganeval bench --protocol NAME):")
+    out += [f"  {name:<22} {protocol_summary(name)}" for name in protocol_names()]
+    out += [f"plugin loaded: {p.ref}" + (f" (sha256 {p.sha256[:12]}…)" if p.sha256 else "") for p in loaded_plugins()]
+    return "\n".join(out)

@@ -1,0 +1,62 @@
+"""The Python API: every command as a function a notebook calls, returning what the CLI prints."""
+
+import pandas as pd
+import pytest
+import torch
+
+import ganeval
+from ganeval import bench, check, get_benchmark, report, score
+from ganeval.errors import SpecError, UnknownNameError
+
+SMALL = {"hidden": 16, "batch_size": 32, "eval_samples": 500, "ckpt_every": 10}
+
+
+@pytest.fixture(scope="module")
+def small_bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("api") / "bench"
+    return bench("bce,hinge", "ring8", seeds=2, steps=20, sets=SMALL, out=out)
+
+
+def test_bench_returns_what_it_wrote(small_bench):
+    assert (small_bench.trained, small_bench.skipped, small_bench.failures) == (4, 0, [])
+    on_disk = pd.read_csv(small_bench.out_dir / "results.csv")
+    assert list(on_disk["loss"]) == list(small_bench.results["loss"]) == ["bce", "bce", "hinge", "hinge"]
+    assert on_disk["modes_covered"].tolist() == small_bench.results["modes_covered"].tolist()
+    assert small_bench.report == small_bench.out_dir / "report.md" and small_bench.report.is_file()
+
+
+def test_a_second_call_resumes(small_bench):
+    again = bench("bce,hinge", "ring8", seeds=2, steps=20, sets=SMALL, out=small_bench.out_dir, report=False)
+    assert (again.trained, again.skipped, again.report) == (0, 4, None)
+
+
+def test_report_and_check_take_the_folder(small_bench, tmp_path):
+    from ganeval.regression import init_baseline
+
+    table = report(small_bench.out_dir, fmt="csv")
+    assert table.path is None and table.table.splitlines()[0].startswith("benchmark,loss")
+    init_baseline(small_bench.out_dir, tmp_path / "base.json")
+    result = check(small_bench.out_dir, baseline=tmp_path / "base.json")
+    assert result.failed == [] and {v.key.rsplit("/", 1)[1] for v in result.verdicts} >= {"modes_covered", "kl"}
+
+
+def test_score_takes_a_tensor():
+    ring = get_benchmark("ring8")
+    perfect = score(ring.sample(2000, torch.Generator().manual_seed(0)), benchmark="ring8")
+    assert perfect.doc["metrics"]["modes_covered"] == 8 and perfect.filed is None
+    one_point = score(torch.tensor([[2.0, 0.0]]).repeat(500, 1), benchmark="ring8")
+    assert one_point.doc["metrics"]["modes_covered"] == 1
+
+
+def test_bad_arguments_are_ganeval_errors(tmp_path):
+    with pytest.raises(UnknownNameError, match="unknown loss 'nope'"):
+        bench("nope", out=tmp_path / "x")
+    with pytest.raises(SpecError, match="not both"):
+        score(tmp_path / "a.npy", generator="m:G", benchmark="ring8")
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_top_level_names_are_the_api():
+    for name in ("bench", "score", "report", "check", "train", "register_loss", "register_variant",
+                 "register_model", "register_benchmark", "register_optimizer", "register_executor"):
+        assert callable(getattr(ganeval, name)), name

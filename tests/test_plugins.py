@@ -1,0 +1,199 @@
+"""Plugins: a researcher's loss and stabilizer, in a file outside the package, run through every
+command like built-ins, re-run from the resolved spec in a fresh process, and break in one line."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ganeval.cli import main
+
+PLUGIN = textwrap.dedent('''
+    """A loss and a stabilizer of a user's own, in their own folder."""
+    import torch.nn.functional as F
+
+    import ganeval
+
+    def shifted_d(real, fake, margin):
+        return F.softplus(margin - real).mean(-1) + F.softplus(fake).mean(-1)
+
+    def shifted_g(fake, real, margin):
+        return F.softplus(-fake).mean(-1)
+
+    ganeval.register_loss(ganeval.Loss(
+        "shifted-bce", "bce with a margin on real logits", "a test", shifted_d, shifted_g,
+        defaults={"n_critic": 1}, settings=(ganeval.Setting("margin", float, 0.5,
+                                                            check=lambda v: None if v >= 0 else "must be >= 0"),)))
+
+    def weight_decay_on_d(ctx):
+        return ctx.run.decay * sum(p.square().flatten(1).sum(1) for p in ctx.D.parameters())
+
+    ganeval.register_variant(ganeval.Variant(
+        "decay", "L2 weight penalty on D", settings=(ganeval.Setting("decay", float, 1e-3),),
+        d_penalty=weight_decay_on_d))
+''')
+
+TINY = ["--steps", "20", "--set", "hidden=16", "--set", "batch_size=32", "--set", "eval_samples=300",
+        "--set", "ckpt_every=10", "--benchmarks", "ring8", "--seeds", "2"]
+
+
+@pytest.fixture
+def plugin(tmp_path_factory):
+    path = tmp_path_factory.mktemp("user_code") / "my_losses.py"
+    path.write_text(PLUGIN)
+    return path
+
+
+def cli(*args):
+    """The CLI in a fresh interpreter: nothing registered there but what the command loads."""
+    return subprocess.run([sys.executable, "-m", "ganeval", *map(str, args)], capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.slow
+def test_a_plugin_loss_and_stabilizer_run_like_builtins_and_rerun_from_the_resolved_spec(plugin, tmp_path):
+    bench = tmp_path / "bench"
+    first = cli("bench", "--plugin", plugin, "--losses", "bce,shifted-bce", "--variants", "none,decay",
+                "--set", "margin=0.25", *TINY, "--out", bench)
+    assert first.returncode == 0, first.stderr
+    assert "8 seed-runs trained" in first.stdout
+    config = json.loads((bench / "ring8" / "shifted-bce-decay" / "seed-1" / "config.json").read_text())
+    assert (config["margin"], config["decay"]) == (0.25, 1e-3)  # the plugin's settings, recorded flat
+    spec = (bench / "spec.toml").read_text()
+    assert str(plugin) in spec and "plugin_sha256" in spec
+    assert "| shifted-bce + decay |" in (bench / "report.md").read_text()
+    # baseline and check, in processes that load nothing: the names come from the files
+    assert cli("baseline", "init", bench, "-o", tmp_path / "base.json").returncode == 0
+    checked = cli("check", bench, "--baseline", tmp_path / "base.json")
+    assert checked.returncode == 0 and "ring8/shifted-bce/decay/modes_covered" in checked.stdout
+    # the resolved spec re-runs as is in a fresh process: its plugin is loaded, nothing retrained
+    again = cli("bench", "--spec", bench / "spec.toml", "--out", bench)
+    assert again.returncode == 0, again.stderr
+    assert "0 seed-runs trained, 8 already done" in again.stdout
+
+
+def test_the_plugins_settings_are_checked_like_builtin_ones(plugin, tmp_path, capsys):
+    out = tmp_path / "b"
+    assert main(["bench", "--plugin", str(plugin), "--losses", "shifted-bce", "--set", "margin=-1", "--out", str(out)]) == 2
+    assert "'margin' must be >= 0, got -1" in capsys.readouterr().err
+    assert main(["bench", "--plugin", str(plugin), "--losses", "shifted-bce", "--set", "margn=1", "--out", str(out)]) == 2
+    assert "did you mean 'margin'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_changed_plugin_is_refused_on_rerun(plugin, tmp_path):
+    bench = tmp_path / "bench"
+    assert cli("bench", "--plugin", plugin, "--losses", "shifted-bce", *TINY, "--steps", "10", "--out", bench,
+               "--no-report").returncode == 0
+    plugin.write_text(PLUGIN.replace("0.5", "0.7"))
+    res = cli("bench", "--spec", bench / "spec.toml", "--out", bench)
+    assert res.returncode == 2
+    assert "has changed since the bench recorded it" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_bench_whose_plugin_is_gone_still_reports_and_checks(plugin, tmp_path):
+    bench = tmp_path / "bench"
+    assert cli("bench", "--plugin", plugin, "--losses", "shifted-bce", *TINY, "--steps", "10", "--out", bench,
+               "--no-report").returncode == 0
+    plugin.unlink()
+    rep = cli("report", bench)
+    assert rep.returncode == 0, rep.stderr
+    warnings = [line for line in rep.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "plugin file not found" in warnings[0] and "names are read" in warnings[0]
+    text = (bench / "report.md").read_text()
+    assert "losses shifted-bce" in text and "| shifted-bce |" in text
+    assert cli("baseline", "init", bench, "-o", tmp_path / "b.json").returncode == 0
+    res = cli("check", bench, "--baseline", tmp_path / "b.json")
+    assert res.returncode == 0 and "plugin file not found" in res.stderr
+
+
+@pytest.mark.parametrize("code, message", [
+    ("def broken(:\n", "syntax error at line 1"),
+    ("raise RuntimeError('no GPU here')\n", "RuntimeError: no GPU here"),
+    ("import sys\nsys.exit(0)\n", "it called sys.exit(0)"),
+    ("import ganeval, torch\nganeval.register_loss(ganeval.Loss('bce', 'mine', '', torch.sub, torch.sub))\n",
+     "loss 'bce' is already registered"),
+    ("import ganeval, torch\nganeval.register_loss(ganeval.Loss('typo-loss', 'd', '', torch.sub, torch.sub, "
+     "defaults={'n_critc': 5}))\n", "unknown setting 'n_critc' (did you mean 'n_critic'?)"),
+    ("import ganeval\nganeval.register_variant(ganeval.Variant('v', 'd', settings=(ganeval.Setting('steps', int, 3),)))\n",
+     "'steps' is already a ganeval setting"),
+    ("import ganeval\nganeval.register_variant(ganeval.Variant('v', 'd', settings=(ganeval.Setting('my-knob', int, 3),)))\n",
+     "setting names are identifiers"),
+])
+def test_a_broken_plugin_is_one_line_naming_the_file(tmp_path, code, message):
+    bad = tmp_path / "bad_plugin.py"
+    bad.write_text(code)
+    res = cli("list", "--plugin", bad)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines() == [res.stderr.strip()]  # one line, no traceback
+    assert str(bad) in res.stderr and message in res.stderr
+
+
+def test_a_missing_plugin_and_a_bad_name_are_one_line(tmp_path, capsys):
+    assert main(["list", "--plugin", str(tmp_path / "nope.py")]) == 2
+    assert "plugin file not found" in capsys.readouterr().err
+    assert main(["list", "--plugin", "not a module"]) == 2
+    assert "neither a .py file nor a module name" in capsys.readouterr().err
+
+
+def test_a_plugins_prints_go_to_stderr(tmp_path):
+    chatty = tmp_path / "chatty.py"
+    chatty.write_text("print('hello from the plugin')\n")
+    samples = tmp_path / "p.npy"
+    import numpy as np
+
+    np.save(samples, np.zeros((50, 2), dtype=np.float32))
+    res = cli("score", samples, "--benchmark", "ring8", "--json", "--plugin", chatty)
+    assert res.returncode == 0, res.stderr
+    json.loads(res.stdout)  # still valid JSON
+    assert "hello from the plugin" in res.stderr
+
+
+def test_an_installed_package_registers_through_its_entry_point(tmp_path):
+    """A distribution on the path with a `ganeval.plugins` entry point: no flag needed."""
+    site = tmp_path / "site"
+    (site / "ganeval_ep_demo-0.1.dist-info").mkdir(parents=True)
+    (site / "ganeval_ep_demo-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: ganeval-ep-demo\nVersion: 0.1\n")
+    (site / "ganeval_ep_demo-0.1.dist-info" / "entry_points.txt").write_text("[ganeval.plugins]\ndemo = ganeval_ep_demo\n")
+    (site / "ganeval_ep_demo.py").write_text(textwrap.dedent('''
+        import ganeval
+        from ganeval.losses import hinge_d, hinge_g
+
+        ganeval.register_loss(ganeval.Loss("ep-hinge", "hinge, from an installed package", "a test", hinge_d, hinge_g,
+                                           settings=(ganeval.Setting("ep_knob", int, 3),)))
+    '''))
+    env = {**__import__("os").environ, "PYTHONPATH": f"{site}:{__import__('os').environ.get('PYTHONPATH', '')}"}
+    res = subprocess.run([sys.executable, "-m", "ganeval", "list"], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "ep-hinge" in res.stdout and "ep_knob" in res.stdout
+    out = tmp_path / "b"
+    res = subprocess.run([sys.executable, "-m", "ganeval", "bench", "--losses", "ep-hinge",
+                          *TINY, "--steps", "10", "--out", str(out), "--no-report"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((out / "ring8" / "ep-hinge" / "seed-0" / "config.json").read_text())["ep_knob"] == 3
+
+
+@pytest.fixture
+def two_ray_workers():
+    ray = pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'ganeval[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_plugins_reach_ray_workers(plugin, tmp_path, two_ray_workers):
+    """A local Ray with 2 workers: they are other processes, which get the plugin with each task
+    (the plugin's folder is on no path there), and train what the local executor trains."""
+    from ganeval import bench
+
+    options = dict(variants="none,decay", seeds=2, steps=20, plugins=[str(plugin)], report=False,
+                   sets={"hidden": 16, "batch_size": 32, "eval_samples": 300, "ckpt_every": 10})
+    result = bench("shifted-bce", "ring8", out=tmp_path / "ray", executor="ray", **options)
+    assert result.failures == [] and result.trained == 4
+    local = bench("shifted-bce", "ring8", out=tmp_path / "local", **options)
+    cols = ["seed", "modes_covered", "hq_rate"]
+    assert result.results[cols].equals(local.results[cols])  # the same training, wherever it ran
