@@ -204,22 +204,30 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--thread-steps", type=int, default=10)
     ap.add_argument("--write", default=None)
+    ap.add_argument("--sections", default="1,2,3,4,5", help="which sections to run, e.g. 4")
     args = ap.parse_args()
+    want = {int(x) for x in args.sections.split(",")}
     parts = []
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        parts += [f"### 1. Kernels: member k's `baddbmm` against the number of members ({threads} thread"
-                  f"{'s' if threads > 1 else ''})", "", kernel_table(), ""]
-    parts += ["### 5. Thread count", "", thread_check(args.thread_steps), ""]
+    if 1 in want:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            parts += [f"### 1. Kernels: member k's `baddbmm` against the number of members ({threads} thread"
+                      f"{'s' if threads > 1 else ''})", "", kernel_table(), ""]
+    if 5 in want:
+        parts += ["### 5. Thread count", "", thread_check(args.thread_steps), ""]
     torch.set_num_threads(args.threads)
-    parts.insert(0, f"Measured on {describe(torch.device('cpu')).split(' (')[0]}; torch {torch.__version__}; sections 2-4 with {args.threads} thread(s).\n")
-    body, identical = trajectories(args.steps)
-    parts += [f"### 2. ring8 bce, seeds 0-2 in one cell against each alone (default settings, {args.steps} steps)",
-              "", body, ""]
-    parts += ["### 3. Every loss, mul-sum final layer", "", all_losses(args.loss_steps), ""]
-    parts += ["### 4. Cost (best of interleaved rounds; ratio = with the change / stock)", "",
-              cost(args.min_time, args.rounds, [int(s) for s in args.seeds.split(",")], args.cost_losses.split(",")),
-              ""]
+    parts.insert(0, f"Measured on {describe(torch.device('cpu')).split(' (')[0]}; torch {torch.__version__}; "
+                    f"sections 2-4 with {args.threads} thread(s).\n")
+    if 2 in want:
+        body, _ = trajectories(args.steps)
+        parts += [f"### 2. ring8 bce, seeds 0-2 in one cell against each alone (default settings, {args.steps} steps)",
+                  "", body, ""]
+    if 3 in want:
+        parts += ["### 3. Every loss, mul-sum final layer", "", all_losses(args.loss_steps), ""]
+    if 4 in want:
+        parts += ["### 4. Cost (best of interleaved rounds; ratio = with the change / stock)", "",
+                  cost(args.min_time, args.rounds, [int(s) for s in args.seeds.split(",")],
+                       args.cost_losses.split(",")), ""]
     publish("\n".join(parts), args.write, "Measurements (benchmarks/repro_batch_position.py)")
 
 
