@@ -170,7 +170,7 @@ def success_rate(frame: pd.DataFrame, criteria: Mapping[str, SuccessCriterion] |
     for bench, rows in frame.groupby("benchmark", sort=False):
         ok.loc[rows.index] = crit[bench].evaluate(rows)
     rows = []
-    for key, idx in frame.groupby(list(by), sort=False).groups.items():
+    for key, idx in frame.groupby(list(by), sort=False, dropna=False).groups.items():
         key = key if isinstance(key, tuple) else (key,)
         k, n = int(ok.loc[idx].sum()), len(idx)
         lo, hi = wilson_interval(k, n, level, method)
@@ -286,8 +286,12 @@ def _bootstrap(groups: Sequence[np.ndarray], stat: Callable[[list[np.ndarray]], 
         full = [next(moved) if i in free else np.broadcast_to(g, (*shape, len(g))) for i, g in enumerate(groups)]
         return stat(full)
 
+    # resamples per vectorised call: keeps the pairwise comparisons of P(improvement) under ~50 MB
+    pairs = max(1, int(np.prod([len(g) for g in groups[:2]])))
+    batch = max(1, min(n_boot, 5_000_000 // pairs))
     res = stats.bootstrap([groups[i] for i in free], statistic, n_resamples=n_boot, confidence_level=level,
-                          method="percentile", vectorized=True, paired=False, rng=np.random.default_rng(seed))
+                          method="percentile", vectorized=True, paired=False, batch=batch,
+                          rng=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
@@ -401,9 +405,9 @@ def improvement_matrix(frame: pd.DataFrame, metric: str, level: float = 0.95, n_
     _need(scored, [metric, *CELL])
     scored = scored.assign(_cell=_cell_names(scored), _v=sign * pd.to_numeric(scored[metric], errors="coerce"))
     cells = list(dict.fromkeys(scored["_cell"]))
-    rows = []
-    for a in cells:
-        for b in cells:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for i, a in enumerate(cells):
+        for b in cells[i:]:
             xa, xb = [], []
             for _, part in scored.groupby("benchmark", sort=True):
                 va, vb = part.loc[part._cell == a, "_v"].to_numpy(), part.loc[part._cell == b, "_v"].to_numpy()
@@ -412,8 +416,14 @@ def improvement_matrix(frame: pd.DataFrame, metric: str, level: float = 0.95, n_
                     xb.append(vb)
             if not xa:
                 continue
+            if a == b:  # a loss against itself: 0.5 exactly, in every resample
+                found[(a, a)] = {"p": 0.5, "low": 0.5, "high": 0.5, "benchmarks": len(xa)}
+                continue
             p, lo, hi = probability_of_improvement(xa, xb, level, n_boot, seed)
-            rows.append({"x": a, "y": b, "p": p, "low": lo, "high": hi, "benchmarks": len(xa)})
+            found[(a, b)] = {"p": p, "low": lo, "high": hi, "benchmarks": len(xa)}
+            # P(b > a) = 1 - P(a > b) in every resample, so the interval mirrors too
+            found[(b, a)] = {"p": 1 - p, "low": 1 - hi, "high": 1 - lo, "benchmarks": len(xa)}
+    rows = [{"x": a, "y": b, **found[(a, b)]} for a in cells for b in cells if (a, b) in found]
     return pd.DataFrame(rows)
 
 

@@ -235,3 +235,21 @@ def test_study_table_refuses_bad_input_clearly():
         study_table(study_frame(), keys=["lr_g"])
     with pytest.raises(GanevalError, match="empty"):
         study_table(study_frame().iloc[0:0])
+
+
+def test_improvement_intervals_mirror_and_large_studies_stay_cheap():
+    m = improvement_matrix(study_frame(), "modes_covered", n_boot=300).set_index(["x", "y"])
+    ab, ba = m.loc[("bce", "hinge")], m.loc[("hinge", "bce")]
+    assert ba.low == pytest.approx(1 - ab.high) and ba.high == pytest.approx(1 - ab.low)
+    assert (m.loc[("hinge", "hinge"), "low"], m.loc[("hinge", "hinge"), "high"]) == (0.5, 0.5)
+    # 300 runs a side (100 settings x 3 seeds): computed in memory-bounded batches
+    rng = np.random.default_rng(0)
+    p, lo, hi = probability_of_improvement(rng.normal(0.3, 1, 300), rng.normal(0, 1, 300), n_boot=500)
+    assert 0.5 < lo < p < hi < 0.7
+
+
+def test_rows_whose_swept_key_is_missing_are_kept():
+    frame = study_frame()
+    frame["n_critic"] = [1, 1, 1, 1, np.nan, np.nan, np.nan, np.nan]  # swept for bce only
+    rates = success_rate(frame, by=("loss", "n_critic"))
+    assert rates.n.sum() == 8
