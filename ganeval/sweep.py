@@ -37,8 +37,9 @@ from ganeval.errors import SpecError
 Check = Callable[[str, Any], Any]
 Setting = dict[str, Any]
 
-__all__ = ["SearchDim", "cross", "default_check", "fragments", "grid", "grid_from_table", "parse_search",
-           "parse_sweep", "parse_value", "search", "search_from_table", "setting_fragment"]
+__all__ = ["BATCHABLE", "SearchDim", "cross", "default_check", "fragments", "grid", "grid_from_table",
+           "group_for_batching", "parse_search", "parse_sweep", "parse_value", "search", "search_from_table",
+           "setting_fragment", "setting_label", "swept_keys"]
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -341,3 +342,42 @@ def fragments(settings: Sequence[Mapping[str, Any]]) -> list[str]:
             raise SpecError(f"settings {seen[f]} and {i} are the same ({f}); a study lists each setting once")
         seen[f] = i
     return out
+
+
+def setting_label(setting: Mapping[str, Any]) -> str:
+    """A table label: ``lr_d=1e-04, lr_g=1e-04`` (keys in the setting's order, numbers as in
+    folder names but never hashed: a label is for reading)."""
+    parts = []
+    for key, value in setting.items():
+        text = _number_text(value) if isinstance(value, float) else (
+            "true" if value is True else "false" if value is False else
+            "[" + ", ".join(_number_text(v) if isinstance(v, float) else str(v) for v in value) + "]"
+            if isinstance(value, (list, tuple)) else str(value))
+        parts.append(f"{key}={text}")
+    return ", ".join(parts)
+
+
+def swept_keys(settings: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every key any setting sets, in first-seen order: the columns ``results.csv`` gains."""
+    return list(dict.fromkeys(k for s in settings for k in s))
+
+
+#: Settings that do not change the structure of a training step, so that members differing only in
+#: them can train as one batched model (given per-member values in the optimizer and losses):
+#: learning rates and Adam betas (``ganeval.train.member_optim``), penalty weights, clip
+#: thresholds, EMA beta. Which of these the trainer batches is the trainer's decision; pass its set.
+BATCHABLE = frozenset({"lr_d", "lr_g", "betas", "gp_weight", "r1_gamma", "clip_grad", "clip_value", "ema_beta"})
+
+
+def group_for_batching(settings: Sequence[Mapping[str, Any]],
+                       batchable: frozenset[str] | set[str] = BATCHABLE) -> list[tuple[Setting, list[int]]]:
+    """Group settings that differ only in ``batchable`` keys: ``[(structural part, [indices])]``,
+    groups in first-seen order. Each group can train as one cell whose members are (setting, seed)
+    pairs; settings differing in a structural key (n_critic, batch size, architecture) do not share
+    a cell."""
+    groups: dict[str, tuple[Setting, list[int]]] = {}
+    for i, setting in enumerate(settings):
+        structural = {k: v for k, v in setting.items() if k not in batchable}
+        key = _canonical(structural)
+        groups.setdefault(key, (structural, []))[1].append(i)
+    return list(groups.values())

@@ -166,3 +166,20 @@ def test_fragments_never_collide():
 def test_a_rounded_fragment_still_names_the_value():
     frag = setting_fragment({"lr_d": 0.000123456789})
     assert math.isclose(float(frag.split("-", 1)[1].split("~")[0]), 0.000123456789, rel_tol=1e-3)
+
+
+def test_labels_and_columns():
+    from ganeval.sweep import setting_label, swept_keys
+    assert setting_label({"lr_d": 1e-4, "lr_g": 3e-4}) == "lr_d=1e-04, lr_g=3e-04"
+    assert setting_label({"betas": [0.5, 0.999], "spectral_norm": True}) == "betas=[0.5, 0.999], spectral_norm=true"
+    assert swept_keys(parse_sweep(["lr_d+lr_g=1e-4,1e-3", "n_critic=1,5"])) == ["lr_d", "lr_g", "n_critic"]
+
+
+def test_batchable_settings_share_a_cell_structural_ones_do_not():
+    from ganeval.sweep import group_for_batching
+    settings = parse_sweep(["n_critic=1,5", "lr_d+lr_g=1e-4,3e-4,1e-3"])
+    groups = group_for_batching(settings)
+    assert groups == [({"n_critic": 1}, [0, 1, 2]), ({"n_critic": 5}, [3, 4, 5])]
+    # a pure learning-rate sweep is one cell; with n_critic declared batchable, everything is
+    assert group_for_batching(parse_sweep(["lr_d=1e-4,1e-3"])) == [({}, [0, 1])]
+    assert len(group_for_batching(settings, batchable={"lr_d", "lr_g", "n_critic"})) == 1
