@@ -210,3 +210,27 @@ def test_a_learning_rate_sweep_trains_as_one_cell_like_each_rate_alone(tmp_path)
                 torch.testing.assert_close(a.detach()[k], b.detach()[0], rtol=1e-4, atol=1e-5)
     d = [p.detach() for p in cell.G.parameters()]
     assert not torch.equal(d[0][0], d[0][1])  # the rates really gave different models
+
+
+def test_the_trainers_per_seed_slicing_of_optimizer_state_round_trips():
+    """What a checkpoint does: slice the state per member, save, stack back, load, continue."""
+    from ganeval.train.trainer import _slice_state, _stack_states
+
+    params = make_params()
+    opt, _ = run_batched(MemberAdam, params, 5, lr=LRS, betas=([0.5, 0.9, 0.0, 0.5], 0.999))
+    payloads = [copy.deepcopy(_slice_state(opt.state_dict(), k, S)) for k in range(S)]
+    for k, p in enumerate(payloads):  # member k's slice has torch.optim.Adam's per-parameter layout
+        state = p["state"][0]
+        assert state["exp_avg"].shape == (1, *SHAPES[0][1:]) and state["step"].dim() == 0
+        torch.testing.assert_close(state["exp_avg_sq"][0], opt.state[params[0]]["exp_avg_sq"][k], rtol=0, atol=0)
+    clone = [p.detach().clone().requires_grad_() for p in params]
+    resumed = MemberAdam(clone, lr=LRS, betas=([0.5, 0.9, 0.0, 0.5], 0.999))
+    resumed.load_state_dict(_stack_states(payloads))
+    for t in range(5, 10):
+        for p, q in zip(params, clone):
+            p.grad = gradient(p.detach(), t)
+            q.grad = gradient(q.detach(), t)
+        opt.step()
+        resumed.step()
+    for p, q in zip(params, clone):
+        assert torch.equal(p, q)
