@@ -204,6 +204,7 @@ class MemberAdam(_MemberOptimizer):
         for group in self.param_groups:
             lr, (beta1, beta2) = group["lr"], group["betas"]
             eps, wd, capturable = group["eps"], group["weight_decay"], group["capturable"]
+            corrections: dict[tuple, tuple[Tensor, Tensor]] = {}  # per step value, shared by the group
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -218,7 +219,9 @@ class MemberAdam(_MemberOptimizer):
                 one_minus_b1 = self._view(group, "1-beta1", 1 - beta1, p) if isinstance(beta1, Tensor) else 1 - beta1
                 exp_avg.lerp_(grad, one_minus_b1)
                 if isinstance(beta2, Tensor):
-                    exp_avg_sq.mul_(self._view(group, "beta2", beta2, p)).add_(self._view(group, "1-beta2", 1 - beta2, p) * grad * grad)
+                    # addcmul's (1 * g) * ((1 - b2) * g) rounds as torch's ((1 - b2) * g) * g
+                    exp_avg_sq.mul_(self._view(group, "beta2", beta2, p)).addcmul_(
+                        grad, self._view(group, "1-beta2", 1 - beta2, p) * grad)
                 else:
                     exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
                 second = exp_avg_sq
@@ -238,12 +241,17 @@ class MemberAdam(_MemberOptimizer):
                     continue
                 step = self._step_value(step_t)
                 if per_member:
-                    b1 = beta1 if isinstance(beta1, Tensor) else torch.tensor(beta1, dtype=torch.float64)
-                    b2 = beta2 if isinstance(beta2, Tensor) else torch.tensor(beta2, dtype=torch.float64)
-                    step_size = (lr / (1 - b1 ** step)).expand(_members(lr, beta1, beta2)).contiguous()
-                    bc2_sqrt = ((1 - b2 ** step) ** 0.5).expand_as(step_size).contiguous()
-                    denom = (second.sqrt() / _fresh_view(bc2_sqrt, p)).add_(self._as(group, "eps", eps, p))
-                    p.add_(_fresh_view(-step_size, p) * exp_avg / denom)
+                    key = (step, p.dim(), p.dtype, p.device)
+                    if key not in corrections:
+                        b1 = beta1 if isinstance(beta1, Tensor) else torch.tensor(beta1, dtype=torch.float64)
+                        b2 = beta2 if isinstance(beta2, Tensor) else torch.tensor(beta2, dtype=torch.float64)
+                        step_size = (lr / (1 - b1 ** step)).expand(_members(lr, beta1, beta2)).contiguous()
+                        bc2_sqrt = ((1 - b2 ** step) ** 0.5).expand_as(step_size).contiguous()
+                        corrections[key] = (_fresh_view(-step_size, p), _fresh_view(bc2_sqrt, p))
+                    neg_step_size, bc2_sqrt = corrections[key]
+                    denom = second.sqrt().div_(bc2_sqrt).add_(self._as(group, "eps", eps, p))
+                    # addcdiv's (1 * t1) / t2 with t1 = -step * m rounds as torch's (-step * m) / denom
+                    p.addcdiv_(neg_step_size * exp_avg, denom)
                 else:
                     step_size = lr / (1 - beta1 ** step)
                     bc2_sqrt = (1 - beta2 ** step) ** 0.5
