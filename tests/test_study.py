@@ -253,3 +253,15 @@ def test_rows_whose_swept_key_is_missing_are_kept():
     frame["n_critic"] = [1, 1, 1, 1, np.nan, np.nan, np.nan, np.nan]  # swept for bce only
     rates = success_rate(frame, by=("loss", "n_critic"))
     assert rates.n.sum() == 8
+
+
+def test_a_benchmark_without_modes_uses_the_spec_criterion():
+    frame = pd.DataFrame({"benchmark": "mnist", "loss": ["bce"] * 4, "variant": "none", "seed": [0, 1, 0, 1],
+                          "lr_d": [1e-4, 1e-4, 1e-3, 1e-3], "fid": [25.0, 40.0, 28.0, 31.0]})
+    table = study_table(frame, criteria=parse_success({"mnist": {"fid": 30}}), n_boot=100).iloc[0]
+    # fid <= 30: 25 and 28 -> 2 of 4; settings 1e-4 (1/2) and 1e-3 (1/2) both "work"; lower is better:
+    # setting means 32.5 (1e-4) and 29.5 (1e-3) -> best 29.5 at 1e-3
+    assert (table.successes, table.working_settings, table.criterion) == (2, 2, "fid <= 30")
+    assert table.fid_best == 29.5 and table.fid_best_setting == "lr_d=0.001"
+    with pytest.raises(GanevalError, match=r"\[success.mnist\]"):
+        study_table(frame, n_boot=100)
