@@ -17,7 +17,9 @@ Sections 2-4 run with ``--threads`` (default 1): on a machine shared by more pro
 two OpenMP threads that wait for each other can make a step 70x slower, which no ratio survives.
 
 The fix is applied by replacing ``SeedLinear.forward`` in this process only; nothing in the
-package is changed.
+package is changed. ``--cli ARGS...`` instead runs ``ganeval ARGS...`` in this process with the
+fix applied (e.g. ``--cli bench --benchmarks ring8 --losses bce --seeds 2 --steps 300``), to
+compare a bench's results with and without it.
 """
 
 from __future__ import annotations
@@ -194,6 +196,13 @@ def thread_check(steps: int) -> str:
 
 
 def main() -> None:
+    if "--cli" in sys.argv:  # ganeval's CLI with the S-independent final layer
+        layers.SeedLinear.forward = forward_mulsum
+        from ganeval.cli import entry_point
+
+        sys.argv = ["ganeval"] + sys.argv[sys.argv.index("--cli") + 1:]
+        entry_point()
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--loss-steps", type=int, default=50)
