@@ -38,8 +38,8 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
 _CONDITION = re.compile(r"^\s*(>=|<=|==|>|<)\s*([-+0-9.eEinfINF]+)\s*$")
 
-__all__ = ["Condition", "SuccessCriterion", "best_of_k", "best_of_k_band", "default_criterion",
-           "infer_keys", "iqm", "iqm_interval", "normalized_scores", "parse_success", "performance_profile",
+__all__ = ["DEFAULT_SUCCESS", "NORMALIZERS", "Condition", "SuccessCriterion", "best_of_k", "best_of_k_band", "default_criterion",
+           "infer_keys", "iqm", "iqm_interval", "normalized_scores", "parse_success", "performance_profile", "profile_frame",
            "probability_of_improvement", "improvement_matrix", "setting_scores", "success_rate",
            "success_table", "study_table", "wilson_interval"]
 
