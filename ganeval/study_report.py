@@ -1,0 +1,137 @@
+"""The study section of ``report.md`` and the bench folder's ``study.csv``.
+
+:func:`study_markdown` renders, from a results frame with swept-key columns: the success-rate
+table (criterion stated, Wilson interval), the probability-of-improvement matrix with bootstrap
+intervals, interquartile means across benchmarks, best settings, and links to the figures of
+``study_plots`` (written under the report's ``figures/``). ``report.py`` includes it whenever a
+bench has a sweep or search.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from ganeval import fileio, study, study_plots
+from ganeval.rundir import figure_path
+from ganeval.tables import markdown_table
+
+log = logging.getLogger(__name__)
+
+__all__ = ["study_markdown", "write_study_csv"]
+
+
+def write_study_csv(frame: pd.DataFrame, path: Path, keys: Sequence[str] | None = None,
+                    criteria: Mapping[str, study.SuccessCriterion] | None = None, n_boot: int = 2000,
+                    seed: int = 0) -> pd.DataFrame:
+    """``study_table`` written atomically to ``path`` (``study.csv``); returns the table."""
+    table = study.study_table(frame, keys, criteria=criteria, n_boot=n_boot, seed=seed)
+    fileio.write_text(Path(path), table.to_csv(index=False, float_format="%.6g"))
+    return table
+
+
+def _pct(x: float) -> str:
+    return "–" if pd.isna(x) else f"{100 * x:.0f} %"
+
+
+def _num(x: float, fmt: str = ".3g") -> str:
+    return "–" if pd.isna(x) else format(x, fmt)
+
+
+def _cell(row) -> str:
+    return row.loss if str(row.variant) in ("none", "", "nan") else f"{row.loss}+{row.variant}"
+
+
+def study_markdown(frame: pd.DataFrame, report_dir: Path | None = None, keys: Sequence[str] | None = None,
+                   metric: str = "modes_covered", criteria: Mapping[str, study.SuccessCriterion] | None = None,
+                   figures: bool = True, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> str:
+    """Markdown of the study section. ``metric``: the one that ranks settings and losses (best-of-k,
+    P(improvement), IQM); figures are written under ``report_dir`` when ``figures``."""
+    keys = study.infer_keys(frame) if keys is None else list(keys)
+    table = study.study_table(frame, keys, criteria=criteria, level=level, n_boot=n_boot, seed=seed)
+    conf = f"{100 * level:.0f} %"
+    out = ["## Study: robustness over settings", ""]
+    swept = ", ".join(f"`{k}` ({frame[k].nunique()} values)" for k in keys) or "none"
+    out.append(f"Swept: {swept}. Every statistic pools the settings and seeds of a cell; a failed run "
+               "counts as its metric's worst value and never as a success.")
+    out.append("")
+    # success rates
+    out.append(f"### Success rate over settings × seeds ({conf} Wilson interval)")
+    out.append("")
+    rows = []
+    for r in table.itertuples():
+        rows.append([r.benchmark, _cell(r), f"{r.successes}/{r.runs}", _pct(r.success_rate),
+                     f"[{_pct(r.success_low)}, {_pct(r.success_high)}]", f"{r.working_settings}/{r.settings}",
+                     f"`{r.criterion}`"])
+    out.append(markdown_table(["benchmark", "loss", "successes", "rate", "interval",
+                               "working settings (≥ half the seeds succeed)", "criterion"], rows))
+    out.append("")
+    # best settings and IQM per cell
+    if f"{metric}_iqm" in table.columns:
+        out.append(f"### {metric}: median, IQM ({conf} bootstrap) and best setting")
+        out.append("")
+        rows = [[r.benchmark, _cell(r), _num(getattr(r, f"{metric}_median")),
+                 f"{_num(getattr(r, f'{metric}_iqm'))} [{_num(getattr(r, f'{metric}_iqm_low'))}, "
+                 f"{_num(getattr(r, f'{metric}_iqm_high'))}]",
+                 _num(getattr(r, f"{metric}_best_of_1")), _num(getattr(r, f"{metric}_best")),
+                 getattr(r, f"{metric}_best_setting") or "–"] for r in table.itertuples()]
+        out.append(markdown_table(["benchmark", "loss", "median", "IQM", "one random setting (best of 1)",
+                                   "best setting (mean over seeds)", "best at"], rows))
+        out.append("")
+    # IQM across benchmarks, normalised
+    if metric in study.NORMALIZERS and metric in frame.columns:
+        norm = frame.assign(_score=study.normalized_scores(frame, metric).to_numpy())
+        rows = []
+        for (loss, variant), part in norm.groupby(["loss", "variant"], sort=False):
+            groups = [g["_score"].to_numpy() for _, g in part.groupby("benchmark", sort=True)]
+            est, lo, hi = study.iqm_interval(groups, level, n_boot, seed)
+            name = loss if str(variant) in ("none", "") else f"{loss}+{variant}"
+            rows.append([name, str(len(groups)), str(len(part)), f"{est:.3f} [{_num(lo, '.3f')}, {_num(hi, '.3f')}]"])
+        out.append(f"### Across benchmarks: IQM of normalised {metric} ({study_plots._norm_text(metric)}), "
+                   f"stratified bootstrap {conf}")
+        out.append("")
+        out.append(markdown_table(["loss", "benchmarks", "runs", "IQM [interval]"], rows))
+        out.append("")
+    # probability of improvement
+    direction = study._direction(metric)
+    pi = study.improvement_matrix(frame, metric, level, n_boot, seed)
+    if not pi.empty and pi["x"].nunique() > 1:
+        names = list(dict.fromkeys(pi["x"]))
+        lookup = {(r.x, r.y): r for r in pi.itertuples()}
+        rows = []
+        for a in names:
+            row = [a]
+            for b in names:
+                r = lookup.get((a, b))
+                row.append("–" if r is None or a == b else f"{r.p:.2f} [{_num(r.low, '.2f')}, {_num(r.high, '.2f')}]")
+            rows.append(row)
+        out.append(f"### Probability of improvement on {metric} ({direction} is better)")
+        out.append("")
+        out.append(f"P(row > column) + ½ P(tie) over every pair of runs (settings × seeds), mean over the benchmarks "
+                   f"both were run on; {conf} stratified bootstrap interval. 0.5 = no difference.")
+        out.append("")
+        out.append(markdown_table(["row over column"] + names, rows))
+        out.append("")
+    # figures
+    if figures and report_dir is not None:
+        links = []
+        for bench in dict.fromkeys(frame["benchmark"]):
+            for key in keys:
+                path, rel = figure_path(report_dir, f"{bench}-sensitivity-{key}")
+                if study_plots.sensitivity_figure(frame, bench, key, path, criteria=criteria):
+                    links.append(f"![{bench}: sensitivity to {key}]({rel})")
+            path, rel = figure_path(report_dir, f"{bench}-best-of-k")
+            if study_plots.best_of_k_figure(frame, bench, path, metric, keys, n_boot=min(n_boot, 1000), seed=seed):
+                links.append(f"![{bench}: best of k settings]({rel})")
+        path, rel = figure_path(report_dir, f"study-profile-{metric}")
+        if frame["benchmark"].nunique() >= 1 and study_plots.profile_figure(frame, path, metric,
+                                                                            n_boot=min(n_boot, 500), seed=seed):
+            links.append(f"![performance profile]({rel})")
+        if links:
+            out.append("### Figures")
+            out.append("")
+            out.extend(f"{link}\n" for link in links)
+    return "\n".join(out).rstrip() + "\n"
