@@ -11,13 +11,14 @@ The Python API (the CLI only parses flags for these)::
 
 Bring your own loss, stabilizer, model, benchmark, optimizer or executor with ``register_*`` (in
 a notebook, or in a plugin file loaded with ``plugins=[...]`` / ``--plugin``); their settings are
-declared with :class:`Setting`. ``get_benchmark(name)`` gives a benchmark's real samples and
+declared with :class:`Setting`. (``ganeval.api.train`` trains one run; ``ganeval.train`` is the
+trainer's package.) ``get_benchmark(name)`` gives a benchmark's real samples and
 evaluator for any generator.
 """
 
 __version__ = "0.1.0"
 
-from ganeval.api import BenchResult, CheckResult, ReportResult, ScoreResult, bench, check, report, score, train  # noqa: E402
+from ganeval.api import BenchResult, CheckResult, ReportResult, ScoreResult, bench, check, report, score  # noqa: E402
 from ganeval.benchmarks import Benchmark, get_benchmark, register_benchmark  # noqa: E402
 from ganeval.errors import GanevalError  # noqa: E402
 from ganeval.executors import Executor, register_executor  # noqa: E402
@@ -32,5 +33,5 @@ __all__ = [
     "Benchmark", "BenchResult", "CheckResult", "Executor", "GanevalError", "Loss", "ModelFamily", "Optimizer",
     "ReportResult", "ScoreResult", "Setting", "StepContext", "Variant", "__version__", "bench", "check", "get_benchmark",
     "load_plugin", "register_benchmark", "register_executor", "register_loss", "register_model",
-    "register_optimizer", "register_variant", "report", "score", "train",
+    "register_optimizer", "register_variant", "report", "score",
 ]

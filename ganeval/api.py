@@ -55,22 +55,23 @@ class BenchResult:
 
 def bench(losses: Names | None = None, benchmarks: Names | None = None, *, variants: Names | None = None,
           seeds: int | Sequence[int] | None = None, spec: str | Path | None = None, protocol: str | None = None,
-          sets: dict[str, Any] | None = None, steps: int | None = None, batch_size: int | None = None,
-          device: str | None = None, inception_weights: str | Path | None = None, plugins: Sequence[str] = (),
-          out: str | Path | None = None, resume: bool = True, report: bool = True, executor: str = "local",
-          address: str | None = None, progress=None) -> BenchResult:
+          sets: dict[str, Any] | None = None, set_pairs: Sequence[str] = (), steps: int | None = None,
+          batch_size: int | None = None, device: str | None = None, inception_weights: str | Path | None = None,
+          plugins: Sequence[str] = (), out: str | Path | None = None, resume: bool = True, report: bool = True,
+          executor: str = "local", address: str | None = None, progress=None) -> BenchResult:
     """Train every (benchmark, loss, variant) cell over seeds, evaluate, write ``results.csv`` (and
     ``report.md``). Defaults: ring8 and grid25, bce, wgan-gp and hinge, 3 seeds.
 
     ``spec``/``protocol``: a spec file or a shipped protocol (``ganeval list``); the other arguments
-    override it. ``sets``: any run setting by name (``{"lr_d": 2e-4}``). ``plugins``: ``.py`` files or
-    module names that register losses, stabilizers, ... ``out``: the bench folder (default
+    override it. ``sets``: any run setting by name (``{"lr_d": 2e-4}``); ``set_pairs``: the same as
+    ``KEY=VALUE`` text. ``plugins``: ``.py`` files or module names that register losses, stabilizers,
+    ... ``out``: the bench folder (default: the bench whose ``spec.toml`` ``spec`` is, else
     ``runs/bench-<spec hash>``); an unfinished bench there resumes. ``progress``: a
     :class:`ganeval.progress.Progress` (default: silent).
     """
     from ganeval.bench_report import build_report
     from ganeval.results import collect
-    from ganeval.runner import default_out_dir, run_bench
+    from ganeval.runner import bench_out_dir, run_bench
     from ganeval.spec import build_spec, parse_seeds
 
     resolved = build_spec(
@@ -78,9 +79,9 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
         benchmarks=_names(benchmarks, "benchmarks"), variants=_names(variants, "variants"),
         seeds=parse_seeds(list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds, "seeds")
         if seeds is not None else None,
-        device=device, sets=sets, steps=steps, batch_size=batch_size,
+        device=device, sets=sets, set_pairs=set_pairs, steps=steps, batch_size=batch_size,
         inception_weights=Path(inception_weights) if inception_weights is not None else None, plugins=plugins)
-    out_dir = Path(out) if out is not None else default_out_dir(resolved)
+    out_dir = Path(out) if out is not None else bench_out_dir(resolved, Path(spec) if spec is not None else None)
     outcome = run_bench(resolved, out_dir, resume=resume, progress=progress, executor=executor, address=address)
     frame = collect(out_dir)
     path = build_report(out_dir, refresh_results=False, collected={out_dir: frame}) if report else None
@@ -88,9 +89,10 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
 
 
 def train(benchmark: str = "ring8", loss: str = "bce", *, variant: str = "none", seed: int = 0,
-          sets: dict[str, Any] | None = None, steps: int | None = None, batch_size: int | None = None,
-          device: str | None = None, inception_weights: str | Path | None = None, plugins: Sequence[str] = (),
-          out: str | Path | None = None, resume: bool = True) -> tuple[Path, dict[str, Any]]:
+          sets: dict[str, Any] | None = None, set_pairs: Sequence[str] = (), steps: int | None = None,
+          batch_size: int | None = None, device: str | None = None, inception_weights: str | Path | None = None,
+          plugins: Sequence[str] = (), out: str | Path | None = None, resume: bool = True
+          ) -> tuple[Path, dict[str, Any]]:
     """One seed-run into a run folder (default ``runs/train/BENCH/CELL/seed-K``), then evaluated.
     Returns (run folder, its metrics document)."""
     from ganeval import rundir
@@ -98,7 +100,7 @@ def train(benchmark: str = "ring8", loss: str = "bce", *, variant: str = "none",
     from ganeval.spec import CellId, build_spec
 
     spec = build_spec(losses=[loss], benchmarks=[benchmark], variants=[variant], seeds=[seed], device=device,
-                      sets=sets, steps=steps, batch_size=batch_size,
+                      sets=sets, set_pairs=set_pairs, steps=steps, batch_size=batch_size,
                       inception_weights=Path(inception_weights) if inception_weights is not None else None,
                       plugins=plugins)
     run = spec.cells()[0]

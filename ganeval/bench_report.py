@@ -174,6 +174,7 @@ def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame, specs: dict[Path, d
         what = (f"- **what**: benchmarks {', '.join(spec.get('benchmarks', []))}; losses {', '.join(spec.get('losses', []))};"
                 f" variants {', '.join(spec.get('variants', ['none']))}; seeds {spec.get('seeds', [])}"
                 f" (resolved spec: [`{rundir.SPEC_FILE}`]({Path(d) / rundir.SPEC_FILE if len(bench_dirs) > 1 else rundir.SPEC_FILE}))"
+                + (f"; plugins {', '.join(f'`{p}`' for p in spec['plugins'])}" if spec.get("plugins") else "")
                 if spec else "- **what**: run folders without a bench spec (e.g. samples scored by `ganeval score`)")
         lines += [what] + ([] if not env else [
             f"- **where**: {env.get('device_name', env.get('device', '?'))}; torch {env.get('torch', '?')};"
@@ -209,10 +210,16 @@ def _fidelity_note(sub: pd.DataFrame, run_dirs: list[Path]) -> str:
 
 
 def settings_table(bench_dirs: Sequence[Path], frame: pd.DataFrame, specs: dict[Path, dict] | None = None) -> str:
+    from ganeval.spec import RUN_FIELDS
+
+    specs = specs if specs is not None else {d: rundir.read_spec(d) for d in bench_dirs}
     keys = ["steps", "batch_size", "n_critic", "optimizer", "lr_d", "lr_g", "betas", "gp_weight", "clip_value", "z_dim"]
+    # plugins' own settings too: the cells that carry one show it
+    keys += sorted({k for spec in specs.values() for values in spec.get("cell", {}).values() for k in values
+                    if k not in RUN_FIELDS})
     rows = []
     for d in bench_dirs:
-        spec = specs[d] if specs is not None else rundir.read_spec(d)
+        spec = specs[d]
         for cell_key, values in spec.get("cell", {}).items():
             cell = CellId.from_key(cell_key)
             mask = (frame["_root"] == str(d)) & (frame["benchmark"] == cell.benchmark) & (frame["loss"] == cell.loss)

@@ -68,12 +68,6 @@ def _seeds_option(ctx, param, value):
         raise click.BadParameter(str(exc).removeprefix("--seeds ")) from None
 
 
-def _sets(pairs: tuple[str, ...]) -> dict[str, Any]:
-    from ganeval.spec import parse_sets
-
-    return parse_sets(pairs)
-
-
 def _load_plugins(ctx, param, value):
     """Loaded before any other option is read, so every name and setting they register is known."""
     from ganeval.plugins import load_plugins
@@ -136,15 +130,16 @@ def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_s
     """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
     from ganeval import api, rundir
     from ganeval.progress import default_progress
-    from ganeval.runner import default_out_dir
+    from ganeval.runner import bench_out_dir
     from ganeval.spec import build_spec
 
     if protocol is not None and spec_file is not None:
         raise SpecError("give --spec or --protocol, not both")
     options = dict(losses=_split_names(losses, "--losses"), benchmarks=_split_names(benchmarks, "--benchmarks"),
-                   variants=_split_names(variants, "--variants"), seeds=seeds, device=device, sets=_sets(sets),
+                   variants=_split_names(variants, "--variants"), seeds=seeds, device=device, set_pairs=sets,
                    steps=steps, batch_size=batch_size, inception_weights=inception_weights, plugins=plugins)
-    out_dir = out if out is not None else default_out_dir(build_spec(spec_file=spec_file, protocol=protocol, **options))
+    out_dir = out if out is not None else bench_out_dir(build_spec(spec_file=spec_file, protocol=protocol, **options),
+                                                        spec_file)
     result = api.bench(spec=spec_file, protocol=protocol, out=out_dir, resume=resume, report=make_report,
                        executor=executor, address=address, progress=default_progress(header=f"bench folder: {out_dir}"),
                        **options)
@@ -171,7 +166,7 @@ def train(benchmark, loss, variant, seed, steps, inception_weights, batch_size, 
     """Train one run (one benchmark, loss and seed) into a run folder, then evaluate it."""
     from ganeval import api
 
-    run_dir, doc = api.train(benchmark, loss, variant=variant, seed=seed, sets=_sets(sets), steps=steps,
+    run_dir, doc = api.train(benchmark, loss, variant=variant, seed=seed, set_pairs=sets, steps=steps,
                              batch_size=batch_size, device=device, inception_weights=inception_weights,
                              plugins=plugins, out=out, resume=resume)
     click.echo(f"run folder: {run_dir}")

@@ -141,8 +141,8 @@ class Loss:
     d_loss: Callable[[Tensor, Tensor], Tensor]
     g_loss: Callable[[Tensor, Tensor | None], Tensor]
     defaults: dict[str, Any] = field(default_factory=dict)
-    g_uses_real: bool = False
-    settings: tuple[Setting, ...] = field(default_factory=tuple)
+    g_uses_real: bool = field(default=False, kw_only=True)
+    settings: tuple[Setting, ...] = field(default_factory=tuple, kw_only=True)
 
 
 LOSSES: Registry[Loss] = Registry("loss")

@@ -31,6 +31,9 @@ DATA = 1
 NOISE = 2
 PENALTY = 3
 EVAL = 4
+#: Purposes from here up are free for plugins (a stabilizer's own noise: ``ctx.streams.uniform(
+#: PLUGIN + 1, step, critic_step, (batch,))``); ganeval's own stay below.
+PLUGIN = 1000
 
 
 def mix32(x: torch.Tensor) -> torch.Tensor:

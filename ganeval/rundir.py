@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from ganeval import fileio, schema
-from ganeval.errors import IntegrityError, RunFolderError
+from ganeval.errors import IntegrityError, RunFolderError, SpecError
 from ganeval.spec import CellId, RunSpec, check_run_value, with_new_defaults
 
 log = logging.getLogger(__name__)
@@ -302,10 +302,12 @@ def read_config(run_dir: Path) -> tuple[RunSpec, int]:
         raise RunFolderError(f"{run_dir} holds scored samples (ganeval score), not a trained run: nothing to re-evaluate")
     try:
         seed = doc.pop("seed")
-        run = RunSpec(**doc)
+        run = RunSpec.of(doc)
         for key in doc:
             if key not in ("benchmark", "loss", "variant"):
                 check_run_value(key, getattr(run, key), str(path))
+    except SpecError as exc:
+        raise RunFolderError(f"{exc} (a plugin's setting? load the plugin that declares it with --plugin)") from None
     except (TypeError, KeyError, AttributeError) as exc:
         raise RunFolderError(f"{path}: not a ganeval run config ({exc})") from None
     return run, int(seed)

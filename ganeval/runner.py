@@ -39,6 +39,15 @@ class BenchOutcome:
     wall_time_s: float = 0.0
 
 
+def bench_out_dir(spec: BenchSpec, spec_file: Path | None = None) -> Path:
+    """Where a bench goes when no folder is named: the bench folder whose own ``spec.toml`` is
+    being re-run (so it resumes there), else :func:`default_out_dir`."""
+    if spec_file is not None and Path(spec_file).name == rundir.SPEC_FILE \
+            and (Path(spec_file).parent / rundir.ENV_FILE).is_file():
+        return Path(spec_file).parent
+    return default_out_dir(spec)
+
+
 def default_out_dir(spec: BenchSpec, root: Path = Path("runs")) -> Path:
     """``runs/bench-<hash>``: the same spec always maps to the same folder, so re-running the same
     command resumes it, and a different spec never lands on top of another's runs."""

@@ -568,11 +568,13 @@ def parse_sets(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
 def build_spec(*, spec_file: Path | None = None, protocol: str | None = None, losses: list[str] | None = None,
                benchmarks: list[str] | None = None, variants: list[str] | None = None,
                seeds: list[int] | None = None, device: str | None = None, sets: dict[str, Any] | None = None,
-               steps: int | None = None, batch_size: int | None = None, inception_weights: Path | None = None,
-               plugins: list[str] | tuple[str, ...] = ()) -> BenchSpec:
+               set_pairs: list[str] | tuple[str, ...] = (), steps: int | None = None, batch_size: int | None = None,
+               inception_weights: Path | None = None, plugins: list[str] | tuple[str, ...] = ()) -> BenchSpec:
     """The bench a command asks for: a spec file or a shipped protocol (or the defaults), then the
     named arguments on top. Arguments beat every table of the spec file, so they are applied at
-    the most specific level too. ``plugins`` (files or module names) are loaded and recorded."""
+    the most specific level too. ``plugins`` (files or module names) are loaded and recorded, and
+    the spec's own plugins loaded, before any setting is read: ``sets`` (values) and ``set_pairs``
+    (``KEY=VALUE`` text, as on the command line) may name their settings."""
     from ganeval.plugins import load_plugins
 
     loaded = load_plugins(list(plugins))
@@ -592,7 +594,7 @@ def build_spec(*, spec_file: Path | None = None, protocol: str | None = None, lo
                         ("device", device)):
         if value is not None:
             setattr(spec, name, list(value) if isinstance(value, (list, tuple)) else value)
-    cli_run = {k: check_run_value(k, v, "--set") for k, v in (sets or {}).items()}
+    cli_run = {**parse_sets(set_pairs), **{k: check_run_value(k, v, "--set") for k, v in (sets or {}).items()}}
     if steps is not None:
         cli_run["steps"] = check_run_value("steps", steps, "steps")
     if batch_size is not None:

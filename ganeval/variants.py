@@ -32,7 +32,8 @@ class StepContext:
     is None in G's update unless the loss uses it); ``step``: the generator step (an int, or a 0-d
     tensor under a CUDA graph); ``critic_step``: which of the n_critic D updates (0 for G);
     ``streams``: the per-seed random streams (:class:`ganeval.rng.SeedStreams`), to draw noise that
-    is the same for seed k alone or batched.
+    is the same for seed k alone or batched: ``ctx.streams.uniform(ganeval.rng.PLUGIN + i, ctx.step,
+    ctx.critic_step, (B,))`` or ``.normal(...)``, with purposes from ``rng.PLUGIN`` up.
     """
 
     run: Any
@@ -61,13 +62,21 @@ class Variant:
     conflicts: dict[str, str] = field(default_factory=dict)
     #: losses this variant makes no sense with, and why
     incompatible_losses: dict[str, str] = field(default_factory=dict)
-    #: the variant's own settings (see :mod:`ganeval.settings`)
-    settings: tuple[Setting, ...] = field(default_factory=tuple)
-    d_penalty: Penalty | None = None
-    g_penalty: Penalty | None = None
+    #: the variant's own settings (see :mod:`ganeval.settings`); these and the hooks are keywords only
+    settings: tuple[Setting, ...] = field(default_factory=tuple, kw_only=True)
+    d_penalty: Penalty | None = field(default=None, kw_only=True)
+    g_penalty: Penalty | None = field(default=None, kw_only=True)
     #: gradients of D's (G's) parameters, in ``D.parameters()`` order, before the optimizer steps
-    d_grads: GradientHook | None = None
-    g_grads: GradientHook | None = None
+    d_grads: GradientHook | None = field(default=None, kw_only=True)
+    g_grads: GradientHook | None = field(default=None, kw_only=True)
+
+    def __post_init__(self):
+        for name in ("defaults", "conflicts", "incompatible_losses"):
+            if not isinstance(getattr(self, name), dict):
+                raise TypeError(f"variant {self.name!r}: {name} must be a dict, got {getattr(self, name)!r}")
+        for name in ("d_penalty", "g_penalty", "d_grads", "g_grads"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise TypeError(f"variant {self.name!r}: {name} must be a function, got {getattr(self, name)!r}")
 
     @property
     def has_hooks(self) -> bool:

@@ -71,7 +71,7 @@ CASES = [
     (["bench", "--set", "ema_beta=1.5"], "'ema_beta' must be a number in [0, 1)"),
     (["bench", "--set", "novalue"], "--set expects KEY=VALUE"),
     (["bench", "--device", "tpu"], "Invalid value for '--device'"),
-    (["bench", "--executor", "mars"], "Invalid value for '--executor'"),
+    (["bench", "--executor", "mars"], "unknown executor 'mars'"),
     (["bench", "--address", "10.0.0.1:6379"], "--address only goes with --executor ray"),
     # bench: files
     (["bench", "--spec", W("missing.toml")], "spec file not found"),

@@ -161,7 +161,9 @@ def test_an_installed_package_registers_through_its_entry_point(tmp_path):
         import ganeval
         from ganeval.losses import hinge_d, hinge_g
 
-        ganeval.register_loss(ganeval.Loss("ep-hinge", "hinge, from an installed package", "a test", hinge_d, hinge_g,
+        ganeval.register_loss(ganeval.Loss("ep-hinge", "hinge, from an installed package", "a test",
+                                           lambda real, fake, ep_knob: hinge_d(real, fake),
+                                           lambda fake, real, ep_knob: hinge_g(fake),
                                            settings=(ganeval.Setting("ep_knob", int, 3),)))
     '''))
     env = {**__import__("os").environ, "PYTHONPATH": f"{site}:{__import__('os').environ.get('PYTHONPATH', '')}"}
@@ -197,3 +199,39 @@ def test_plugins_reach_ray_workers(plugin, tmp_path, two_ray_workers):
     local = bench("shifted-bce", "ring8", out=tmp_path / "local", **options)
     cols = ["seed", "modes_covered", "hq_rate"]
     assert result.results[cols].equals(local.results[cols])  # the same training, wherever it ran
+
+
+def test_a_plugin_run_is_evaluated_again_and_its_spec_reruns_into_its_folder(plugin, tmp_path, capsys, monkeypatch):
+    """Found by a new user: `ganeval eval` refused every run with a plugin setting, and re-running
+    BENCH/spec.toml without --out started a new folder."""
+    bench = tmp_path / "bench"
+    assert main(["bench", "--plugin", str(plugin), "--losses", "shifted-bce", *TINY, "--steps", "10",
+                 "--out", str(bench), "--no-report"]) == 0
+    run = bench / "ring8" / "shifted-bce" / "seed-0"
+    assert main(["eval", str(run), "--plugin", str(plugin)]) == 0
+    assert "modes_covered" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)  # a new folder would land in ./runs
+    assert main(["bench", "--spec", str(bench / "spec.toml"), "--set", "margin=0.5"]) == 0  # the spec's plugin names it
+    assert "0 seed-runs trained, 2 already done" in capsys.readouterr().out
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_eval_without_the_plugin_says_what_is_missing(plugin, tmp_path):
+    bench = tmp_path / "bench"
+    assert main(["bench", "--plugin", str(plugin), "--losses", "shifted-bce", *TINY, "--steps", "10",
+                 "--out", str(bench), "--no-report"]) == 0
+    res = cli("eval", bench / "ring8" / "shifted-bce" / "seed-0")  # a fresh process: the plugin is not loaded
+    assert res.returncode == 2 and "load the plugin that declares it with --plugin" in res.stderr
+
+
+def test_a_loss_that_reduces_the_seeds_fails_its_cell_by_name(tmp_path, capsys):
+    bad = tmp_path / "seed_mixer.py"
+    bad.write_text(textwrap.dedent('''
+        import ganeval
+        from ganeval.losses import bce_d, bce_g
+        ganeval.register_loss(ganeval.Loss("mean-all", "reduces too much", "", bce_d, lambda fake, real: bce_g(fake).mean()))
+    '''))
+    assert main(["bench", "--plugin", str(bad), "--losses", "mean-all", *TINY, "--steps", "5", "--out",
+                 str(tmp_path / "b"), "--no-report"]) == 1
+    err = capsys.readouterr().err
+    assert "loss mean-all: g_loss returned shape (); it must reduce the batch only" in err

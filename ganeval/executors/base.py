@@ -78,7 +78,7 @@ def execute(job: CellJob, body: CellBody, progress: Progress) -> CellOutcome:
     except StorageError:  # the disk is full: every cell would fail alike, so the bench stops here
         raise
     except Exception as exc:  # noqa: BLE001 - every other failure of one cell is that cell's, not the bench's
-        log.debug("cell %s failed", job.cell.key, exc_info=True)
+        log.info("cell %s failed", job.cell.key, exc_info=True)  # -v shows the traceback
         try:
             import torch
 

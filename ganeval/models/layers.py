@@ -53,6 +53,12 @@ class SeedLinear(nn.Module):
         self.bias = nn.Parameter(b) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.out_features == 1:
+            # One output (D's logit): batched GEMM sums the terms in another order at S >= 2 than the
+            # GEMM PyTorch picks at S = 1, so a seed's D would depend on how many seeds share its cell
+            # (reports/reproducibility.md). A product and a sum reduce alike at every S.
+            y = (x * self.weight.transpose(1, 2)).sum(-1, keepdim=True)
+            return y if self.bias is None else y + self.bias
         if self.bias is None:
             return torch.bmm(x, self.weight)
         return torch.baddbmm(self.bias, x, self.weight)

@@ -23,7 +23,7 @@ from ganeval.benchmarks import Benchmark, get_benchmark
 from ganeval.diagnostics.gradnorm import squared_sums
 from ganeval.diagnostics.trace import TraceLog
 from ganeval.diagnostics.tracer import StepStatistics
-from ganeval.errors import IntegrityError
+from ganeval.errors import IntegrityError, SpecError
 from ganeval.generator import Generators, latent
 from ganeval.losses import get_loss, gradient_penalty, r1_penalty
 from ganeval.models import build_models
@@ -157,7 +157,7 @@ class CellTrainer:
                 d_real, d_fake = self.D(torch.cat([real, fake], dim=1)).chunk(2, dim=1)
             else:  # batch statistics in D: real and fake stay separate batches, as in DCGAN
                 d_real, d_fake = self.D(real), self.D(fake)
-            d_loss = self.loss.d_loss(d_real, d_fake, **self.loss_kwargs)
+            d_loss = self._per_seed(self.loss.d_loss(d_real, d_fake, **self.loss_kwargs), f"loss {run.loss}: d_loss")
             penalty = zero
             if run.gp_weight > 0:
                 alpha = self.streams.uniform(rng.PENALTY, step, k, (B,))
@@ -168,7 +168,7 @@ class CellTrainer:
                 if self.hooks else None
             for v in self.hooks:
                 if v.d_penalty is not None:
-                    penalty = penalty + v.d_penalty(ctx)
+                    penalty = penalty + self._per_seed(v.d_penalty(ctx), f"variant {v.name}: d_penalty")
             grads = torch.autograd.grad((d_loss + penalty).sum(), self.d_params)
             for v in self.hooks:
                 if v.d_grads is not None:
@@ -194,6 +194,15 @@ class CellTrainer:
                               d_grads=grads, g_grads=g_grads, real=real, fake=g_fake, lr_d=run.lr_d, lr_g=run.lr_g,
                               spectral=spectral, d_param_norm=d_norm, g_param_norm=g_norm)
 
+    def _per_seed(self, value, what: str) -> torch.Tensor:
+        """A loss or penalty must be one value per seed, ``[S]``: a plugin that also reduced the seed
+        dimension (``.mean()``) would mix seeds, so it is refused by name, not by a shape error later."""
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != (self.S,):
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise SpecError(f"{what} returned shape {shape}; it must reduce the batch only, giving one value per "
+                            f"seed [seeds] = [{self.S}] (use .mean(-1), not .mean())")
+        return value
+
     def _g_gradients(self, z: torch.Tensor, real: torch.Tensor, step) -> tuple[torch.Tensor, torch.Tensor,
                                                                                tuple[torch.Tensor, ...]]:
         """G's fake batch, loss and gradients; ``real`` (the last critic step's batch) reaches the
@@ -204,13 +213,13 @@ class CellTrainer:
         if self.loss.g_uses_real:
             with torch.no_grad():  # G's gradient does not flow through D(real)
                 d_real = self.D(real)
-        g_loss = self.loss.g_loss(d_fake, d_real, **self.loss_kwargs)
+        g_loss = self._per_seed(self.loss.g_loss(d_fake, d_real, **self.loss_kwargs), f"loss {self.run.loss}: g_loss")
         ctx = StepContext(self.run, step, 0, self.G, self.D, real, g_fake, d_real, d_fake, self.streams) \
             if self.hooks else None
         total = g_loss
         for v in self.hooks:
             if v.g_penalty is not None:
-                total = total + v.g_penalty(ctx)
+                total = total + self._per_seed(v.g_penalty(ctx), f"variant {v.name}: g_penalty")
         grads = torch.autograd.grad(total.sum(), self.g_params)
         for v in self.hooks:
             if v.g_grads is not None:
