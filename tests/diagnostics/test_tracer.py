@@ -45,9 +45,18 @@ def test_an_absurd_learning_rate_gives_a_divergence_event(tmp_path):
     rows = read_trace(tmp_path / "boom" / "trace.csv")
     nan_at = next(r["step"] for r in rows if not math.isfinite(r["d_loss"]))
     assert [e["step"] for e in events if e["kind"] == "divergence"] == [nan_at]
-    # one update at lr 1e9 multiplies D's weights long before anything is NaN: that comes first
-    assert events[0]["kind"] == "exploding_weights" and events[0]["step"] == 1 < nan_at
-    assert events[0]["evidence"]["norm"] == rows[1]["d_param_norm"] > 10 * rows[0]["d_param_norm"]
+    # one update at lr 1e9 multiplies D's weights, and its gradient passes the ceiling, before
+    # anything is NaN: those come first, dated at the first row that shows them (no history needed)
+    first = [e for e in events if e["step"] == 1]
+    weights = next(e for e in first if e["kind"] == "exploding_weights")
+    assert 1 < nan_at and min(e["step"] for e in events) == 1
+    assert weights["evidence"]["norm"] == rows[1]["d_param_norm"] > 10 * rows[0]["d_param_norm"]
+    gross = next(e for e in first if e["kind"] == "exploding_gradients" and e["evidence"]["network"] == "D")
+    assert gross["evidence"]["norm"] == rows[1]["d_grad_norm"] >= gross["thresholds"]["explode_ceiling"]
+    # D's weights never come back: the event is still open at the run's end, its interval says so
+    assert weights["open"] and weights["end"] == rows[-1]["step"]
+    divergence = next(e for e in events if e["kind"] == "divergence")
+    assert divergence["open"] and divergence["episodes"] == [[nan_at, rows[-1]["step"]]]
 
 
 # --- crash safety, the with form, step numbers, layers.json, the new columns -------------------------
