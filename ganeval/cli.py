@@ -160,8 +160,10 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
 @click.option("--executor", type=click.Choice(EXECUTORS.names()), default="local", show_default=True,
               help="run cells here one by one, or as Ray tasks (pip install 'ganeval[ray]')")
 @click.option("--address", help="with --executor ray: address of a running Ray cluster  [default: start a local one]")
+@click.option("--tensorboard", is_flag=True, help="also write each seed-run's trace and events as TensorBoard logs in "
+              "its folder (tensorboard --logdir OUT); the same as --set tensorboard=true")
 def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_size, sets, device, out, spec_file,
-          protocol, resume, make_report, executor, address):
+          protocol, resume, make_report, executor, address, tensorboard):
     """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
     from ganeval import rundir
     from ganeval.bench import default_out_dir, run_bench
@@ -174,6 +176,8 @@ def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_s
         if spec_file is not None:
             raise SpecError("give --spec or --protocol, not both")
         spec_file = protocol_path(protocol)
+    if tensorboard:
+        sets = (*sets, "tensorboard=true")
 
     spec = _bench_spec(spec_file, _split_names(losses, "--losses"), _split_names(benchmarks, "--benchmarks"),
                        seeds, steps, batch_size, sets, device, inception_weights, _split_names(variants, "--variants"))

@@ -131,6 +131,7 @@ class RunSpec:
     pool_size: int = 128000
     trace_every: int = 10
     spectral_every: int = 10
+    tensorboard: bool = False  # also write the trace (and events) as TensorBoard logs; output only
     ckpt_every: int = 1000
     # --- evaluation ---
     eval_samples: int = 2500
@@ -159,7 +160,7 @@ class RunSpec:
 
     def train_config(self) -> dict[str, Any]:
         """What a checkpoint depends on: a checkpoint is only resumed under the same values."""
-        return {k: v for k, v in self.to_dict().items() if k not in EVAL_FIELDS}
+        return {k: v for k, v in self.to_dict().items() if k not in EVAL_FIELDS and k not in OUTPUT_FIELDS}
 
     def eval_config(self) -> dict[str, Any]:
         """What the metrics depend on beyond the weights: metrics are stale when these change."""
@@ -179,6 +180,9 @@ def with_new_defaults(config: dict[str, Any]) -> dict[str, Any]:
 EVAL_FIELDS = ("eval_samples", "hq_sigmas", "cover_threshold", "fidelity", "fidelity_samples", "is_splits",
                "extractor", "extractor_weights", "lpips_weights", "eval_checkpoints")
 
+#: Fields that only add output (a run with them on trains and evaluates exactly the same).
+OUTPUT_FIELDS = ("tensorboard",)
+
 # Fields a spec or flag may set (the identity fields come from the grid).
 IDENTITY = ("benchmark", "loss", "variant")
 RUN_FIELDS = {f.name: f for f in fields(RunSpec) if f.name not in IDENTITY}
@@ -186,7 +190,7 @@ RUN_FIELDS = {f.name: f for f in fields(RunSpec) if f.name not in IDENTITY}
 _POSITIVE_INT = ("z_dim", "hidden", "base_filters", "batch_size", "steps", "n_critic", "ckpt_every",
                  "trace_every", "eval_samples", "cover_threshold", "pool_size", "fidelity_samples", "is_splits",
                  "spectral_every", "r1_every", "maxout", "pack", "g_steps")
-_BOOL = ("g_batchnorm", "d_batchnorm", "spectral_norm", "eval_checkpoints", "simultaneous")
+_BOOL = ("g_batchnorm", "d_batchnorm", "spectral_norm", "eval_checkpoints", "simultaneous", "tensorboard")
 FIDELITY_METRICS = ("fid", "is", "kid", "prc")
 EXTRACTORS = ("ganeval-mnist", "inception-v3-compat")
 _NONNEG_INT = ("depth", "d_hidden", "d_depth")

@@ -35,7 +35,8 @@ the first row, and need no history, so a blow-up at step 0 is dated step 0.
 ``explode_factor`` x the larger of the median of its recent norms and its *early scale* (the median
 of its first ``explode_min_history`` rows): noise on a gradient that has since vanished (2.7e-4
 against a recent median of 1.3e-5, where the network started near 1) is not an explosion. It must
-also be a jump (``explode_jump`` x the last few norms), not steady growth from a vanishing start.
+also be a jump (``explode_jump`` x the last few norms), not steady growth from a vanishing start,
+and reach ``explode_floor`` (1): noise on a vanished or not yet grown gradient stays below it.
 The episode lasts while the norm stays that far above its (moving) reference. Without history
 (the first rows), only the ceiling applies.
 
@@ -87,6 +88,10 @@ class Thresholds:
     explode_window: int = 50
     explode_min_history: int = 10
     explode_ceiling: float = 1e6
+    #: ... and never below ``explode_floor``: a norm under 1 is no explosion whatever its ratio
+    #: (on the mean-reduced losses of GAN loops the damaging ones are orders of magnitude above;
+    #: below it live the noisy norms of a G whose gradient has vanished or has not grown yet).
+    explode_floor: float = 1.0
     explode_jump: float = 3.0
     explode_jump_rows: int = 3
     #: vanishing: G's gradient norm below ``vanish_floor`` while D ranks real above fake on at
@@ -229,7 +234,7 @@ def episodes_exploding(rows, th: Thresholds) -> list[tuple[str | None, Episode]]
             gross = math.isfinite(value) and value >= th.explode_ceiling
             above = gross or (reference is not None and reference > 0 and value > th.explode_factor * reference)
             if current is None and above and not gross:  # a new explosion must be a jump, not growth
-                above = value > th.explode_jump * max(history[-th.explode_jump_rows:])
+                above = value > th.explode_jump * max(history[-th.explode_jump_rows:]) and value >= th.explode_floor
             if current is not None and (above or not math.isfinite(value)):
                 current.end, current.open = step, step == last
                 current.hard = current.hard or gross
@@ -385,7 +390,7 @@ def episodes_coverage_drop(checkpoint_metrics: Sequence[tuple[int, dict[str, flo
 DETECTORS: tuple[tuple[str, Callable, tuple[str, ...]], ...] = (
     (DIVERGENCE, episodes_divergence, ()),
     (EXPLODING, episodes_exploding, ("explode_factor", "explode_window", "explode_min_history", "explode_ceiling",
-                                     "explode_jump", "explode_jump_rows")),
+                                     "explode_floor", "explode_jump", "explode_jump_rows")),
     (VANISHING, episodes_vanishing, ("vanish_floor", "separation", "vanish_patience")),
     (OVERPOWERING, episodes_overpowering, ("separation", "overpower_patience")),
     (OSCILLATION, episodes_oscillation, ("osc_window", "osc_flip_rate", "osc_amplitude", "osc_min_windows")),
