@@ -402,7 +402,8 @@ def _print_score(doc: dict[str, Any]) -> None:
 @cli.command()
 @click.argument("bench_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="report file  [default: BENCH_DIR/report.md; comparison.md for several benches]")
+              help="report file  [default: BENCH_DIR/report.md; for several folders comparison.md (traced: "
+                   "trace-comparison.md) next to the first one]")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "latex", "json"]),
               help="print only the comparison table in this format (to -o if given)")
 def report(bench_dirs, output, fmt):
