@@ -39,10 +39,12 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import logging
 import math
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,9 +52,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganeval import fileio
+from ganeval import fileio, rundir
 from ganeval.diagnostics import GANTracer
 from ganeval.diagnostics import events as ev
+
+log = logging.getLogger(__name__)
 
 CONDITIONS = ("healthy", "d_lr", "g_lr", "nan", "collapse", "frozen_g")
 #: The failure each sabotage causes, as event kinds: any of them firing at or after the onset is a
@@ -110,39 +114,45 @@ def dcgan_run(defs: dict, data: torch.Tensor, run_dir: Path, condition: str, see
     opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
     at = onset(condition, steps)
     order = torch.randperm(len(data))
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="GANTracer: D ends in a Sigmoid")  # the example's D does
         tracer = GANTracer(G, D, run_dir)
-    with tracer:
-        for step in range(steps):
-            if condition == "g_lr" and step == at:
-                opt_g.param_groups[0]["lr"] = lr * 1000
-            idx = order[(step * batch) % (len(data) - batch):][:batch]
-            real = data[idx].clone()
-            if condition == "nan" and step == at:
-                real[0, 0, 0, 0] = float("nan")
-            D.zero_grad()
-            out_real = D(real)
-            err_real = criterion(out_real, torch.ones(batch))
-            err_real.backward()
-            noise = torch.randn(batch, nz, 1, 1)
-            if condition == "collapse" and step >= at:
-                noise = noise[:1].expand_as(noise)
-            fake = G(noise)
-            out_fake = D(fake.detach())
-            err_fake = criterion(out_fake, torch.zeros(batch))
-            err_fake.backward()
-            tracer.d_step(err_real + err_fake, out_real, out_fake, real=real, fake=fake.detach())
-            opt_d.step()
-            G.zero_grad()
-            err_g = criterion(D(fake), torch.ones(batch))
-            err_g.backward()
-            tracer.g_step(err_g)
-            if condition != "frozen_g":
-                opt_g.step()
-            tracer.step(step, opt_d, opt_g)
+    crashed = None
+    try:
+        with tracer:  # leaving it by an exception still writes the trace and its events
+            for step in range(steps):
+                crashed = step
+                if condition == "g_lr" and step == at:
+                    opt_g.param_groups[0]["lr"] = lr * 1000
+                idx = order[(step * batch) % (len(data) - batch):][:batch]
+                real = data[idx].clone()
+                if condition == "nan" and step == at:
+                    real[0, 0, 0, 0] = float("nan")
+                D.zero_grad()
+                out_real = D(real)
+                err_real = criterion(out_real, torch.ones(batch))
+                err_real.backward()
+                noise = torch.randn(batch, nz, 1, 1)
+                if condition == "collapse" and step >= at:
+                    noise = noise[:1].expand_as(noise)
+                fake = G(noise)
+                out_fake = D(fake.detach())
+                err_fake = criterion(out_fake, torch.zeros(batch))
+                err_fake.backward()
+                tracer.d_step(err_real + err_fake, out_real, out_fake, real=real, fake=fake.detach())
+                opt_d.step()
+                G.zero_grad()
+                err_g = criterion(D(fake), torch.ones(batch))
+                err_g.backward()
+                tracer.g_step(err_g)
+                if condition != "frozen_g":
+                    opt_g.step()
+                tracer.step(step, opt_d, opt_g)
+            crashed = None
+    except RuntimeError as exc:  # nn.BCELoss refuses a NaN input: the example's loop itself stops there
+        log.warning("dcgan/%s seed %d: the loop raised at step %s: %s", condition, seed, crashed, exc)
+    if crashed is not None:
+        return {"events": tracer.close(), "crashed_at": crashed}
     with torch.no_grad():  # what G draws at the end, in train-mode BN as the example draws it
         from torchvision.utils import save_image
 
@@ -238,8 +248,9 @@ def score(results: list[dict]) -> tuple[list[list[str]], list[list[str]]]:
         cond, at = res["condition"], res["onset"]
         expected = EXPECTED.get(cond, set())
         row = per_condition.setdefault((res["loop"], cond), {"runs": 0, "fa": 0, "detected": 0, "errors": [],
-                                                             "open": 0, "modes": []})
+                                                             "open": 0, "modes": [], "crashed": 0})
         row["runs"] += 1
+        row["crashed"] += res.get("crashed_at") is not None
         row["open"] += any(e.get("open") for e in res["events"])
         if "modes_covered" in res:
             row["modes"].append(res["modes_covered"])
@@ -260,8 +271,8 @@ def score(results: list[dict]) -> tuple[list[list[str]], list[list[str]]]:
         for key in fired:
             if key not in expected:
                 kinds[key]["other"] += 1
-        hits = [fired[k] - at for k in expected if k in fired]
-        if hits:
+        hits = [step - at for step in fired.values()]  # any warning at or after the onset
+        if hits and cond != "healthy":
             row["detected"] += 1
             row["errors"].append(min(hits))
 
@@ -277,7 +288,7 @@ def score(results: list[dict]) -> tuple[list[list[str]], list[list[str]]]:
         modes = f"{statistics.mean(v['modes']):.1f}" if v["modes"] else "–"
         cond_rows.append([loop, cond, ", ".join(sorted(EXPECTED.get(cond, ()))) or "none", str(v["runs"]), str(v["fa"]),
                           f"{v['runs'] - v['detected']}" if cond != "healthy" else "–", spread(v["errors"]),
-                          str(v["open"]), modes])
+                          str(v["open"]), str(v["crashed"]), modes])
     return kind_rows, cond_rows
 
 
@@ -304,6 +315,8 @@ def main() -> None:
                     "events next to it (.json)")
     ap.add_argument("--from-json", type=Path, nargs="*", default=None,
                     help="score the runs of earlier --report .json files instead of training (e.g. one per loop)")
+    ap.add_argument("--rescore", action="store_true",
+                    help="read the events.json of the run folders under --out instead of training them again")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -314,13 +327,15 @@ def main() -> None:
     if args.from_json:
         loops = []
     runners: dict[str, Callable[[Path, str, int], dict]] = {}
-    if "dcgan" in loops:
+    if "dcgan" in loops and not args.rescore:
         if args.dcgan_main is None:
             ap.error("--dcgan-main is required for the dcgan loop")
         defs = load_dcgan_definitions(args.dcgan_main, args.nz, args.ngf, args.ngf, 1)
         data = mnist_64(max(4096, args.dcgan_batch * 64))
         runners["dcgan"] = lambda d, c, s: dcgan_run(defs, data, d, c, s, args.dcgan_steps, args.dcgan_batch, args.nz)
-    if "toy" in loops:
+    if args.rescore:
+        runners = {loop: None for loop in loops}
+    elif "toy" in loops:
         runners["toy"] = lambda d, c, s: toy_run(d, c, s, args.toy_steps, args.toy_dim, args.toy_batch)
     steps = {"dcgan": args.dcgan_steps, "toy": args.toy_steps}
     t_all = time.perf_counter()
@@ -328,7 +343,8 @@ def main() -> None:
         for condition in conditions:
             for seed in seeds:
                 t0 = time.perf_counter()
-                res = run(out / loop / condition / f"seed-{seed}", condition, seed)
+                folder = out / loop / condition / f"seed-{seed}"
+                res = {"events": rundir.read_events(folder) or []} if args.rescore else run(folder, condition, seed)
                 res.update(loop=loop, condition=condition, seed=seed, onset=onset(condition, steps[loop]))
                 results.append(res)
                 shown = [(event_key(e), e["step"], "open" if e.get("open") else e.get("end")) for e in res["events"]]
@@ -338,9 +354,11 @@ def main() -> None:
     kind_rows, cond_rows = score(results)
     settings = results[0].get("settings", "") if results else ""
     if not args.from_json:
-        settings = (f"Seeds {seeds}; DCGAN (pytorch/examples, ngf = ndf = {args.ngf}, nz {args.nz}, batch "
-                    f"{args.dcgan_batch}, MNIST 64x64) for {args.dcgan_steps} steps; WGAN-GP toy (width "
-                    f"{args.toy_dim}, batch {args.toy_batch}, 5 critic steps) for {args.toy_steps} G steps.")
+        settings = {"dcgan": f"DCGAN: pytorch/examples, ngf = ndf = {args.ngf}, nz {args.nz}, batch "
+                             f"{args.dcgan_batch}, MNIST 64x64, {args.dcgan_steps} steps, seeds {seeds}.",
+                    "toy": f"WGAN-GP toy: width {args.toy_dim}, batch {args.toy_batch}, 5 critic steps, "
+                           f"{args.toy_steps} G steps, seeds {seeds}."}
+        settings = " ".join(settings[loop] for loop in loops)
         for r in results:
             r["settings"] = settings
     settings = " ".join(dict.fromkeys(r.get("settings", "") for r in results))
@@ -356,11 +374,13 @@ def main() -> None:
         "",
         markdown(["event kind", "false alarms", "misses / expected", "dating error", "also fired"], kind_rows),
         "",
-        "Per loop and condition (runs with a false alarm; runs where no expected kind fired; runs with an "
-        "event still open at the end; toy: modes covered of 8 at the end, mean over seeds):",
+        "Per loop and condition: runs with a false alarm; missed: sabotaged runs where no event of any kind "
+        "started at or after the onset (the user got no warning); dating error of the first such event; runs "
+        "with an event still open at the end; runs whose loop raised (nn.BCELoss refuses a NaN); toy: modes "
+        "covered of 8 at the end (a coarse check, mean over seeds):",
         "",
         markdown(["loop", "condition", "expected", "runs", "false alarm", "missed", "dating error", "open at end",
-                  "modes"], cond_rows),
+                  "loop raised", "modes"], cond_rows),
     ] + ([] if args.from_json else [
         "", f"Measured in {time.perf_counter() - t_all:.0f} s (CPU, {torch.get_num_threads()} threads)."]))
     print()
