@@ -202,8 +202,8 @@ def build_trace_report(folders: Path | Sequence[Path], output: Path | None = Non
     head, rows = trace_table(runs)
     lines = [f"# ganeval trace report: {title}", "", markdown_table(head, rows), "",
              f"Event thresholds are recorded in each folder's `{rundir.EVENTS_FILE}`; on the curves each event is "
-             "shaded over its interval (dashed line: where its evidence started; to the right edge: still open at "
-             "the end), faint and dotted for a start-up transient.", ""]
+             "shaded over its interval (dashed line: where its evidence started; ▶: still open at the run's end), "
+             "faint and dotted for a start-up transient.", ""]
     for run in runs:
         lines += [f"## Events: `{run.label}`" if several else "## Events", "",
                   f"{len(run.rows)} logged steps ({run.rows[0]['step']}–{run.rows[-1]['step']}); "
