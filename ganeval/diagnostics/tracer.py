@@ -6,10 +6,11 @@ Your loop::
 
     with GANTracer(G, D, "runs/my-gan") as tracer:       # trace.csv, layers.json, events.json
         for step in range(steps):                          # a global step, not a per-epoch index
-            d_loss, real_logits, fake_logits = ...         # your D loss and D outputs (logits)
-            opt_d.zero_grad(); d_loss.backward()
-            tracer.d_step(d_loss, real_logits, fake_logits)  # reads D's gradients now
-            opt_d.step()
+            for _ in range(n_critic):                      # 1 for a plain GAN
+                d_loss, real_logits, fake_logits = ...     # your D loss (with any penalty) and outputs
+                opt_d.zero_grad(); d_loss.backward()
+                tracer.d_step(d_loss, real_logits, fake_logits, penalty=gp)  # every critic update
+                opt_d.step()
             g_loss = ...
             opt_g.zero_grad(); g_loss.backward()
             tracer.g_step(g_loss)                          # reads G's gradients now
@@ -51,9 +52,9 @@ Columns of trace.csv (one row per logged step; "D outputs" are what ``d_step`` w
   same per layer (layers as in layers.json).
 - ``sample_diversity``: mean pairwise L2 distance of up to 64 fake samples over that of real ones
   (NaN when ``d_step`` got no samples); near 0 means G's samples collapsed onto each other.
-- ``d_param_norm``, ``g_param_norm``: L2 norm of all of D's / G's parameters, at the weights the
-  step's gradients were taken at (before the optimizer step; so the first row is the initial
-  weights).
+- ``d_param_norm``, ``g_param_norm``: L2 norm of all of D's / G's parameters before the step's
+  first update (D's at the step's first ``d_step``, also in a multi-critic loop; G's at
+  ``g_step``), so the first row is the initial weights.
 - ``lr_d``, ``lr_g``: learning rate of each optimizer's first parameter group.
 - ``d_sigma.<layer>``: largest singular value of D's weight, flattened to ``[out, in*k*k]``, by
   power iteration converged at the first row (within 2% of the exact value on DCGAN layers),
@@ -281,7 +282,7 @@ class GANTracer:
         first = self._d["param_norm"] if self._d is not None else self.stats.param_norm(self.stats.d_params)
         self._d = {"loss": d_loss.detach().reshape(1), "real": real_logits.detach().reshape(1, -1),
                    "fake": fake_logits.detach().reshape(1, -1), "grads": grads,
-                   "param_norm": first, "d_steps": (self._d["d_steps"] + 1) if self._d is not None else 1,
+                   "param_norm": first,
                    "penalty": (penalty.detach().reshape(1) if penalty is not None else torch.zeros(1, device=d_loss.device)),
                    "real_x": real.detach().unsqueeze(0) if real is not None else None,
                    "fake_x": fake.detach().unsqueeze(0) if fake is not None else None}
