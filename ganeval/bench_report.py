@@ -144,14 +144,20 @@ def mode_counts_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
 
 
 def events_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
+    """Each seed-run's events as intervals over training steps. The x axis runs to the last step
+    any run traced or recorded (a scored folder's ``metrics.json`` says step 0, its trace does not)."""
+    from ganeval.diagnostics.trace import read_trace
+    from ganeval.plots import EventSpan
     from ganeval.plots import events_figure as draw
 
     rows_out, max_step = [], 0
     for label, rows in _cells(frame):
         for run_dir, seed, steps in zip(_run_dirs(rows), rows["seed"], rows["step"]):
             events = rundir.read_events(run_dir) or []
-            rows_out.append((f"{label} · seed {int(seed)}", [(e["step"], e["kind"]) for e in events]))
-            max_step = max(max_step, int(steps))
+            rows_out.append((f"{label} · seed {int(seed)}", [EventSpan.of(e, e["kind"]) for e in events]))
+            trace = read_trace(rundir.trace_path(run_dir))
+            max_step = max([max_step, int(steps), *(int(e.get("end") or e["step"]) for e in events),
+                            *([int(trace[-1]["step"])] if trace else [])])
     if not any(evs for _, evs in rows_out):
         return False
     draw(path, rows_out, max_step, f"{benchmark}: training events per seed-run")
@@ -298,10 +304,11 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
     ``collected`` / ``specs`` / ``unreadable``: what the caller has already read of each folder.
 
     One bench: ``BENCH/report.md`` by default. Several: a side-by-side comparison (default
-    ``comparison.md`` in the current folder)."""
+    ``comparison.md`` next to the first folder, i.e. in its parent: where the benches are, never
+    wherever the command happened to run)."""
     dirs = [Path(bench_dirs)] if isinstance(bench_dirs, (str, Path)) else [Path(d) for d in bench_dirs]
     output = Path(output) if output is not None else (dirs[0] / rundir.REPORT_FILE if len(dirs) == 1
-                                                      else Path("comparison.md"))
+                                                      else dirs[0].resolve().parent / "comparison.md")
     collected = collected if collected is not None else {d: collect(d) for d in dirs}
     specs = specs if specs is not None else {d: rundir.read_spec(d) for d in dirs}
     unreadable = unreadable if unreadable is not None else {d: rundir.unreadable_runs(d) for d in dirs}

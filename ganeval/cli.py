@@ -125,8 +125,10 @@ def cli(verbose: bool) -> None:
 @click.option("--executor", default="local", show_default=True,
               help="local: cells here one by one; ray: as Ray tasks (pip install 'ganeval[ray]'); or a plugin's")
 @click.option("--address", help="with --executor ray: address of a running Ray cluster  [default: start a local one]")
+@click.option("--tensorboard", is_flag=True, help="also write each seed-run's trace and events as TensorBoard logs in "
+              "its folder (tensorboard --logdir OUT); the same as --set tensorboard=true")
 def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_size, sets, device, plugins, out,
-          spec_file, protocol, resume, make_report, executor, address):
+          spec_file, protocol, resume, make_report, executor, address, tensorboard):
     """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
     from ganeval import api, rundir
     from ganeval.progress import default_progress
@@ -135,6 +137,8 @@ def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_s
 
     if protocol is not None and spec_file is not None:
         raise SpecError("give --spec or --protocol, not both")
+    if tensorboard:
+        sets = (*sets, "tensorboard=true")
     options = dict(losses=_split_names(losses, "--losses"), benchmarks=_split_names(benchmarks, "--benchmarks"),
                    variants=_split_names(variants, "--variants"), seeds=seeds, device=device, set_pairs=sets,
                    steps=steps, batch_size=batch_size, inception_weights=inception_weights, plugins=plugins)
@@ -256,7 +260,8 @@ def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, metric_
 @cli.command()
 @click.argument("bench_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="report file  [default: BENCH_DIR/report.md; comparison.md for several benches]")
+              help="report file  [default: BENCH_DIR/report.md; for several folders comparison.md (traced: "
+                   "trace-comparison.md) next to the first one]")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "latex", "json"]),
               help="print only the comparison table in this format (to -o if given)")
 @plugin_option

@@ -35,7 +35,7 @@ def finalize_metrics(run: RunSpec, run_dir: Path, metrics: dict[str, float]) -> 
     from ganeval.diagnostics.tracer import write_events
 
     evals = rundir.read_evals(run_dir, run.eval_config())
-    events = write_events(run_dir, Thresholds(), evals)
+    events = write_events(run_dir, Thresholds(), evals, tensorboard=run.tensorboard)
     rows = read_trace(rundir.trace_path(run_dir))
     summary = stability_summary(rows, events, [m.get("modes_covered") for _, m in evals], metrics.get("modes_covered"))
     diverged_step = next((e["step"] for e in events if e["kind"] == DIVERGENCE), None)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.ticker
@@ -86,8 +88,63 @@ def image_grid_figure(path: Path, panels: Sequence[tuple[str, torch.Tensor]], ti
     save_figure(fig, path)
 
 
-#: Training events on curves: one colour apart from the curves' cycle, labelled with their kind.
+#: Training events on curves: colours apart from the curves' cycle, one per event kind.
 EVENT_COLOUR = "#8b0000"
+EVENT_COLOURS = ("#8b0000", "#6a3d9a", "#b15928", "#1f5f3f", "#b8860b", "#c71585", "#2f4f4f", "#8b4513", "#483d8b")
+
+
+@dataclass(frozen=True)
+class EventSpan:
+    """An event as drawn: logged steps ``start``..``end``, ``open`` when it lasted to the run's end
+    (drawn to the right edge); ``faint`` for a start-up transient the detectors set aside."""
+
+    start: int
+    end: int
+    label: str
+    open: bool = False
+    faint: bool = False
+
+    @classmethod
+    def of(cls, event: dict, label: str, faint: bool = False) -> EventSpan:
+        end = event.get("end")
+        return cls(int(event["step"]), int(end) if end is not None else int(event["step"]), label,
+                   bool(event.get("open")), faint)
+
+    def caption(self) -> str:
+        span = (f"{self.start}–{self.end}" if self.end != self.start else f"{self.start}") + (" (open)" if self.open else "")
+        return f"{self.label}: {span}" + (" (start-up, set aside)" if self.faint else "")
+
+
+def _as_span(item) -> EventSpan:
+    if isinstance(item, EventSpan):
+        return item
+    step, label = item  # (step, label): a point event
+    return EventSpan(int(step), int(step), label)
+
+
+def _kind_of(label: str) -> str:
+    """The event kind in a label such as ``run-a: exploding weights (D)`` (for its colour)."""
+    return label.split(": ")[-1].split(" (")[0]
+
+
+def draw_event_spans(ax, spans: Sequence[EventSpan], colours: dict[str, str]) -> list:
+    """Each event as a shaded interval from its start to its end (a line for a single step), in
+    its kind's colour (``colours`` is filled as kinds appear); an open event ends in a marker at
+    the run's last step. Returns (caption, handle) pairs for a legend outside the data, so events
+    at neighbouring steps never stack their labels."""
+    from matplotlib.lines import Line2D
+
+    out = []
+    for span in spans:
+        colour = colours.setdefault(_kind_of(span.label), EVENT_COLOURS[len(colours) % len(EVENT_COLOURS)])
+        if span.end > span.start:
+            ax.axvspan(span.start, span.end, color=colour, alpha=0.04 if span.faint else 0.10, lw=0)
+        ax.axvline(span.start, color=colour, ls=":" if span.faint else "--", lw=0.9, alpha=0.5 if span.faint else 0.9)
+        if span.open:
+            ax.plot([span.end], [1.0], marker=">", color=colour, ms=6, transform=ax.get_xaxis_transform(),
+                    clip_on=False)
+        out.append((span.caption(), Line2D([], [], color=colour, lw=6, alpha=0.2 if span.faint else 0.5)))
+    return out
 
 
 def _scale(curves: Sequence[tuple[str, Sequence[int], torch.Tensor]], log: bool) -> str:
@@ -102,20 +159,41 @@ def _scale(curves: Sequence[tuple[str, Sequence[int], torch.Tensor]], log: bool)
     return "symlog" if bool((finite == 0).any()) else "log"
 
 
+def _spread_scale(curves: Sequence[tuple[str, Sequence[int], torch.Tensor]]) -> float | None:
+    """For a linear panel whose curves differ in size by more than 20x (one run's loss of 100 next
+    to others' of 1), the linear threshold of a symlog axis that shows every curve; else None."""
+    sizes = []
+    for _, _, values in curves:
+        v = values.double()
+        v = v[torch.isfinite(v)].abs()
+        if len(v):
+            sizes.append(float(v.quantile(0.9)))
+    sizes = [x for x in sizes if x > 0]
+    if len(sizes) < 2 or max(sizes) < 20 * min(sizes):
+        return None
+    return min(sizes)
+
+
 def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequence[int], torch.Tensor]]]],
                 title: str, ylabel: str, log: bool | Sequence[bool] = True,
-                events: Sequence[Sequence[tuple[int, str]]] | None = None) -> None:
+                events: Sequence[Sequence[EventSpan | tuple[int, str]]] | None = None) -> None:
     """One panel per (panel title, curves); each curve is (label, steps, values ``[seeds, T]``),
     drawn as the median over seeds with a band from the lowest to the highest seed. Non-finite
-    values (a diverged seed) leave a gap; a log panel with zeros switches to symlog, and one with
-    nothing positive to a linear axis, each saying so on the panel. ``log``: one flag, or one per
-    panel. ``events``: per panel, (step, label) drawn as labelled dashed lines."""
+    values (a diverged seed) leave a gap; a log panel with zeros switches to symlog, one with
+    nothing positive to a linear axis, and a linear panel whose curves differ in size by more than
+    20x to symlog, each saying so on the panel. ``log``: one flag, or one per panel. ``events``:
+    per panel, :class:`EventSpan` s (or (step, label) points) drawn as shaded intervals, named
+    in a legend below the panel. Curve legends sit outside the axes, right of the data."""
     n = len(panels)
     logs = [log] * n if isinstance(log, bool) else list(log)
-    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(6.4 * n, 4.0), squeeze=False)
+    colours: dict[str, str] = {}
+    captions: dict[str, Any] = {}
     for k, (ax, (panel_title, curves)) in enumerate(zip(axes[0], panels)):
         log = logs[k]
         scale = _scale(curves, log)
+        spread = _spread_scale(curves) if scale == "linear" and not log else None
+        x_max = 0
         for i, (label, steps, values) in enumerate(curves):
             v = values.double()
             v = v.where(torch.isfinite(v), torch.tensor(float("nan"), dtype=v.dtype))  # a diverged seed stops here
@@ -128,10 +206,12 @@ def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequ
             hi = torch.where(torch.isnan(v), torch.tensor(float("-inf"), dtype=v.dtype), v).max(dim=0).values
             lo, hi = lo.where(~empty, nan), hi.where(~empty, nan)
             color = f"C{i % 10}"
-            n = values.shape[0]
-            ax.plot(list(steps), med.tolist(), color=color, lw=1.2, label=label if n == 1 else f"{label} (n={n} seeds)")
-            if values.shape[0] > 1:
+            seeds = values.shape[0]
+            ax.plot(list(steps), med.tolist(), color=color, lw=1.2,
+                    label=label if seeds == 1 else f"{label} (n={seeds} seeds)")
+            if seeds > 1:
                 ax.fill_between(list(steps), lo.tolist(), hi.tolist(), color=color, alpha=0.18, lw=0)
+            x_max = max([x_max, *steps]) if len(steps) else x_max
         note = ""
         if scale == "log":
             ax.set_yscale("log")
@@ -142,42 +222,66 @@ def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequ
                 base=10, linthresh=float(finite[finite > 0].min()), subs=[1.0]))
             ax.yaxis.get_major_locator().numticks = 8
             note = "symlog axis: zeros are drawn at 0"
+        elif spread is not None:
+            ax.set_yscale("symlog", linthresh=spread)
+            ax.yaxis.set_major_locator(matplotlib.ticker.SymmetricalLogLocator(base=10, linthresh=spread * 1.01,
+                                                                               subs=[1.0]))
+            note = f"symlog axis (linear within ±{spread:.3g}): the curves differ in size by more than 20x"
         elif log:
             note = "nothing positive to draw on a log axis: every value is zero or undefined"
         if note:
-            ax.text(0.5, 0.97, note, transform=ax.transAxes, ha="center", va="top", fontsize=7, color="0.35")
-        for step, label in (events[k] if events else ()):
-            ax.axvline(step, color=EVENT_COLOUR, ls="--", lw=0.9, alpha=0.8)
-            ax.text(step, 0.02, f" {label}", transform=ax.get_xaxis_transform(), rotation=90, va="bottom",
-                    fontsize=6, color=EVENT_COLOUR)
-        ax.set_title(panel_title, fontsize=10)
-        ax.set_xlabel("generator step")
+            ax.text(0.5, 1.01, note, transform=ax.transAxes, ha="center", va="bottom", fontsize=7, color="0.35")
+        if x_max > 0:
+            ax.set_xlim(0, x_max)
+        for caption, handle in draw_event_spans(ax, [_as_span(e) for e in (events[k] if events else ())], colours):
+            captions.setdefault(caption, handle)
+        ax.set_title(panel_title, fontsize=10, pad=14 if note else 6)
+        ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if curves:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
+    if captions:  # below every panel: one line per event, its interval in steps
+        fig.legend(list(captions.values()), list(captions), loc="upper left", bbox_to_anchor=(0.0, 0.0),
+                   ncol=min(3, len(captions)), fontsize=7, frameon=False,
+                   title="events (shaded over their interval; ▶ still open at the end; faint: start-up transient)",
+                   title_fontsize=7, alignment="left")
     save_figure(fig, path)
 
 
-def events_figure(path: Path, rows: Sequence[tuple[str, Sequence[tuple[int, str]]]], steps: int, title: str) -> None:
-    """Timeline: one line per run label, one marker per event (step, kind)."""
-    kinds = sorted({k for _, evs in rows for _, k in evs})
-    markers = dict(zip(kinds, "ovs^D*P"))
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.4))
-    for y, (label, evs) in enumerate(rows):
-        ax.axhline(y, color="0.85", lw=0.8, zorder=0)
-        for step, kind in evs:
-            ax.scatter([step], [y], marker=markers[kind], color=f"C{kinds.index(kind)}", s=36, zorder=2)
+def events_figure(path: Path, rows: Sequence[tuple[str, Sequence[EventSpan | tuple[int, str]]]], steps: int,
+                  title: str) -> None:
+    """Timeline: one line per run label, one bar per event from its start to its end (an open event
+    runs to the last step and ends in an arrow), coloured by kind; x in training steps."""
+    spans = [(label, [_as_span(e) for e in evs]) for label, evs in rows]
+    kinds = sorted({s.label for _, ss in spans for s in ss})
+    colour = {k: EVENT_COLOURS[i % len(EVENT_COLOURS)] for i, k in enumerate(kinds)}
+    fig, ax = plt.subplots(figsize=(9, 0.4 * len(rows) + 1.6))
+    right = max([steps, 1, *(s.end for _, ss in spans for s in ss)])
+    for y, (label, ss) in enumerate(spans):
+        ax.axhline(y, color="0.88", lw=0.8, zorder=0)
+        lanes = max(len(ss), 1)
+        for j, s in enumerate(ss):
+            offset = (j - (lanes - 1) / 2) * min(0.6 / lanes, 0.2)
+            end = right if s.open else s.end
+            ax.plot([s.start, max(end, s.start)], [y + offset] * 2, color=colour[s.label], lw=4,
+                    alpha=0.35 if s.faint else 0.9, solid_capstyle="butt")
+            ax.scatter([s.start], [y + offset], color=colour[s.label], s=14, zorder=3)
+            if s.open:
+                ax.annotate("", xy=(right, y + offset), xytext=(right - 0.02 * right, y + offset),
+                            arrowprops={"arrowstyle": "->", "color": colour[s.label], "lw": 1.2})
     for kind in kinds:
-        ax.scatter([], [], marker=markers[kind], color=f"C{kinds.index(kind)}", label=kind.replace("_", " "))
+        ax.plot([], [], color=colour[kind], lw=4, label=kind.replace("_", " "))
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([label for label, _ in rows], fontsize=7)
-    ax.set_xlim(0, max(steps, 1))
-    ax.set_xlabel("generator step")
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_xlim(0, right * 1.02)
+    ax.set_xlabel("step (bars: event intervals; an arrow: still open at the end)")
     ax.set_title(title, fontsize=10)
     if kinds:
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=min(3, len(kinds)))
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     save_figure(fig, path)
 

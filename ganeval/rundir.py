@@ -395,8 +395,22 @@ def read_evals(run_dir: Path, eval_config: dict[str, Any] | None) -> list[tuple[
 
 
 # --- events.json ----------------------------------------------------------------------------------
-def write_events(run_dir: Path, thresholds: dict[str, Any], events: list[dict[str, Any]]) -> None:
-    fileio.write_json(events_path(run_dir), {"thresholds": thresholds, "events": events})
+def write_events(run_dir: Path, thresholds: dict[str, Any], events: list[dict[str, Any]],
+                 transients: list[dict[str, Any]] | None = None) -> None:
+    """``events.json``: the thresholds, the events and (when given) the start-up transients that
+    the detectors set aside (see :mod:`ganeval.diagnostics.events`)."""
+    doc = {"thresholds": thresholds, "events": events}
+    if transients is not None:
+        doc["transients"] = transients
+    fileio.write_json(events_path(run_dir), doc)
+
+
+def read_transients(run_dir: Path) -> list[dict[str, Any]]:
+    """The start-up transients of ``events.json`` (none when missing or malformed)."""
+    found = _read_dict(events_path(run_dir)).get("transients")
+    if not isinstance(found, list) or any(schema.problem(e, schema.EVENT) for e in found):
+        return []
+    return found
 
 
 def read_events(run_dir: Path) -> list[dict[str, Any]] | None:

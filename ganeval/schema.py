@@ -80,7 +80,8 @@ RESULT: Fields = {
     "fidelity": opt(dict), "eval_options": opt(dict), "eval_config": opt(dict, NONE), "raw_metrics": opt(dict, NONE),
 }
 #: one entry of events.json's "events"
-EVENT: Fields = {"step": req(int), "kind": req(str), "evidence": req(dict), "thresholds": opt(dict)}
+EVENT: Fields = {"step": req(int), "kind": req(str), "evidence": req(dict), "thresholds": opt(dict),
+                 "end": opt(int, NONE), "open": opt(bool), "episodes": opt(list), "startup": opt(bool)}
 #: env.json (every field optional: a report of an old bench still renders)
 ENV: Fields = {
     "wall_time_s": opt(*NUMBER), "git_commit": opt(str, NONE), "git_dirty": opt(bool, NONE), "device": opt(str, NONE),

@@ -130,6 +130,7 @@ class RunSpec:
     pool_size: int = 128000
     trace_every: int = 10
     spectral_every: int = 10
+    tensorboard: bool = False  # also write the trace (and events) as TensorBoard logs; output only
     ckpt_every: int = 1000
     # --- evaluation ---
     eval_samples: int = 2500
@@ -177,7 +178,7 @@ class RunSpec:
 
     def train_config(self) -> dict[str, Any]:
         """What a checkpoint depends on: a checkpoint is only resumed under the same values."""
-        return {k: v for k, v in self.to_dict().items() if not is_eval_field(k)}
+        return {k: v for k, v in self.to_dict().items() if not is_eval_field(k) and k not in OUTPUT_FIELDS}
 
     def eval_config(self) -> dict[str, Any]:
         """What the metrics depend on beyond the weights: metrics are stale when these change."""
@@ -215,6 +216,9 @@ def is_eval_field(key: str) -> bool:
     return key in EVAL_FIELDS or (setting is not None and setting.evaluation)
 
 
+#: Fields that only add output (a run with them on trains and evaluates exactly the same).
+OUTPUT_FIELDS = ("tensorboard",)
+
 # Fields a spec or flag may set (the identity fields come from the grid).
 IDENTITY = ("benchmark", "loss", "variant")
 _FIELD_NAMES = {f.name for f in fields(RunSpec)} - {"extra"}
@@ -224,7 +228,7 @@ RESERVED.update(RUN_FIELDS, IDENTITY)
 _POSITIVE_INT = ("z_dim", "hidden", "base_filters", "batch_size", "steps", "n_critic", "ckpt_every",
                  "trace_every", "eval_samples", "cover_threshold", "pool_size", "fidelity_samples", "is_splits",
                  "spectral_every", "r1_every", "maxout", "pack", "g_steps")
-_BOOL = ("g_batchnorm", "d_batchnorm", "spectral_norm", "eval_checkpoints", "simultaneous")
+_BOOL = ("g_batchnorm", "d_batchnorm", "spectral_norm", "eval_checkpoints", "simultaneous", "tensorboard")
 _NONNEG_INT = ("depth", "d_hidden", "d_depth")
 _POSITIVE_FLOAT = ("lr_g", "lr_d", "hq_sigmas", "d_input_scale")
 _NONNEG_FLOAT = ("gp_weight", "clip_value", "r1_gamma", "clip_grad")

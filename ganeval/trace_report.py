@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ganeval import fileio, rundir
+from ganeval.diagnostics.events import interval_label
 from ganeval.errors import RunFolderError
 from ganeval.tables import markdown_table
 
@@ -54,10 +55,12 @@ class TracedRun:
         if not self.rows:
             raise RunFolderError(f"{rundir.trace_path(folder)} is missing or has no readable row")
         events = rundir.read_events(folder)
+        self.transients = rundir.read_transients(folder) if events is not None else []
         if events is None:
-            from ganeval.diagnostics.events import detect_events
+            from ganeval.diagnostics.events import detect
 
-            events = detect_events(self.rows)
+            found = detect(self.rows)
+            events, self.transients = found.events, found.transients
         self.events = events
         self.layers = rundir.read_layers(folder)
         self.columns = set().union(*(r.keys() for r in self.rows))
@@ -71,8 +74,13 @@ class TracedRun:
 
 
 def _labels(folders: Sequence[Path]) -> list[str]:
-    names = [Path(f).name for f in folders]
-    return names if len(set(names)) == len(names) else [str(f) for f in folders]
+    """The folders' names, or their shortest distinct trailing paths (``toy/healthy/seed-0``)."""
+    parts = [Path(f).resolve().parts for f in folders]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [str(f) for f in folders]
 
 
 def load_traces(folders: Sequence[Path]) -> list[TracedRun]:
@@ -88,20 +96,28 @@ def trace_table(runs: Sequence[TracedRun]) -> tuple[list[str], list[list[str]]]:
     head = ["trace", "logged steps", "steps", "events", *(f"last {c}" for c in TABLE_COLUMNS)]
     rows = []
     for run in runs:
-        events = "; ".join(f"{event_label(e)} @ {e['step']}" for e in run.events) or "none"
+        events = "; ".join(f"{event_label(e)} @ {interval_label(e)}" for e in run.events) or "none"
         rows.append([run.label, str(len(run.rows)), f"{run.rows[0]['step']}–{run.rows[-1]['step']}", events,
                      *(format(run.last(c), ".4g") for c in TABLE_COLUMNS)])
     return head, rows
 
 
-def _events_table(events: list[dict[str, Any]]) -> str:
-    if not events:
-        return "_No event detected._"
-    rows = []
-    for e in events:
-        evidence = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in e["evidence"].items())
-        rows.append([str(e["step"]), e["kind"].replace("_", " "), evidence])
-    return markdown_table(["step", "event", "evidence"], rows)
+def _events_table(events: list[dict[str, Any]], transients: Sequence[dict[str, Any]] = ()) -> str:
+    """Events with their intervals (start, end or "still open") and evidence; then the start-up
+    transients the detectors set aside, so nothing they saw is hidden."""
+    def table(items):
+        rows = []
+        for e in items:
+            evidence = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in e["evidence"].items())
+            end = "still open" if e.get("open") else str(e.get("end", e["step"]))
+            rows.append([str(e["step"]), end, event_label(e), evidence])
+        return markdown_table(["start", "end", "event", "evidence"], rows)
+
+    out = table(events) if events else "_No event detected._"
+    if transients:
+        out += ("\n\nStart-up transients (the run's initial state, resolved by itself; not counted as events):\n\n"
+                + table(transients))
+    return out
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -127,20 +143,24 @@ def event_label(event: dict[str, Any]) -> str:
     return event["kind"].replace("_", " ") + (f" ({network})" if network else "")
 
 
-def _panel_events(runs: Sequence[TracedRun], several: bool) -> list[tuple[int, str]]:
-    return [(int(e["step"]), (f"{run.label}: " if several else "") + event_label(e)) for run in runs for e in run.events]
+def _panel_events(runs: Sequence[TracedRun], several: bool) -> list[Any]:
+    """The runs' events (and, faint, their start-up transients) as intervals to shade."""
+    from ganeval.plots import EventSpan
+
+    return [EventSpan.of(e, (f"{run.label}: " if several else "") + event_label(e), faint=faint)
+            for run in runs for items, faint in ((run.events, False), (run.transients, True)) for e in items]
 
 
 def build_trace_report(folders: Path | Sequence[Path], output: Path | None = None) -> Path:
     """``report.md`` with figures for one traced folder (default: in it) or several side by side
-    (default: ``trace-comparison.md`` in the current folder)."""
+    (default: ``trace-comparison.md`` next to the first folder, i.e. in its parent)."""
     from ganeval.plots import band_figure
 
     folders = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
     runs = load_traces(folders)
     several = len(runs) > 1
     output = Path(output) if output is not None else (
-        folders[0] / rundir.REPORT_FILE if not several else Path("trace-comparison.md"))
+        folders[0] / rundir.REPORT_FILE if not several else folders[0].resolve().parent / "trace-comparison.md")
     figures: list[str] = []
 
     def draw(name: str, panels, title: str, ylabel: str, logs: list[bool], events) -> None:
@@ -158,7 +178,7 @@ def build_trace_report(folders: Path | Sequence[Path], output: Path | None = Non
             curves = [(lab, *run.curve(col)) for lab, col in [("total", f"{net}_grad_norm"), *layers]
                       if col in run.columns]
             panels.append((f"{run.label}" if several else f"{label} gradient L2 norm", curves))
-            events.append(_panel_events([run], False))
+            events.append(_panel_events([run], several))
         draw(f"{net}-grad-norms", panels, f"{label} gradient norms, total and per layer (model order)", "L2 norm",
              [True] * len(panels), events)
     for name, title, ylabel, spec in QUANTITIES:  # one curve per folder (and per series)
@@ -174,19 +194,21 @@ def build_trace_report(folders: Path | Sequence[Path], output: Path | None = Non
         sigma = layer_columns(run.columns, "d_sigma", run.layers.get("D", []))
         panels.append((run.label if several else "largest singular value",
                        [(lab, *run.curve(col)) for lab, col in sigma]))
-        events.append(_panel_events([run], False))
+        events.append(_panel_events([run], several))
     draw("d-spectral-norms", panels, "spectral norms of D's weight matrices (model order)", "sigma_max",
          [True] * len(panels), events)
 
     title = " vs ".join(f"`{r.label}`" for r in runs)
     head, rows = trace_table(runs)
     lines = [f"# ganeval trace report: {title}", "", markdown_table(head, rows), "",
-             f"Event thresholds are recorded in each folder's `{rundir.EVENTS_FILE}`; dashed lines on the curves "
-             "mark the step at which each event's evidence started.", ""]
+             f"Event thresholds are recorded in each folder's `{rundir.EVENTS_FILE}`; on the curves each event is "
+             "shaded over its interval (dashed line: where its evidence started; ▶: still open at the run's end), "
+             "faint and dotted for a start-up transient.", ""]
     for run in runs:
         lines += [f"## Events: `{run.label}`" if several else "## Events", "",
                   f"{len(run.rows)} logged steps ({run.rows[0]['step']}–{run.rows[-1]['step']}); "
-                  f"{len(run.events)} event(s).", "", _events_table(run.events), ""]
+                  f"{len(run.events)} event(s), {sum(bool(e.get('open')) for e in run.events)} still open at the end.",
+                  "", _events_table(run.events, run.transients), ""]
     lines += ["## Curves", ""]
     for fig in figures:
         lines += [fig, ""]

@@ -22,13 +22,14 @@ def traces(tmp_path_factory):
 def test_several_trace_folders_side_by_side(traces, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["report", str(traces / "calm"), str(traces / "wild")]) == 0
-    text = (tmp_path / "trace-comparison.md").read_text()
+    assert not (tmp_path / "trace-comparison.md").exists()  # not into the current folder ...
+    text = (traces / "trace-comparison.md").read_text()  # ... but next to the first one
     assert "`calm` vs `wild`" in text and "## Events: `calm`" in text and "## Events: `wild`" in text
     wild_events = rundir.read_events(traces / "wild")
     assert wild_events, "lr 1.0 must produce events"
     assert f"| {wild_events[0]['step']} |" in text
     for name in ("d-grad-norms", "g-grad-norms", "losses", "health", "d-spectral-norms"):
-        assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 0, name
+        assert (traces / "figures" / f"{name}.png").stat().st_size > 0, name
         assert f"figures/{name}.png" in text
 
 

@@ -6,10 +6,11 @@ Your loop::
 
     with GANTracer(G, D, "runs/my-gan") as tracer:       # trace.csv, layers.json, events.json
         for step in range(steps):                          # a global step, not a per-epoch index
-            d_loss, real_logits, fake_logits = ...         # your D loss and D outputs (logits)
-            opt_d.zero_grad(); d_loss.backward()
-            tracer.d_step(d_loss, real_logits, fake_logits)  # reads D's gradients now
-            opt_d.step()
+            for _ in range(n_critic):                      # 1 for a plain GAN
+                d_loss, real_logits, fake_logits = ...     # your D loss (with any penalty) and outputs
+                opt_d.zero_grad(); d_loss.backward()
+                tracer.d_step(d_loss, real_logits, fake_logits, penalty=gp)  # every critic update
+                opt_d.step()
             g_loss = ...
             opt_g.zero_grad(); g_loss.backward()
             tracer.g_step(g_loss)                          # reads G's gradients now
@@ -51,9 +52,9 @@ Columns of trace.csv (one row per logged step; "D outputs" are what ``d_step`` w
   same per layer (layers as in layers.json).
 - ``sample_diversity``: mean pairwise L2 distance of up to 64 fake samples over that of real ones
   (NaN when ``d_step`` got no samples); near 0 means G's samples collapsed onto each other.
-- ``d_param_norm``, ``g_param_norm``: L2 norm of all of D's / G's parameters, at the weights the
-  step's gradients were taken at (before the optimizer step; so the first row is the initial
-  weights).
+- ``d_param_norm``, ``g_param_norm``: L2 norm of all of D's / G's parameters before the step's
+  first update (D's at the step's first ``d_step``, also in a multi-critic loop; G's at
+  ``g_step``), so the first row is the initial weights.
 - ``lr_d``, ``lr_g``: learning rate of each optimizer's first parameter group.
 - ``d_sigma.<layer>``: largest singular value of D's weight, flattened to ``[out, in*k*k]``, by
   power iteration converged at the first row (within 2% of the exact value on DCGAN layers),
@@ -72,10 +73,10 @@ import torch
 from torch import nn
 
 from ganeval import rundir
-from ganeval.diagnostics.events import Thresholds, detect_events
+from ganeval.diagnostics.events import Thresholds, detect, events_markdown
 from ganeval.diagnostics.gradnorm import grad_norms, layer_groups, layer_types
 from ganeval.diagnostics.spectral import SpectralMonitor, spectral_weights
-from ganeval.diagnostics.trace import TraceLog, read_trace
+from ganeval.diagnostics.trace import TraceLog, read_trace, tensorboard_writer
 
 _DIVERSITY_SAMPLES = 64
 
@@ -193,12 +194,23 @@ class StepStatistics:
 
 
 def write_events(run_dir: Path, thresholds: Thresholds = Thresholds(),
-                 checkpoint_metrics: Sequence[tuple[int, dict[str, float]]] = ()) -> list[dict[str, Any]]:
-    """Detect events in ``run_dir/trace.csv`` and write ``events.json``; returns the events."""
+                 checkpoint_metrics: Sequence[tuple[int, dict[str, float]]] = (),
+                 tensorboard: bool | Any = False) -> list[dict[str, Any]]:
+    """Detect events in ``run_dir/trace.csv`` and write ``events.json``; returns the events.
+
+    ``tensorboard``: also write them as the text ``events`` of the run folder's TensorBoard log
+    (True: a writer of its own; or an open ``SummaryWriter`` to use)."""
     rows = read_trace(rundir.trace_path(run_dir))
-    events = detect_events(rows, thresholds, checkpoint_metrics)
-    rundir.write_events(run_dir, thresholds.to_dict(), events)
-    return events
+    found = detect(rows, thresholds, checkpoint_metrics)
+    rundir.write_events(run_dir, thresholds.to_dict(), found.events, transients=found.transients)
+    if tensorboard is not False and tensorboard is not None:
+        writer = tensorboard_writer(Path(run_dir)) if tensorboard is True else tensorboard
+        last = int(rows[-1]["step"]) if rows else 0
+        writer.add_text("events", events_markdown(found.events, found.transients), global_step=last)
+        writer.flush()
+        if tensorboard is True:
+            writer.close()
+    return found.events
 
 
 class GANTracer:
@@ -207,18 +219,22 @@ class GANTracer:
     ``trace_every``: a row every that many steps. ``spectral_every``: D's spectral norms are
     re-estimated every that many rows (held in between). Rows reach ``trace.csv`` at least every
     ``flush_seconds`` seconds of wall time and every ``flush_every`` rows, and at :meth:`close`.
+    ``tensorboard``: also write every row as TensorBoard scalars and, at :meth:`close`, the events
+    as text, into ``run_dir`` (``tensorboard --logdir runs/``; needs ``pip install tensorboard``).
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, run_dir: str | Path, trace_every: int = 1,
                  spectral_every: int = 10, flush_every: int = 1000, flush_seconds: float = 10.0,
-                 thresholds: Thresholds = Thresholds()):
+                 thresholds: Thresholds = Thresholds(), tensorboard: bool = False):
         if trace_every < 1 or spectral_every < 1 or flush_every < 1:
             raise ValueError("trace_every, spectral_every and flush_every must be positive")
         if not flush_seconds > 0:
             raise ValueError(f"flush_seconds must be positive, got {flush_seconds}")
         self.run_dir = Path(run_dir)
         self.stats = StepStatistics(G, D, seeds=None, spectral_every=spectral_every)
-        self.trace = TraceLog([rundir.trace_path(self.run_dir)], self.stats.columns)
+        self.trace = TraceLog([rundir.trace_path(self.run_dir)], self.stats.columns, tensorboard=tensorboard)
+        if tensorboard:
+            self.trace.writers()  # fail now, not at the first flush, when TensorBoard is missing
         self.trace_every, self.flush_every, self.thresholds = trace_every, flush_every, thresholds
         self.flush_seconds = flush_seconds
         self._d: dict[str, Any] | None = None
@@ -254,12 +270,19 @@ class GANTracer:
                real: torch.Tensor | None = None, fake: torch.Tensor | None = None,
                penalty: torch.Tensor | None = None) -> None:
         """After D's backward: D's loss and outputs on real and fake ``[B]`` (logits preferred;
-        samples optional, for the diversity signal). Reads D's gradients and weight norm now,
-        before your optimizer clears or changes them."""
+        samples optional, for the diversity signal); ``penalty``: the gradient-penalty term already
+        inside ``d_loss``, if any. Reads D's gradients now, before your optimizer clears or changes
+        them. Call it after every critic update of a multi-critic loop: the row keeps the loss,
+        outputs and gradients of the step's last call and the weight norm of its first (the
+        weights before the step's first D update)."""
         grads = [p.grad.detach().clone() if p.grad is not None else None for p in self.stats.d_params]
+        # The weight norm is the one at the step's *first* critic update: in a multi-critic loop
+        # (n_critic d_steps per step) the later calls see weights the step already changed, and a
+        # D that blows up inside step 0 must show its initial weights in row 0.
+        first = self._d["param_norm"] if self._d is not None else self.stats.param_norm(self.stats.d_params)
         self._d = {"loss": d_loss.detach().reshape(1), "real": real_logits.detach().reshape(1, -1),
                    "fake": fake_logits.detach().reshape(1, -1), "grads": grads,
-                   "param_norm": self.stats.param_norm(self.stats.d_params),
+                   "param_norm": first,
                    "penalty": (penalty.detach().reshape(1) if penalty is not None else torch.zeros(1, device=d_loss.device)),
                    "real_x": real.detach().unsqueeze(0) if real is not None else None,
                    "fake_x": fake.detach().unsqueeze(0) if fake is not None else None}
@@ -311,7 +334,9 @@ class GANTracer:
         if not self._closed:
             self.flush()
             self._closed = True
-            self._events = write_events(self.run_dir, self.thresholds)
+            writers = self.trace.writers() if self.trace.tensorboard else None
+            self._events = write_events(self.run_dir, self.thresholds, tensorboard=writers[0] if writers else False)
+            self.trace.close()
         return self._events
 
     def __enter__(self) -> GANTracer:

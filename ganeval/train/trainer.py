@@ -290,8 +290,16 @@ class CellTrainer:
         run = self.run
         end = run.steps if stop_at is None else min(stop_at, run.steps)
         last = run.steps - 1
-        trace = TraceLog([trace_path(d) for d in self.run_dirs], self.columns)
+        trace = TraceLog([trace_path(d) for d in self.run_dirs], self.columns, tensorboard=run.tensorboard)
         trace.resume(self.step)
+        try:
+            self._train_loop(trace, end, last, on_steps, on_checkpoint)
+        finally:
+            trace.close()  # TensorBoard writers, if any
+
+    def _train_loop(self, trace: TraceLog, end: int, last: int, on_steps: Callable[[int], None] | None,
+                    on_checkpoint: Callable[[], None] | None) -> None:
+        run = self.run
         for run_dir in self.run_dirs:
             write_layers(run_dir, self.stats.layers())
         self.G.train()

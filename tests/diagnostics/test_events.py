@@ -2,6 +2,7 @@
 
 import math
 import random
+import statistics
 
 import pytest
 
@@ -191,3 +192,78 @@ def test_every_kind_is_registered_and_the_healthy_trace_has_the_new_columns_quie
     for r in rows:
         r.update(d_tied=0.0, d_out_std=0.3, d_real=0.2, d_fake=-0.1)
     assert kinds(rows) == []
+
+
+# --- intervals, start-up transients, explosions that matter (issue 26) ---------------------------
+def test_every_event_has_an_interval_and_says_whether_it_is_still_open():
+    rows = healthy()
+    for r in rows[100:130]:
+        r["sample_diversity"] = 0.02
+    for r in rows[300:]:
+        r["sample_diversity"] = 0.01
+    (event,) = detect_events(rows)
+    assert (event["kind"], event["step"], event["end"], event["open"]) == (ev.MODE_COLLAPSE, 1000, 3990, True)
+    assert event["episodes"] == [[1000, 1290], [3000, 3990]]
+    for r in rows[300:]:
+        r["sample_diversity"] = 0.9  # recovered: the event is closed at its last low row
+    (event,) = detect_events(rows)
+    assert (event["end"], event["open"], event["episodes"]) == (1290, False, [[1000, 1290]])
+
+
+def near_zero_start(n=400, recover=60, seed=0):
+    """A healthy run whose G starts near zero: one point (low diversity), perfectly separated by
+    D, G's gradient growing x1.25 a row from 1e-4 until it levels off at about 1."""
+    rows = healthy(n, seed)
+    for i, r in enumerate(rows[:recover]):
+        r["sample_diversity"] = 0.001 * 1.1 ** min(i, 40)  # at most 0.045
+        r["d_real_above_fake"] = 1.0
+        r["g_grad_norm"] = min(1e-4 * 1.25 ** i, r["g_grad_norm"])
+    return rows
+
+
+def test_a_generator_starting_near_zero_is_a_start_up_transient_not_an_event():
+    rows = near_zero_start()
+    found = ev.detect(rows)
+    assert found.events == []
+    assert {e["kind"] for e in found.transients} == {ev.MODE_COLLAPSE, ev.OVERPOWERING}
+    assert all(e["step"] == 0 and not e["open"] and e["startup"] for e in found.transients)
+    # the same start that never recovers is a failure: dated at step 0, still open at the end
+    rows = near_zero_start(recover=400)
+    kinds_open = {(e["kind"], e["step"], e["open"]) for e in detect_events(rows)}
+    assert {(ev.MODE_COLLAPSE, 0, True), (ev.OVERPOWERING, 0, True)} <= kinds_open
+    # and a collapse that begins after the start-up rows is an event even though it recovers
+    rows = healthy()
+    for r in rows[25:60]:
+        r["sample_diversity"] = 0.01
+    assert [(e["kind"], e["step"], e["open"]) for e in detect_events(rows)] == [(ev.MODE_COLLAPSE, 250, False)]
+
+
+def test_a_gross_blow_up_at_step_0_is_dated_step_0():
+    rows = healthy()
+    rows[0]["d_grad_norm"] = 3e15  # no history at all: the ceiling alone decides
+    events = [e for e in detect_events(rows) if e["kind"] == ev.EXPLODING]
+    assert [(e["step"], e["evidence"]["network"]) for e in events] == [(0, "D")]
+    assert ev.EXPLODING not in kinds(healthy(), th=Thresholds(explode_ceiling=1e6))
+
+
+def test_noise_on_a_vanished_gradient_is_not_an_explosion():
+    rows = healthy()
+    r = random.Random(1)
+    for row in rows[100:]:
+        row["g_grad_norm"] = 1.3e-5 * math.exp(0.3 * r.gauss(0, 1))
+    rows[250]["g_grad_norm"] = 2.7e-4  # 20x the recent median, but 2e-3 of G's early scale
+    assert ev.EXPLODING not in kinds(rows)
+    rows[250]["g_grad_norm"] = 20.0  # 40x the early scale: an explosion
+    events = [e for e in detect_events(rows) if e["kind"] == ev.EXPLODING]
+    assert [(e["step"], e["end"]) for e in events] == [(2500, 2500)]
+    assert events[0]["evidence"]["early_scale"] == pytest.approx(statistics.median(
+        x["g_grad_norm"] for x in healthy()[:10]))
+
+
+def test_steady_growth_is_not_an_explosion_a_jump_is():
+    rows = healthy()
+    for i, row in enumerate(rows[100:150]):
+        row["d_grad_norm"] = 1.0 * 1.3 ** i  # x1.3 a row: 10x the median within a few rows, never a jump
+    for row in rows[150:]:
+        row["d_grad_norm"] = 1.3 ** 49
+    assert ev.EXPLODING not in kinds(rows)

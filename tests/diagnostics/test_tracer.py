@@ -45,9 +45,18 @@ def test_an_absurd_learning_rate_gives_a_divergence_event(tmp_path):
     rows = read_trace(tmp_path / "boom" / "trace.csv")
     nan_at = next(r["step"] for r in rows if not math.isfinite(r["d_loss"]))
     assert [e["step"] for e in events if e["kind"] == "divergence"] == [nan_at]
-    # one update at lr 1e9 multiplies D's weights long before anything is NaN: that comes first
-    assert events[0]["kind"] == "exploding_weights" and events[0]["step"] == 1 < nan_at
-    assert events[0]["evidence"]["norm"] == rows[1]["d_param_norm"] > 10 * rows[0]["d_param_norm"]
+    # one update at lr 1e9 multiplies D's weights, and its gradient passes the ceiling, before
+    # anything is NaN: those come first, dated at the first row that shows them (no history needed)
+    first = [e for e in events if e["step"] == 1]
+    weights = next(e for e in first if e["kind"] == "exploding_weights")
+    assert 1 < nan_at and min(e["step"] for e in events) == 1
+    assert weights["evidence"]["norm"] == rows[1]["d_param_norm"] > 10 * rows[0]["d_param_norm"]
+    gross = next(e for e in first if e["kind"] == "exploding_gradients" and e["evidence"]["network"] == "D")
+    assert gross["evidence"]["norm"] == rows[1]["d_grad_norm"] >= gross["thresholds"]["explode_ceiling"]
+    # D's weights never come back: the event is still open at the run's end, its interval says so
+    assert weights["open"] and weights["end"] == rows[-1]["step"]
+    divergence = next(e for e in events if e["kind"] == "divergence")
+    assert divergence["open"] and divergence["episodes"] == [[nan_at, rows[-1]["step"]]]
 
 
 # --- crash safety, the with form, step numbers, layers.json, the new columns -------------------------
@@ -217,3 +226,85 @@ def test_the_trainer_traces_the_new_columns_and_writes_layers_json(tmp_path):
         layers = rundir.read_layers(tmp_path / f"s{k}")
         assert [n for n, _ in layers["D"]] == [c.split(".", 1)[1] for c in t.columns if c.startswith("d_grad_norm.")]
         assert all(kind == "SeedLinear" for _, kind in layers["D"] + layers["G"])
+
+
+# --- multi-critic loops, TensorBoard (issue 26) ----------------------------------------------------
+def critic_loop(run_dir, steps=6, n_critic=5, lr_d=1e-3, **tracer_kw):
+    """A WGAN-GP-style loop with ``n_critic`` D updates per G update, traced as the README shows;
+    returns (events, D's weight norm before each step's first critic update, penalties given)."""
+    G, D = tiny_gan()
+    opt_d, opt_g = torch.optim.Adam(D.parameters(), lr_d), torch.optim.Adam(G.parameters(), 1e-3)
+    before, penalties = [], []
+    with GANTracer(G, D, run_dir, **tracer_kw) as tracer:
+        for step in range(steps):
+            before.append(math.sqrt(sum(float(p.detach().square().sum()) for p in D.parameters())))
+            for _ in range(n_critic):
+                x = torch.randn(16, 2)
+                fake = G(torch.randn(16, 2)).detach()
+                real_out, fake_out = D(x).squeeze(1), D(fake).squeeze(1)
+                penalty = 0.1 * D[0].weight.square().sum()
+                d_loss = fake_out.mean() - real_out.mean() + penalty
+                opt_d.zero_grad()
+                d_loss.backward()
+                tracer.d_step(d_loss, real_out, fake_out, real=x, fake=fake, penalty=penalty)
+                opt_d.step()
+            penalties.append(float(penalty.detach()))
+            g_loss = -D(G(torch.randn(16, 2))).mean()
+            opt_g.zero_grad()
+            g_loss.backward()
+            tracer.g_step(g_loss)
+            opt_g.step()
+            tracer.step(step, opt_d, opt_g)
+    return tracer.close(), before, penalties
+
+
+def test_a_multi_critic_loop_logs_the_weights_before_the_first_critic_update(tmp_path):
+    _, before, penalties = critic_loop(tmp_path / "critic")
+    rows = read_trace(tmp_path / "critic" / "trace.csv")
+    assert [r["d_param_norm"] for r in rows] == pytest.approx(before, rel=1e-6)  # not after n_critic updates
+    assert [r["penalty"] for r in rows] == pytest.approx(penalties, rel=1e-6)  # the last critic update's
+
+
+def test_a_critic_that_blows_up_inside_step_0_is_dated_step_0(tmp_path):
+    events, before, _ = critic_loop(tmp_path / "blowup", steps=12, lr_d=1e9)
+    rows = read_trace(tmp_path / "blowup" / "trace.csv")
+    assert rows[0]["d_param_norm"] == pytest.approx(before[0], rel=1e-6)  # row 0: the initial weights
+    assert min(e["step"] for e in events) == 0  # five updates at lr 1e9 inside step 0 show in row 0
+    assert any(e["kind"] == "exploding_weights" and e["step"] == 1 for e in events)  # seen at step 1's start
+
+
+def test_tensorboard_gets_every_trace_column_and_the_events(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events, _, _ = critic_loop(tmp_path / "tb", steps=8, lr_d=1e9, tensorboard=True)
+    rows = read_trace(tmp_path / "tb" / "trace.csv")
+    acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"trace/d_loss", "trace/g_grad_norm", "trace/d_param_norm", "layers/d_grad_norm.0"} <= tags
+    for column in ("d_param_norm", "g_loss", "d_real_above_fake"):
+        read = [(e.step, e.value) for e in acc.Scalars(f"trace/{column}")]
+        wanted = [(r["step"], r[column]) for r in rows if math.isfinite(r[column])]
+        assert [s for s, _ in read] == [s for s, _ in wanted]
+        assert [v for _, v in read] == pytest.approx([v for _, v in wanted], rel=1e-6)
+    text = acc.Tensors("events/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert events and all(e["kind"].replace("_", " ") in text for e in events)
+
+
+def test_tensorboard_missing_is_one_clear_error(tmp_path, monkeypatch):
+    import builtins
+
+    from ganeval.errors import SpecError
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard") or name.startswith("tensorboard"):
+            raise ImportError("No module named 'tensorboard'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    G, D = tiny_gan()
+    with pytest.raises(SpecError, match=r"pip install 'ganeval\[tensorboard\]'"):
+        GANTracer(G, D, tmp_path / "no-tb", tensorboard=True)
