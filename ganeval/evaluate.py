@@ -32,10 +32,10 @@ def finalize_metrics(run: RunSpec, run_dir: Path, metrics: dict[str, float]) -> 
     quality metrics of a diverged run. Returns (metrics, divergence step or None)."""
     from ganeval.diagnostics.events import DIVERGENCE, Thresholds
     from ganeval.diagnostics.stability import stability_summary
-    from ganeval.diagnostics.tracer import write_events
+    from ganeval.diagnostics.tracer import detect_and_write_events
 
     evals = rundir.read_evals(run_dir, run.eval_config())
-    events = write_events(run_dir, Thresholds(), evals, tensorboard=run.tensorboard)
+    events = detect_and_write_events(run_dir, Thresholds(), evals, tensorboard=run.tensorboard)
     rows = read_trace(rundir.trace_path(run_dir))
     summary = stability_summary(rows, events, [m.get("modes_covered") for _, m in evals], metrics.get("modes_covered"))
     diverged_step = next((e["step"] for e in events if e["kind"] == DIVERGENCE), None)

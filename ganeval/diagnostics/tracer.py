@@ -193,7 +193,7 @@ class StepStatistics:
         return torch.cat([scalars, lr, d_norms[:, 1:], g_norms[:, 1:], sigma.to(dev)], dim=1)
 
 
-def write_events(run_dir: Path, thresholds: Thresholds = Thresholds(),
+def detect_and_write_events(run_dir: Path, thresholds: Thresholds = Thresholds(),
                  checkpoint_metrics: Sequence[tuple[int, dict[str, float]]] = (),
                  tensorboard: bool | Any = False) -> list[dict[str, Any]]:
     """Detect events in ``run_dir/trace.csv`` and write ``events.json``; returns the events.
@@ -335,7 +335,8 @@ class GANTracer:
             self.flush()
             self._closed = True
             writers = self.trace.writers() if self.trace.tensorboard else None
-            self._events = write_events(self.run_dir, self.thresholds, tensorboard=writers[0] if writers else False)
+            self._events = detect_and_write_events(self.run_dir, self.thresholds,
+                                                   tensorboard=writers[0] if writers else False)
             self.trace.close()
         return self._events
 

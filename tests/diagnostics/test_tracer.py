@@ -18,7 +18,7 @@ from torch import nn
 from ganeval import rundir
 from ganeval.diagnostics import GANTracer, StepStatistics
 from ganeval.diagnostics.trace import read_trace
-from ganeval.diagnostics.tracer import write_events
+from ganeval.diagnostics.tracer import detect_and_write_events
 
 
 def test_a_user_loop_gets_a_trace_and_events(tmp_path):
@@ -105,7 +105,7 @@ def test_a_loop_killed_with_sigkill_leaves_its_trace_up_to_the_last_flush(tmp_pa
     flushed_by = max(step for t, step in seen if t < killed_at - 0.7)
     assert rows[-1]["step"] >= flushed_by
     assert not rundir.events_path(run_dir).exists()  # close() never ran ...
-    assert write_events(run_dir) == []  # ... and the events are found from the trace, as `ganeval report` does
+    assert detect_and_write_events(run_dir) == []  # ... and the events are found from the trace, as `ganeval report` does
 
 
 def tiny_gan():
