@@ -289,8 +289,17 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
               help="seed of the generator's latents; also the seed the score is filed under with --out")
 @click.option("--benchmark", help="score against a built-in benchmark: its mode metrics (+ FID/IS/KID for images)")
 @click.option("--real", type=click.Path(path_type=Path),
-              help="score against your own real images: a folder of PNG/JPEG or an .npy/.npz/.pt tensor file")
-@click.option("--metrics", "metric_names", help="comma-separated: modes,fid,is,kid,prc  [default: all that apply]")
+              help="score against your own real images (a folder of PNG/JPEG or a tensor file) or real points "
+                   "(an .npy/.npz/.pt [N, D] file: MMD, precision, recall)")
+@click.option("--centers", type=click.Path(path_type=Path),
+              help="points: the centres [K, D] of your own Gaussian mixture (.npy/.npz/.pt/.csv/.txt), for modes "
+                   "covered, high-quality rate and KL")
+@click.option("--std", type=float, help="with --centers: the std of each mixture component  [default: estimated "
+                                       "from --real points]")
+@click.option("--trace", "trace_dir", type=click.Path(path_type=Path),
+              help="the GANTracer folder of the run that made the samples: its events and stability summary "
+                   "(n_events, diverged, gradient spreads) are filed with the score, for `check`")
+@click.option("--metrics", "metric_names", help="comma-separated: modes,fid,is,kid,prc,mmd  [default: all that apply]")
 @click.option("--inception-weights", type=click.Path(path_type=Path),
               help="FID/IS/KID/PRC with torch-fidelity's Inception-v3 from these weights (any image size); "
                    "default: the offline ganeval-mnist (28x28 digits)")
@@ -310,20 +319,25 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
               help="also file the score as OUT/<benchmark>/<name>/seed-<seed> for `ganeval report` and `ganeval check`")
 @click.option("--json", "as_json", is_flag=True, help="print the evaluation document as JSON")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, metric_names, inception_weights, pixel_range,
-              resize, n_real, is_splits, kid_subset_size, batch_size, name, out_dir, as_json, device):
+def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, centers, std, trace_dir, metric_names,
+              inception_weights, pixel_range, resize, n_real, is_splits, kid_subset_size, batch_size, name, out_dir,
+              as_json, device):
     """Score samples you already have, with no ganeval run folder: a folder of images, a tensor
     file, or a generator; against a built-in benchmark and/or your own real images."""
     import json
 
     from ganeval import fileio, user_samples
     from ganeval.device import resolve_device
-    from ganeval.score import DEFAULT_SAMPLES, score, write_score
+    from ganeval.score import DEFAULT_SAMPLES, make_mixture, read_user_trace, score, write_score
 
     if (samples is None) == (generator_spec is None):
         raise SpecError("give SAMPLES (a folder of images or a tensor file) or --generator, not both or neither")
-    if benchmark is None and real is None:
-        raise SpecError("score against --benchmark NAME and/or --real PATH (your own real images)")
+    if benchmark is None and real is None and centers is None:
+        raise SpecError("score against --benchmark NAME, --real PATH (your own real images or points) and/or "
+                        "--centers FILE (your own mixture's centres)")
+    if std is not None and centers is None:
+        raise SpecError("--std is the std of the mixture given by --centers")
+    trace = read_user_trace(trace_dir) if trace_dir is not None else None
     if benchmark is not None:
         from ganeval.benchmarks import get_benchmark
 
@@ -352,10 +366,11 @@ def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, metric_
     else:
         if n is not None:
             raise SpecError("-n/--samples draws from --generator; SAMPLES are scored as given")
-        given = user_samples.load_samples(samples, pixel_range)
+        given = user_samples.load_samples(samples, pixel_range, allow_nonfinite=trace is not None)
         default_name = samples.resolve().name if samples.is_dir() else samples.stem
     reference = user_samples.load_samples(real, pixel_range) if real is not None else None
-    doc = score(given, benchmark=benchmark, real=reference, metrics=names,
+    mixture = make_mixture(user_samples.load_centers(centers), std, reference) if centers is not None else None
+    doc = score(given, benchmark=benchmark, real=reference, mixture=mixture, trace=trace, metrics=names,
                 inception_weights=str(inception_weights) if inception_weights else None, resize=resize,
                 n_real=n_real, is_splits=is_splits, kid_subset_size=kid_subset_size,
                 name=name or default_name or "samples", seed=seed, device=dev, progress=say)
@@ -375,13 +390,21 @@ def _print_score(doc: dict[str, Any]) -> None:
 
     src, ref = doc["source"], doc["reference"]
     what = src.get("path") or src.get("generator")
-    against = " and ".join(x for x in (ref.get("benchmark") and f"benchmark {ref['benchmark']}",
-                                       ref.get("real") and f"{ref['n_real']} real images from {ref['real'].get('path')}")
-                           if x)
+    opts = doc.get("eval_options") or {}
+    kind = "points" if (doc.get("fidelity") or {}).get("extractor") == "raw-points" else "images"
+    against = " and ".join(x for x in (
+        ref.get("benchmark") and f"benchmark {ref['benchmark']}",
+        ref.get("real") and f"{ref['n_real']} real {kind} from {ref['real'].get('path')}",
+        ref.get("centers") and (f"your mixture of {ref['centers'].get('n_modes')} modes from {ref['centers'].get('path')} "
+                                f"(std {opts.get('std', float('nan')):.4g}, {ref['centers'].get('std_from')})")) if x)
     click.echo(f"{doc['loss']}: {src['n']} samples from {src['kind']} {what}"
                + (f" (resized from {src['resized_from']})" if src.get("resized_from") else "") + f", against {against}")
     f = doc.get("fidelity") or {}
-    if f.get("extractor"):
+    if f.get("extractor") == "raw-points":
+        click.echo(f"on the raw coordinates of {f.get('n_generated')} generated vs {f.get('n_real')} real points: "
+                   f"MMD² unbiased, {f.get('kernel')}; precision/recall with k = {f.get('prc_neighborhood')} "
+                   "(Kynkäänniemi et al. 2019)")
+    elif f.get("extractor"):
         click.echo(f"FID / IS / KID / precision / recall by feature extractor {f['extractor']} on {f.get('n_generated')} "
                    f"generated vs {f.get('n_real', '–')} real images (KID subsets of {f.get('kid_subset_size', '–')}, "
                    f"IS over {f.get('is_splits')} split(s); not comparable across extractors)")
@@ -393,6 +416,13 @@ def _print_score(doc: dict[str, Any]) -> None:
         rows.append([label + (f" {arrow}" if arrow else ""),
                      "nan" if value is None else format(value, info.fmt if info else ".4g")])
     click.echo(markdown_table(["metric", "value"], rows))
+    trace = doc.get("trace")
+    if trace:
+        kinds = sorted({e["kind"] for e in doc.get("events") or []})
+        click.echo(f"trace {trace['path']}: {trace['rows']} rows to step {trace['last_step']}, "
+                   f"{len(doc.get('events') or [])} event(s){' (' + ', '.join(kinds) + ')' if kinds else ''}; "
+                   f"events {trace['events_from']}" + (f"; diverged at step {doc['diverged_step']}: quality metrics "
+                                                        "blanked, as for a trained run" if doc['status'] == 'diverged' else ""))
 
 
 @cli.command()
@@ -506,24 +536,30 @@ def list_cmd():
 @click.option("--update", is_flag=True, help="write a new baseline from this bench (atomically), keeping the tracked "
                                              "metrics and tolerances of the old one")
 @click.option("--retrack", is_flag=True, help="with --update: track the default metric set again")
-def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack):
+@click.option("--tolerance", "tolerances", multiple=True, metavar="METRIC=VALUE[%]",
+              help="override a tracked metric's tolerance for this check (with --update: in the new baseline); "
+                   "VALUE in the metric's units, VALUE% relative to the baseline mean; METRIC may be a full "
+                   "BENCHMARK/LOSS/METRIC key; repeatable")
+def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack, tolerances):
     """Compare a bench with a baseline; exit 1 if a tracked metric got worse beyond its tolerance."""
     import json
     import math
 
     from ganeval import fileio
-    from ganeval.regression import check, load_baseline, make_baseline
+    from ganeval.regression import apply_tolerances, check, load_baseline, make_baseline, parse_tolerances
     from ganeval.rundir import check_bench_dir
     from ganeval.tables import markdown_table
 
     check_bench_dir(bench_dir)
+    overrides = parse_tolerances(tolerances)
     if update:
         old = load_baseline(baseline_file) if baseline_file.exists() and not retrack else None
-        doc = make_baseline(bench_dir, tolerances={k: v["tolerance"] for k, v in old["metrics"].items()} if old else None)
+        doc = make_baseline(bench_dir, tolerances={k: v["tolerance"] for k, v in old["metrics"].items()} if old else None,
+                            overrides=overrides)
         fileio.write_json(baseline_file, doc)
         click.echo(f"baseline updated: {baseline_file} ({len(doc['metrics'])} tracked metrics)")
         return
-    verdicts = check(bench_dir, load_baseline(baseline_file), alpha)
+    verdicts = check(bench_dir, apply_tolerances(load_baseline(baseline_file), overrides), alpha)
 
     def num(x: float) -> str:
         if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -556,12 +592,16 @@ def baseline():
 @baseline.command("init")
 @click.argument("bench_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="baseline file to write")
-@click.option("--metrics", "metric_names", help="metrics to track in every cell  [default: the quality and stability set]")
-def baseline_init(bench_dir, output, metric_names):
-    """Create a baseline from a bench, with the default tolerance of each metric."""
+@click.option("--metrics", "metric_names", help="metrics to track in every cell (each must have values in every "
+                                                 "cell)  [default: those of the quality and stability set the bench has]")
+@click.option("--tolerance", "tolerances", multiple=True, metavar="METRIC=VALUE[%]",
+              help="a tolerance instead of the default: VALUE in the metric's units, VALUE% relative to the "
+                   "baseline mean; METRIC may be a full BENCHMARK/LOSS/METRIC key; repeatable")
+def baseline_init(bench_dir, output, metric_names, tolerances):
+    """Create a baseline from a bench, with the default tolerance of each metric (or --tolerance)."""
     from ganeval import fileio
     from ganeval.metrics.catalog import METRICS
-    from ganeval.regression import guard_warnings, make_baseline, power_table
+    from ganeval.regression import guard_warnings, make_baseline, parse_tolerances, power_table
     from ganeval.rundir import check_bench_dir
     from ganeval.tables import markdown_table
 
@@ -571,9 +611,10 @@ def baseline_init(bench_dir, output, metric_names):
         tracked = _split_names(metric_names, "--metrics")
         for m in tracked:
             METRICS.get(m)
+    overrides = parse_tolerances(tolerances)
     if output.exists():
         raise SpecError(f"{output} exists; use `ganeval check ... --update` to refresh a baseline")
-    doc = make_baseline(bench_dir, tracked)
+    doc = make_baseline(bench_dir, tracked, overrides=overrides)
     fileio.write_json(output, doc)
     click.echo(f"baseline written: {output} ({len(doc['metrics'])} tracked metrics)")
     seeds = (3, 5, 10, 20)
