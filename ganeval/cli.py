@@ -323,7 +323,8 @@ def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, centers
               inception_weights, pixel_range, resize, n_real, is_splits, kid_subset_size, batch_size, name, out_dir,
               as_json, device):
     """Score samples you already have, with no ganeval run folder: a folder of images, a tensor
-    file, or a generator; against a built-in benchmark and/or your own real images."""
+    file, or a generator; against a built-in benchmark, your own real images or points, and/or your
+    own mixture's centres; with --trace, the run's events and stability summary too."""
     import json
 
     from ganeval import fileio, user_samples

@@ -252,9 +252,9 @@ def test_every_seed_collapsing_fails_with_the_default_tolerances(collapse, tmp_p
     assert main(["check", str(collapse / "collapsed"), "--baseline", str(tmp_path / "b.json")]) == 1
     failed = [x for x in capsys.readouterr().err.splitlines() if x.startswith("regression: ")]
     modes = next(x for x in failed if x.startswith("regression: ring8/mygan/modes_covered:"))
-    assert "5.833 (mean of 6) -> 0 (mean of 6), worse by 5.833 (tolerance 0.2917; Welch t-test p = 0.0023" in modes
+    assert "5.833 (mean of 6) -> 0 (mean of 6), worse by 5.833 (tolerance 0.2917; Welch t-test p = 0.00227 < 0.017)" in modes
     hq = next(x for x in failed if x.startswith("regression: ring8/mygan/hq_rate:"))
-    assert "0.037 (mean of 6) -> 0 (mean of 6)" in hq and "tolerance 0.0037;" in hq
+    assert "0.037 (mean of 6) -> 0 (mean of 6)" in hq and "tolerance 0.0037; Welch t-test p = 0.0033 <" in hq
     # the tolerance that hid it (2 x the seed spread, 5.854 modes) is still settable, and then it
     # decides: the check says the drop is within it
     capsys.readouterr()

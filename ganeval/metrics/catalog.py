@@ -105,7 +105,8 @@ DIVERSITY = register_metric(MetricInfo(
 MMD2 = register_metric(MetricInfo(
     "mmd2", "lower", "squared maximum mean discrepancy between generated and real points, unbiased estimate, "
     "Gaussian RBF kernel with bandwidth `mmd_bandwidth` (median pairwise distance of the real points); "
-    "about 0 when both come from one distribution, and may then be slightly negative", ".4g")).name
+    "about 0 when both come from one distribution, and may then be slightly negative; at most 2, the value a "
+    "failed seed counts as", ".4g", worst=_const(2.0))).name
 MMD_BANDWIDTH = register_metric(MetricInfo(
     "mmd_bandwidth", "none", "bandwidth (sigma) of the Gaussian kernel of `mmd2`", ".4g", "context")).name
 
