@@ -120,25 +120,33 @@ class ScoreResult:
 
 def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | None = None,
           latent: str = "normal:100", n: int | None = None, seed: int = 0, benchmark: str | None = None,
-          real: str | Path | torch.Tensor | None = None, metrics: Names | None = None,
+          real: str | Path | torch.Tensor | None = None, centers: str | Path | None = None, std: float | None = None,
+          trace: str | Path | None = None, metrics: Names | None = None,
           inception_weights: str | Path | None = None, pixel_range: str = "-1,1", resize: bool = False,
           n_real: int = 10000, is_splits: int = IS_SPLITS, kid_subset_size: int = 1000, batch_size: int = 500,
           name: str | None = None, out: str | Path | None = None, device: str = "cpu", plugins: Sequence[str] = (),
           progress: Callable[[str], None] = lambda text: None) -> ScoreResult:
     """Score samples you already have — a folder of images, a tensor file, a tensor, or a generator
     (``module:NAME``, ``file.py:NAME``, a TorchScript file) — against a built-in benchmark (its mode
-    metrics, + FID/IS/KID/PRC for images) and/or your own real images. ``out`` files the score as
-    ``OUT/<benchmark>/<name>/seed-<seed>`` for :func:`report` and :func:`check`."""
+    metrics, + FID/IS/KID/PRC for images), your own real images or points (``real``), and/or your
+    own mixture's centres (``centers``, with ``std`` or a std estimated from ``real`` points).
+    ``trace``: a GANTracer folder whose events and stability summary are filed with the score.
+    ``out`` files the score as ``OUT/<benchmark>/<name>/seed-<seed>`` for :func:`report` and
+    :func:`check`."""
     from ganeval import user_samples
     from ganeval.device import resolve_device
-    from ganeval.user_score import DEFAULT_SAMPLES, write_score
+    from ganeval.user_score import DEFAULT_SAMPLES, make_mixture, read_user_trace, write_score
     from ganeval.user_score import score as score_document
 
     load_plugins(list(plugins))
     if (samples is None) == (generator is None):
         raise SpecError("give SAMPLES (a folder of images, a tensor file or a tensor) or --generator, not both or neither")
-    if benchmark is None and real is None:
-        raise SpecError("score against --benchmark NAME and/or --real PATH (your own real images)")
+    if benchmark is None and real is None and centers is None:
+        raise SpecError("score against --benchmark NAME, --real PATH (your own real images or points) and/or "
+                        "--centers FILE (your own mixture's centres)")
+    if std is not None and centers is None:
+        raise SpecError("--std is the std of the mixture given by --centers")
+    user_trace = read_user_trace(Path(trace)) if trace is not None else None
     if benchmark is not None:
         from ganeval.benchmarks import get_benchmark
 
@@ -162,11 +170,13 @@ def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | 
     else:
         if n is not None:
             raise SpecError("-n/--samples draws from --generator; SAMPLES are scored as given")
-        given = _as_samples(samples, pixel_range)
+        given = _as_samples(samples, pixel_range, allow_nonfinite=user_trace is not None)
         default_name = (Path(samples).resolve().name if Path(samples).is_dir() else Path(samples).stem) \
             if not isinstance(samples, torch.Tensor) else "samples"
     reference = _as_samples(real, pixel_range) if real is not None else None
-    doc = score_document(given, benchmark=benchmark, real=reference, metrics=_names(metrics, "metrics"),
+    mixture = make_mixture(user_samples.load_centers(Path(centers)), std, reference) if centers is not None else None
+    doc = score_document(given, benchmark=benchmark, real=reference, mixture=mixture, trace=user_trace,
+                         metrics=_names(metrics, "metrics"),
                             inception_weights=str(inception_weights) if inception_weights else None, resize=resize,
                             n_real=n_real, is_splits=is_splits, kid_subset_size=kid_subset_size,
                             name=name or default_name or "samples", seed=seed, device=dev, progress=progress)
@@ -174,12 +184,13 @@ def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | 
     return ScoreResult(doc, filed)
 
 
-def _as_samples(value: str | Path | torch.Tensor, pixel_range: str):
+def _as_samples(value: str | Path | torch.Tensor, pixel_range: str, allow_nonfinite: bool = False):
     from ganeval import user_samples
 
     if isinstance(value, torch.Tensor):
-        return user_samples.Samples(user_samples.as_samples(value, pixel_range, "tensor"), {"kind": "tensor"})
-    return user_samples.load_samples(Path(value), pixel_range)
+        return user_samples.Samples(user_samples.as_samples(value, pixel_range, "tensor", allow_nonfinite=allow_nonfinite),
+                                    {"kind": "tensor"})
+    return user_samples.load_samples(Path(value), pixel_range, allow_nonfinite=allow_nonfinite)
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -209,13 +220,13 @@ class CheckResult:
         return [v for v in self.verdicts if v.failed]
 
 
-def check(bench_dir: str | Path, *, baseline: str | Path, alpha: float = 0.05, plugins: Sequence[str] = ()
-          ) -> CheckResult:
+def check(bench_dir: str | Path, *, baseline: str | Path, alpha: float = 0.05, tolerances: Sequence[str] = (),
+          plugins: Sequence[str] = ()) -> CheckResult:
     """Compare a bench with a baseline file: a tracked metric regresses when it got worse beyond its
     tolerance and a test across seeds (Bonferroni over the tracked metrics at ``alpha``) says seed
-    noise is an unlikely explanation."""
+    noise is an unlikely explanation. ``tolerances``: ``METRIC=VALUE[%]`` overrides for this check."""
+    from ganeval.regression import apply_tolerances, load_baseline, parse_tolerances
     from ganeval.regression import check as run_check
-    from ganeval.regression import load_baseline
     from ganeval.rundir import check_bench_dir, spec_warning
 
     load_plugins(list(plugins))
@@ -223,4 +234,5 @@ def check(bench_dir: str | Path, *, baseline: str | Path, alpha: float = 0.05, p
         raise SpecError(f"alpha must lie strictly between 0 and 1, got {alpha}")
     bench_dir = check_bench_dir(Path(bench_dir))
     warning = spec_warning(bench_dir)
-    return CheckResult(run_check(bench_dir, load_baseline(Path(baseline)), alpha), alpha, [warning] if warning else [])
+    base = apply_tolerances(load_baseline(Path(baseline)), parse_tolerances(list(tolerances)))
+    return CheckResult(run_check(bench_dir, base, alpha), alpha, [warning] if warning else [])

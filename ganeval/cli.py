@@ -210,8 +210,17 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
               help="seed of the generator's latents; also the seed the score is filed under with --out")
 @click.option("--benchmark", help="score against a built-in benchmark: its mode metrics (+ FID/IS/KID for images)")
 @click.option("--real", type=click.Path(path_type=Path),
-              help="score against your own real images: a folder of PNG/JPEG or an .npy/.npz/.pt tensor file")
-@click.option("--metrics", "metric_names", help="comma-separated: modes,fid,is,kid,prc  [default: all that apply]")
+              help="score against your own real images (a folder of PNG/JPEG or a tensor file) or real points "
+                   "(an .npy/.npz/.pt [N, D] file: MMD, precision, recall)")
+@click.option("--centers", type=click.Path(path_type=Path),
+              help="points: the centres [K, D] of your own Gaussian mixture (.npy/.npz/.pt/.csv/.txt), for modes "
+                   "covered, high-quality rate and KL")
+@click.option("--std", type=float, help="with --centers: the std of each mixture component  [default: estimated "
+                                       "from --real points]")
+@click.option("--trace", "trace_dir", type=click.Path(path_type=Path),
+              help="the GANTracer folder of the run that made the samples: its events and stability summary "
+                   "(n_events, diverged, gradient spreads) are filed with the score, for `check`")
+@click.option("--metrics", "metric_names", help="comma-separated: modes,fid,is,kid,prc,mmd  [default: all that apply]")
 @click.option("--inception-weights", type=click.Path(path_type=Path),
               help="FID/IS/KID/PRC with torch-fidelity's Inception-v3 from these weights (any image size); "
                    "default: the offline ganeval-mnist (28x28 digits)")
@@ -232,10 +241,12 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
 @click.option("--json", "as_json", is_flag=True, help="print the evaluation document as JSON")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @plugin_option
-def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, metric_names, inception_weights, pixel_range,
-              resize, n_real, is_splits, kid_subset_size, batch_size, name, out_dir, as_json, device, plugins):
+def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, centers, std, trace_dir, metric_names,
+              inception_weights, pixel_range, resize, n_real, is_splits, kid_subset_size, batch_size, name, out_dir,
+              as_json, device, plugins):
     """Score samples you already have, with no ganeval run folder: a folder of images, a tensor
-    file, or a generator; against a built-in benchmark and/or your own real images."""
+    file, or a generator; against a built-in benchmark, your own real images or points, and/or your
+    own mixture's centres; with --trace, the run's events and stability summary too."""
     import json
 
     from ganeval import api, fileio
@@ -245,7 +256,8 @@ def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, metric_
             click.echo(f"... {text}", err=True)
 
     result = api.score(samples, generator=generator_spec, latent=latent, n=n, seed=seed, benchmark=benchmark,
-                       real=real, metrics=_split_names(metric_names, "--metrics"), inception_weights=inception_weights,
+                       real=real, centers=centers, std=std, trace=trace_dir,
+                       metrics=_split_names(metric_names, "--metrics"), inception_weights=inception_weights,
                        pixel_range=pixel_range, resize=resize, n_real=n_real, is_splits=is_splits,
                        kid_subset_size=kid_subset_size, batch_size=batch_size, name=name, out=out_dir, device=device,
                        plugins=plugins, progress=say)
@@ -304,8 +316,12 @@ def list_cmd(plugins):
 @click.option("--update", is_flag=True, help="write a new baseline from this bench (atomically), keeping the tracked "
                                              "metrics and tolerances of the old one")
 @click.option("--retrack", is_flag=True, help="with --update: track the default metric set again")
+@click.option("--tolerance", "tolerances", multiple=True, metavar="METRIC=VALUE[%]",
+              help="override a tracked metric's tolerance for this check (with --update: in the new baseline); "
+                   "VALUE in the metric's units, VALUE% relative to the baseline mean; METRIC may be a full "
+                   "BENCHMARK/LOSS/METRIC key; repeatable")
 @plugin_option
-def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack, plugins):
+def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack, tolerances, plugins):
     """Compare a bench with a baseline; exit 1 if a tracked metric got worse beyond its tolerance."""
     import json
 
@@ -315,10 +331,10 @@ def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack, plugins
     from ganeval.tables import fmt_number, markdown_table
 
     if update:
-        doc = update_baseline(check_bench_dir(bench_dir), baseline_file, retrack)
+        doc = update_baseline(check_bench_dir(bench_dir), baseline_file, retrack, tolerances)
         click.echo(f"baseline updated: {baseline_file} ({len(doc['metrics'])} tracked metrics)")
         return
-    result = api.check(bench_dir, baseline=baseline_file, alpha=alpha, plugins=plugins)
+    result = api.check(bench_dir, baseline=baseline_file, alpha=alpha, tolerances=tolerances, plugins=plugins)
     for line in result.warnings:
         click.echo(f"warning: {line}", err=True)
     verdicts = result.verdicts
@@ -347,15 +363,19 @@ def baseline():
 @baseline.command("init")
 @click.argument("bench_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="baseline file to write")
-@click.option("--metrics", "metric_names", help="metrics to track in every cell  [default: the quality and stability set]")
+@click.option("--metrics", "metric_names", help="metrics to track in every cell (each must have values in every "
+                                                 "cell)  [default: those of the quality and stability set the bench has]")
+@click.option("--tolerance", "tolerances", multiple=True, metavar="METRIC=VALUE[%]",
+              help="a tolerance instead of the default: VALUE in the metric's units, VALUE% relative to the "
+                   "baseline mean; METRIC may be a full BENCHMARK/LOSS/METRIC key; repeatable")
 @plugin_option
-def baseline_init(bench_dir, output, metric_names, plugins):
-    """Create a baseline from a bench, with the default tolerance of each metric."""
+def baseline_init(bench_dir, output, metric_names, tolerances, plugins):
+    """Create a baseline from a bench, with the default tolerance of each metric (or --tolerance)."""
     from ganeval.regression import guard_warnings, init_baseline, power_table
     from ganeval.rundir import check_bench_dir, spec_warning
     from ganeval.tables import markdown_table
 
-    doc = init_baseline(check_bench_dir(bench_dir), output, _split_names(metric_names, "--metrics"))
+    doc = init_baseline(check_bench_dir(bench_dir), output, _split_names(metric_names, "--metrics"), tolerances)
     if warning := spec_warning(bench_dir):
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"baseline written: {output} ({len(doc['metrics'])} tracked metrics)")

@@ -30,13 +30,23 @@ from ganeval.spec import RunSpec, check_run_value
 def finalize_metrics(run: RunSpec, run_dir: Path, metrics: dict[str, float]) -> tuple[dict[str, float], int | None]:
     """Detect the run's events (writing events.json), add the stability summary, and blank the
     quality metrics of a diverged run. Returns (metrics, divergence step or None)."""
-    from ganeval.diagnostics.events import DIVERGENCE, Thresholds
-    from ganeval.diagnostics.stability import stability_summary
+    from ganeval.diagnostics.events import Thresholds
     from ganeval.diagnostics.tracer import detect_and_write_events
 
     evals = rundir.read_evals(run_dir, run.eval_config())
     events = detect_and_write_events(run_dir, Thresholds(), evals, tensorboard=run.tensorboard)
     rows = read_trace(rundir.trace_path(run_dir))
+    return stability_metrics(rows, events, metrics, evals)
+
+
+def stability_metrics(rows: Sequence[dict[str, float]], events: Sequence[dict[str, Any]], metrics: dict[str, float],
+                      evals: Sequence[tuple[int, dict[str, float]]] = ()) -> tuple[dict[str, float], int | None]:
+    """``metrics`` with the run's stability summary (from its trace rows, events and checkpoint
+    evaluations) and the divergence step or None; a diverged run's quality metrics are blanked.
+    The one path of a trained seed-run and of a scored one with its own trace (``score --trace``)."""
+    from ganeval.diagnostics.events import DIVERGENCE
+    from ganeval.diagnostics.stability import stability_summary
+
     summary = stability_summary(rows, events, [m.get("modes_covered") for _, m in evals], metrics.get("modes_covered"))
     diverged_step = next((e["step"] for e in events if e["kind"] == DIVERGENCE), None)
     if diverged_step is not None:  # a diverged generator's samples say nothing about the loss

@@ -3,8 +3,16 @@
 A tracked metric is ``BENCHMARK/LOSS[/VARIANT]/METRIC``. It *regresses* when it moved in the bad
 direction by more than its tolerance **and** a one-sided test across seeds says seed noise is an
 unlikely explanation: p < ``alpha`` / (number of tracked metrics), a Bonferroni correction, since
-checking thirty metrics at 5 % each would raise a false alarm on most runs. The test depends on
-what one seed's value is (``kind`` in :mod:`ganeval.metrics.catalog`):
+checking thirty metrics at 5 % each would raise a false alarm on most runs.
+
+The two have separate jobs. Noise is the test's job; the tolerance is the smallest change that
+matters, so it never grows with the baseline's seed spread (a spread-sized tolerance let a total
+collapse of 5.83 ± 2.93 modes to 0 pass at p = 0.0023). Defaults (:data:`DEFAULT_TOLERANCES`) are
+relative where a metric's scale varies with the benchmark or the model (modes covered, the
+high-quality rate, KL, FID, precision...: losing every high-quality sample is a regression at any
+level) and absolute where the unit itself means something (a third of the seeds diverging, one
+more event per seed, a decade of gradient spread). The ``spread`` kind is still read from older
+baselines. The test depends on what one seed's value is (``kind`` in :mod:`ganeval.metrics.catalog`):
 
 - **continuous** (modes covered, high-quality rate, KL, FID, ...): the mean over seeds, with a
   one-sided Welch t-test (unequal spreads; seed counts may differ).
@@ -50,22 +58,28 @@ BASELINE_FORMAT = 1
 TOLERANCE_KINDS = ("absolute", "relative", "spread")
 POWER = 0.8
 
-#: Default tolerances of ``ganeval baseline init`` (kind, value, absolute floor). Seed spread is the
-#: natural unit for most metrics; the floors keep a zero-spread baseline from failing on any change.
+#: Default tolerances of ``ganeval baseline init`` (kind, value, absolute floor): the smallest change
+#: that matters, independent of the baseline's seed spread (see the module docstring). A floor only
+#: where a good baseline sits near 0 and a relative tolerance would shrink to nothing.
 DEFAULT_TOLERANCES: dict[str, tuple[str, float, float]] = {
-    "modes_covered": ("spread", 2.0, 1.0),
-    "modes_robust": ("spread", 2.0, 1.0),
-    "hq_rate": ("spread", 2.0, 0.05),
-    "kl": ("spread", 2.0, 0.1),
-    "mean_confidence": ("spread", 2.0, 0.02),
+    "modes_covered": ("relative", 0.05, 0.0),
+    "modes_robust": ("relative", 0.05, 0.0),
+    "hq_rate": ("relative", 0.1, 0.0),
+    "kl": ("relative", 0.1, 0.05),
+    "mean_confidence": ("absolute", 0.02, 0.0),
     "fid": ("relative", 0.1, 0.0),
     "is_mean": ("relative", 0.1, 0.0),
-    "kid_mean": ("spread", 2.0, 0.005),
-    "precision": ("spread", 2.0, 0.05),
-    "recall": ("spread", 2.0, 0.05),
+    "kid_mean": ("relative", 0.1, 0.001),
+    "precision": ("relative", 0.1, 0.0),
+    "recall": ("relative", 0.1, 0.0),
+    "mmd2": ("relative", 0.1, 0.001),
     "diverged": ("absolute", 0.34, 0.0),
     "n_events": ("absolute", 1.0, 0.0),
+    "d_grad_spread": ("absolute", 0.1, 0.0),
+    "g_grad_spread": ("absolute", 0.1, 0.0),
 }
+#: The tolerance of a tracked metric without a default (a plugin's metric, say).
+FALLBACK_TOLERANCE = ("relative", 0.1, 0.0)
 DEFAULT_TRACKED = tuple(DEFAULT_TOLERANCES)
 TESTS = {"continuous": "Welch t-test", "binary": "Fisher exact test", "count": "exact Poisson rate test"}
 
@@ -108,14 +122,97 @@ def tolerance_amount(tol: dict[str, Any], base_mean: float, base_std: float) -> 
     return max(amount, floor)
 
 
+def parse_tolerance(text: str) -> tuple[str, dict[str, Any]]:
+    """``METRIC=VALUE`` (absolute, in the metric's units) or ``METRIC=VALUE%`` (relative to the
+    baseline's mean) -> (METRIC, tolerance). METRIC is a metric name (every cell) or a full key
+    ``BENCHMARK/LOSS[/VARIANT]/METRIC`` (one cell)."""
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or not value:
+        raise SpecError(f"--tolerance must be METRIC=VALUE or METRIC=VALUE% (e.g. modes_covered=1, hq_rate=10%), "
+                        f"got {text!r}")
+    metric = name.rsplit("/", 1)[-1]
+    if "/" in name and name.count("/") not in (2, 3):
+        raise SpecError(f"--tolerance {text!r}: {name!r} is neither a metric nor BENCHMARK/LOSS[/VARIANT]/METRIC")
+    info = METRICS.get(metric)
+    if info.direction == "none":
+        raise SpecError(f"--tolerance {text!r}: {metric} has no better direction, so it is never tracked")
+    relative = value.endswith("%")
+    try:
+        amount = float(value[:-1] if relative else value)
+    except ValueError:
+        amount = math.nan
+    if not math.isfinite(amount) or amount < 0:
+        raise SpecError(f"--tolerance {text!r}: the value must be a number >= 0 (with % for relative)")
+    if relative:
+        return name, {"kind": "relative", "value": amount / 100, "floor": 0.0}
+    return name, {"kind": "absolute", "value": amount, "floor": 0.0}
+
+
+def parse_tolerances(texts: list[str] | tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Several ``--tolerance`` options; naming one metric or key twice is an error."""
+    out: dict[str, dict[str, Any]] = {}
+    for text in texts:
+        name, tol = parse_tolerance(text)
+        if name in out:
+            raise SpecError(f"--tolerance sets {name} twice")
+        out[name] = tol
+    return out
+
+
+def _override(key: str, overrides: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The tolerance ``overrides`` give ``key``: its own entry first, then its metric's."""
+    return overrides.get(key) or overrides.get(key.rsplit("/", 1)[1])
+
+
+def _unused_overrides(keys, overrides: dict[str, dict[str, Any]], where: str) -> None:
+    keys = list(keys)
+    for name in overrides:
+        if not any(k == name or k.rsplit("/", 1)[1] == name for k in keys):
+            raise SpecError(f"--tolerance {name}: {where} tracks no such metric "
+                            f"(tracked: {', '.join(sorted({k.rsplit('/', 1)[1] for k in keys})) or 'none'})")
+
+
+def apply_tolerances(baseline: dict[str, Any], overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``baseline`` with the tolerances of ``overrides`` (``check --tolerance``); an override
+    naming a metric the baseline does not track is an error, never ignored."""
+    _unused_overrides(baseline["metrics"], overrides, "the baseline")
+    metrics = {key: ({**entry, "tolerance": tol} if (tol := _override(key, overrides)) else entry)
+               for key, entry in baseline["metrics"].items()}
+    return {**baseline, "metrics": metrics}
+
+
+def default_tolerance(metric: str) -> dict[str, Any]:
+    kind, value, floor = DEFAULT_TOLERANCES.get(metric, FALLBACK_TOLERANCE)
+    return {"kind": kind, "value": value, "floor": floor}
+
+
 def make_baseline(bench_dir: Path, tracked: list[str] | None = None,
-                  tolerances: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A baseline document from a bench folder. ``tracked``: metric names (all cells) to track,
-    default :data:`DEFAULT_TRACKED`; ``tolerances``: per key overrides kept from an older baseline."""
+                  tolerances: dict[str, dict[str, Any]] | None = None,
+                  overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A baseline document from a bench folder.
+
+    ``tracked``: metric names to track in every cell, default :data:`DEFAULT_TRACKED` (those of
+    the defaults that a cell has values for). A metric asked for by name that some cell has no value
+    for is an error naming the metric and the cell, never silently dropped. ``tolerances``: per key,
+    kept from an older baseline (``check --update``: the same keys are tracked). ``overrides``:
+    ``--tolerance`` settings by metric name or key (see :func:`parse_tolerance`)."""
     frame = collect(bench_dir)
     if frame.empty:
         raise SpecError(f"{bench_dir} has no complete runs to make a baseline from")
     values = seed_values(frame)
+    cells = sorted({CellId.of(row).key for _, row in frame.iterrows()})
+    if tracked is not None:
+        for metric in dict.fromkeys(tracked):
+            info = METRICS.get(metric)
+            if info.direction == "none":
+                raise SpecError(f"cannot track {metric}: it has no better direction (a context column)")
+            lacking = [c for c in cells if not _defined(values.get(f"{c}/{metric}", []))]
+            if lacking:
+                hint = (" (scored without --trace? `ganeval score --trace DIR` files a GANTracer run's "
+                        "events and stability summary)" if info.group == "stability" else "")
+                raise SpecError(f"cannot track {metric}: no seed-run of {', '.join(lacking)} has a value for it"
+                                f"{hint}")
     names = set(tracked if tracked is not None else DEFAULT_TRACKED)
     doc = {"format": BASELINE_FORMAT, "ganeval": __version__, "source": str(bench_dir),
            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "metrics": {}}
@@ -125,11 +222,12 @@ def make_baseline(bench_dir: Path, tracked: list[str] | None = None,
             if key not in tolerances:
                 continue
             tol = tolerances[key]
-        elif metric in names:
-            kind, value, floor = DEFAULT_TOLERANCES.get(metric, ("spread", 2.0, 0.0))
-            tol = {"kind": kind, "value": value, "floor": floor}
+        elif metric in names and _defined(vals):
+            tol = default_tolerance(metric)
         else:
             continue
+        if overrides:
+            tol = _override(key, overrides) or tol
         mean, std, n = _stats(vals)
         doc["metrics"][key] = {"direction": METRICS.get(metric).direction, "values": vals, "mean": mean,
                                "std": std, "n": n, "tolerance": tol}
@@ -137,6 +235,8 @@ def make_baseline(bench_dir: Path, tracked: list[str] | None = None,
         for key in tolerances:
             if key not in doc["metrics"]:
                 raise SpecError(f"cannot update the baseline: {key} is tracked but the bench has no value for it")
+    if overrides:
+        _unused_overrides(doc["metrics"], overrides, "this baseline")
     return doc
 
 
@@ -416,23 +516,30 @@ def _num(x: float) -> str:
     return fmt_number(x, ".3g")
 
 
-def init_baseline(bench_dir: Path, output: Path, tracked: list[str] | None = None) -> dict[str, Any]:
-    """``ganeval baseline init``: a new baseline file from a bench (never over an existing one)."""
+def init_baseline(bench_dir: Path, output: Path, tracked: list[str] | None = None,
+                  tolerances: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """``ganeval baseline init``: a new baseline file from a bench (never over an existing one);
+    ``tolerances``: ``METRIC=VALUE[%]`` texts instead of the defaults."""
     for m in tracked or []:
         METRICS.get(m)
+    overrides = parse_tolerances(tolerances)
     output = Path(output)
     if output.exists():
         raise SpecError(f"{output} exists; use `ganeval check ... --update` to refresh a baseline")
-    doc = make_baseline(Path(bench_dir), tracked)
+    doc = make_baseline(Path(bench_dir), tracked, overrides=overrides)
     fileio.write_json(output, doc)
     return doc
 
 
-def update_baseline(bench_dir: Path, baseline_file: Path, retrack: bool = False) -> dict[str, Any]:
+def update_baseline(bench_dir: Path, baseline_file: Path, retrack: bool = False,
+                    tolerances: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """``ganeval check --update``: a new baseline from this bench, written atomically, keeping the
-    tracked metrics and tolerances of the old one (``retrack``: the default metric set again)."""
+    tracked metrics and tolerances of the old one (``retrack``: the default metric set again) but
+    for the ``METRIC=VALUE[%]`` ``tolerances`` given."""
+    overrides = parse_tolerances(tolerances)
     baseline_file = Path(baseline_file)
     old = load_baseline(baseline_file) if baseline_file.exists() and not retrack else None
-    doc = make_baseline(Path(bench_dir), tolerances={k: v["tolerance"] for k, v in old["metrics"].items()} if old else None)
+    doc = make_baseline(Path(bench_dir), tolerances={k: v["tolerance"] for k, v in old["metrics"].items()} if old else None,
+                        overrides=overrides)
     fileio.write_json(baseline_file, doc)
     return doc

@@ -40,16 +40,25 @@ def run_metrics(doc: dict[str, Any]) -> str:
 
 
 def score(doc: dict[str, Any]) -> str:
-    """A score's document (``ganeval score``): what was scored against what, and every metric."""
+    """A score's document (``ganeval score``): what was scored against what, every metric, and the
+    trace filed with it."""
     src, ref = doc["source"], doc["reference"]
     what = src.get("path") or src.get("generator") or ""
-    against = " and ".join(x for x in (ref.get("benchmark") and f"benchmark {ref['benchmark']}",
-                                       ref.get("real") and f"{ref['n_real']} real images from {ref['real'].get('path')}")
-                           if x)
+    opts = doc.get("eval_options") or {}
+    f = doc.get("fidelity") or {}
+    kind = "points" if f.get("extractor") == "raw-points" else "images"
+    against = " and ".join(x for x in (
+        ref.get("benchmark") and f"benchmark {ref['benchmark']}",
+        ref.get("real") and f"{ref['n_real']} real {kind} from {ref['real'].get('path')}",
+        ref.get("centers") and (f"your mixture of {ref['centers'].get('n_modes')} modes from {ref['centers'].get('path')} "
+                                f"(std {opts.get('std', float('nan')):.4g}, {ref['centers'].get('std_from')})")) if x)
     lines = [f"{doc['loss']}: {src['n']} samples from {src['kind']} {what}"
              + (f" (resized from {src['resized_from']})" if src.get("resized_from") else "") + f", against {against}"]
-    f = doc.get("fidelity") or {}
-    if f.get("extractor"):
+    if f.get("extractor") == "raw-points":
+        lines.append(f"on the raw coordinates of {f.get('n_generated')} generated vs {f.get('n_real')} real points: "
+                     f"MMD² unbiased, {f.get('kernel')}; precision/recall with k = {f.get('prc_neighborhood')} "
+                     "(Kynkäänniemi et al. 2019)")
+    elif f.get("extractor"):
         lines.append(f"FID / IS / KID / precision / recall by feature extractor {f['extractor']} on "
                      f"{f.get('n_generated')} generated vs {f.get('n_real', '–')} real images (KID subsets of "
                      f"{f.get('kid_subset_size', '–')}, IS over {f.get('is_splits')} split(s); not comparable "
@@ -61,6 +70,14 @@ def score(doc: dict[str, Any]) -> str:
         arrow = {"higher": "↑", "lower": "↓"}.get(info.direction, "") if info else ""
         rows.append([label + (f" {arrow}" if arrow else ""), fmt_number(value, info.fmt if info else ".4g")])
     lines.append(markdown_table(["metric", "value"], rows))
+    trace = doc.get("trace")
+    if trace:
+        kinds = sorted({e["kind"] for e in doc.get("events") or []})
+        lines.append(f"trace {trace['path']}: {trace['rows']} rows to step {trace['last_step']}, "
+                     f"{len(doc.get('events') or [])} event(s){' (' + ', '.join(kinds) + ')' if kinds else ''}; "
+                     f"events {trace['events_from']}"
+                     + (f"; diverged at step {doc['diverged_step']}: quality metrics blanked, as for a trained run"
+                        if doc['status'] == 'diverged' else ""))
     return "\n".join(lines)
 
 

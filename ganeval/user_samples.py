@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import io
+import math
 import os
 import sys
 import zipfile
@@ -131,8 +133,9 @@ def to_uint8(x: torch.Tensor, pixel_range: str, what: str) -> torch.Tensor:
     return unit.clamp(0, 1).mul(255).round().to(torch.uint8)
 
 
-def as_samples(x: torch.Tensor, pixel_range: str, what: str) -> torch.Tensor:
-    """Points ``float [N, D]`` or images ``uint8 [N, C, H, W]`` from a tensor of any usual layout."""
+def as_samples(x: torch.Tensor, pixel_range: str, what: str, allow_nonfinite: bool = False) -> torch.Tensor:
+    """Points ``float [N, D]`` or images ``uint8 [N, C, H, W]`` from a tensor of any usual layout.
+    ``allow_nonfinite``: keep NaN/inf points (a diverged run's, scored with its trace)."""
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
         raise SampleError(f"{what}: expected points [N, D] or images [N, C, H, W], got shape "
                           f"{list(getattr(x, 'shape', []))}")
@@ -142,7 +145,7 @@ def as_samples(x: torch.Tensor, pixel_range: str, what: str) -> torch.Tensor:
         if x.dtype == torch.uint8:
             raise SampleError(f"{what}: uint8 values of shape {list(x.shape)} are neither points nor images")
         x = x.float()
-        if not torch.isfinite(x).all():
+        if not allow_nonfinite and not torch.isfinite(x).all():
             raise SampleError(f"{what}: points contain NaN or infinite values")
         return x
     if x.dim() == 3:
@@ -160,8 +163,8 @@ def as_samples(x: torch.Tensor, pixel_range: str, what: str) -> torch.Tensor:
     return to_uint8(x, pixel_range, what).contiguous()
 
 
-def load_samples(path: Path, pixel_range: str = "-1,1") -> Samples:
-    """Samples from a folder of images or a tensor file."""
+def load_samples(path: Path, pixel_range: str = "-1,1", allow_nonfinite: bool = False) -> Samples:
+    """Samples from a folder of images or a tensor file (``allow_nonfinite``: see :func:`as_samples`)."""
     path = Path(path)
     if path.is_dir():
         data = read_image_folder(path)
@@ -170,8 +173,49 @@ def load_samples(path: Path, pixel_range: str = "-1,1") -> Samples:
         raise SampleError(f"samples not found: {path}")
     if path.suffix.lower() not in TENSOR_EXTENSIONS:
         raise SampleError(f"{path}: give a folder of images or a {'/'.join(TENSOR_EXTENSIONS)} tensor file")
-    data = as_samples(read_tensor_file(path), pixel_range, str(path))
+    data = as_samples(read_tensor_file(path), pixel_range, str(path), allow_nonfinite)
     return Samples(data, {"kind": "tensor file", "path": str(path), "sha256": fileio.sha256_file(path)})
+
+
+CENTER_EXTENSIONS = (*TENSOR_EXTENSIONS, ".csv", ".txt")
+
+
+def load_centers(path: Path) -> Samples:
+    """The centres ``float64 [K, D]`` of a user's own Gaussian mixture: an ``.npy``/``.npz``/``.pt``
+    array or a text table (``.csv``, ``.txt``: one centre per row, comma or whitespace separated).
+    Two coinciding centres are refused: that is the classic ``linspace(0, 2 pi, K)`` ring bug, and
+    it makes one mode impossible to cover."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise SampleError(f"centres file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in CENTER_EXTENSIONS:
+        raise SampleError(f"{path}: give the centres as {'/'.join(CENTER_EXTENSIONS)}")
+    if suffix in (".csv", ".txt"):
+        try:
+            text = path.read_text(encoding="utf-8")
+            arr = np.loadtxt(io.StringIO(text.replace(",", " ")), ndmin=2, dtype=np.float64)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise SampleError(f"{path}: not a table of numbers ({str(exc).splitlines()[0]})") from None
+        centers = torch.from_numpy(arr)
+    else:
+        centers = read_tensor_file(path)
+    if centers.dim() != 2 or len(centers) == 0 or centers.shape[1] == 0:
+        raise SampleError(f"{path}: centres must be [K, D] (one centre per row), got shape {list(centers.shape)}")
+    if centers.dtype == torch.bool or centers.is_complex():
+        raise SampleError(f"{path}: centres must be numbers, got {centers.dtype}")
+    centers = centers.to(torch.float64)
+    if not torch.isfinite(centers).all():
+        raise SampleError(f"{path}: centres contain NaN or infinite values")
+    if len(centers) > 1:
+        d = torch.cdist(centers, centers).fill_diagonal_(math.inf)
+        i, j = divmod(int(d.argmin()), len(centers))
+        if float(d[i, j]) == 0.0:
+            raise SampleError(f"{path}: centres {min(i, j)} and {max(i, j)} coincide "
+                              f"({centers[i].tolist()}); each mode needs its own centre")
+    return Samples(centers, {"path": str(path), "sha256": fileio.sha256_file(path), "n_modes": len(centers)})
 
 
 # --- generators ----------------------------------------------------------------------------------

@@ -1,10 +1,14 @@
 """``ganeval score``: metrics of samples a user already has, with no ganeval run folder.
 
 The reference is a built-in benchmark (its mode metrics; for an image benchmark also FID / IS /
-KID / precision-recall against its real test images) and/or the user's own real images (FID / IS /
-KID / precision-recall only: there are no known modes). The result is the same document a training
-run's ``metrics.json`` holds, so it can be written as a one-seed run (``write_score``) that
-``ganeval report`` tabulates and ``ganeval check`` guards.
+KID / precision-recall against its real test images), the user's own real images (FID / IS / KID /
+precision-recall), the user's own real points (MMD and k-NN precision/recall on the coordinates,
+:mod:`ganeval.metrics.points`) and/or the centres of the user's own Gaussian mixture (mode
+metrics, :mod:`ganeval.metrics.modes`). The result is the same document a training run's
+``metrics.json`` holds, so it can be written as a one-seed run (``write_score``) that ``ganeval
+report`` tabulates and ``ganeval check`` guards. With the run's own GANTracer folder
+(``--trace``), its events and stability summary (``n_events``, ``diverged``, gradient spreads) are
+filed with the score by the same code as a trained seed-run's, so ``check`` guards them too.
 
 Conventions, stated rather than guessed: images of another size than an image benchmark's are
 refused unless ``resize=True`` (antialiased bilinear to the benchmark's size, recorded with the
@@ -14,24 +18,33 @@ weights file, reads any size).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ganeval import rundir
+from ganeval import fileio, rundir
 from ganeval.benchmarks import get_benchmark
+from ganeval.diagnostics.events import DIVERGENCE
 from ganeval.errors import SampleError, SpecError
-from ganeval.metrics.catalog import IS_SPLITS
+from ganeval.metrics.catalog import IS_SPLITS, MMD2, MMD_BANDWIDTH, PRECISION, RECALL
 from ganeval.metrics.fidelity import ALL as FIDELITY
 from ganeval.metrics.fidelity import EXTRACTOR, INCEPTION, fidelity_metrics
+from ganeval.metrics.modes import gaussian_modes
+from ganeval.metrics.points import PRC_NEIGHBORHOOD, RAW_POINTS, point_metrics
 from ganeval.user_samples import Samples
 
-#: The benchmark name a score against the user's own real images is filed under.
+#: The benchmark name a score against the user's own real samples or mixture is filed under.
 CUSTOM = rundir.CUSTOM_BENCHMARK
 MODES = "modes"
-METRIC_CHOICES = (MODES, *FIDELITY)
+MMD = "mmd"
+#: What points get against the user's own real points (``prc``: precision/recall on the coordinates).
+POINT_METRICS = (MMD, "prc")
+POINT_KEYS = {MMD: (MMD2, MMD_BANDWIDTH), "prc": (PRECISION, RECALL)}
+METRIC_CHOICES = (MODES, *FIDELITY, MMD)
 #: Generated samples drawn from a generator when no count is given (the FID convention's 10k).
 DEFAULT_SAMPLES = 10000
 
@@ -72,46 +85,192 @@ def _check_extractor(extractor: str, images: torch.Tensor, what: str) -> None:
                           f"pass --inception-weights PATH ({INCEPTION}, any size) or --resize with --benchmark")
 
 
-def score(samples: Samples, *, benchmark: str | None = None, real: Samples | None = None,
-          metrics: Sequence[str] | None = None, inception_weights: str | Path | None = None,
-          resize: bool = False, n_real: int = 10000, is_splits: int = IS_SPLITS, kid_subset_size: int = 1000,
-          name: str = "samples", seed: int = 0, device: torch.device | str = "cpu",
-          progress: Callable[[str], None] = lambda text: None) -> dict[str, Any]:
-    """The evaluation document of ``samples`` (see the module docstring); ``metrics`` defaults to
-    every metric that applies. ``progress(text)`` hears of each stage as it starts."""
-    if benchmark is None and real is None:
-        raise SpecError("score against a built-in benchmark (--benchmark) or your own real images (--real)")
-    bench = get_benchmark(benchmark) if benchmark is not None else None
+@dataclass(frozen=True)
+class Mixture:
+    """A user's own Gaussian mixture (``--centers FILE [--std S]``): equal weights, isotropic
+    ``std``; high quality within ``hq_sigmas`` std of the nearest centre, a mode covered with
+    ``cover_threshold`` high-quality samples (the ring/grid protocol of DESIGN.md)."""
+
+    centers: torch.Tensor  # [K, D] float64
+    std: float
+    source: dict[str, Any] = field(default_factory=dict)
+    hq_sigmas: float = 3.0
+    cover_threshold: int = 1
+
+    def options(self) -> dict[str, Any]:
+        return {"centers": self.source, "std": self.std, "weights": "equal", "hq_sigmas": self.hq_sigmas,
+                "cover_threshold": self.cover_threshold}
+
+
+def estimate_std(real: torch.Tensor, centers: torch.Tensor) -> float:
+    """The isotropic std of a mixture from its real points ``[M, D]``: RMS distance to the nearest
+    centre over sqrt(D) (E|x - c|^2 = D std^2 for an isotropic Gaussian)."""
+    x = real.to(torch.float64)
+    d2 = torch.cdist(x, centers).min(dim=1).values.square()
+    return float((d2.mean() / x.shape[1]).sqrt())
+
+
+def make_mixture(centers: Samples, std: float | None = None, real: Samples | None = None) -> Mixture:
+    """The mixture of ``--centers`` with ``--std``, or with a std estimated from ``--real`` points."""
+    c = centers.data
+    source = dict(centers.source)
+    if std is None:
+        if real is None or real.images:
+            raise SpecError("--centers needs --std S (the std of each mixture component), or --real points to "
+                            "estimate it from")
+        if real.data.shape[1] != c.shape[1]:
+            raise SampleError(f"the centres are {c.shape[1]}-D, the real points {real.data.shape[1]}-D")
+        std = estimate_std(real.data, c)
+        source["std_from"] = "estimated from --real (RMS distance to the nearest centre / sqrt(D))"
+    elif not (math.isfinite(std) and std > 0):
+        raise SpecError(f"--std must be a positive number, got {std}")
+    else:
+        source["std_from"] = "--std"
+    return Mixture(c, float(std), source)
+
+
+def _wanted(samples: Samples, bench, real: Samples | None, mixture: Mixture | None,
+            metrics: Sequence[str] | None) -> list[str]:
+    """The metric groups to compute: those asked for, each checked to apply; default all that apply.
+    Anything that cannot be scored is refused in one line."""
     images = samples.images
-    applicable = ([MODES] if bench is not None else []) + (
-        list(FIDELITY) if images and (real is not None or bench.images) else [])
+    if real is not None and real.images != images:
+        raise SampleError(f"the samples are {'images' if images else 'points'} and the real reference "
+                          f"{real.source.get('path')} is {'images' if real.images else 'points'}: score like with like")
+    if mixture is not None and images:
+        raise SampleError("--centers gives the modes of points [N, D]; these samples are images")
+    if mixture is not None and bench is not None:
+        raise SpecError("--centers replaces a built-in benchmark's modes: give --benchmark or --centers, not both")
+    if not images and real is not None and real.data.shape[1] != samples.data.shape[1]:
+        raise SampleError(f"the samples are {samples.data.shape[1]}-D points, the real ones {real.data.shape[1]}-D")
+    if mixture is not None and mixture.centers.shape[1] != samples.data.shape[1]:
+        raise SampleError(f"the samples are {samples.data.shape[1]}-D points, the centres "
+                          f"{mixture.centers.shape[1]}-D")
+    applicable = [MODES] if bench is not None or mixture is not None else []
+    if images and (real is not None or (bench is not None and bench.images)):
+        applicable += list(FIDELITY)
+    if not images and real is not None:
+        applicable += list(POINT_METRICS)
     wanted = list(metrics) if metrics else applicable
     for m in wanted:
         if m not in METRIC_CHOICES:
             raise SpecError(f"unknown metric {m!r}; choose from {', '.join(METRIC_CHOICES)}")
         if m not in applicable:
-            why = ("modes need a built-in benchmark (--benchmark)" if m == MODES else
-                   "FID/IS/KID/precision-recall need images and image references")
+            if m == MODES:
+                why = "modes need a built-in benchmark (--benchmark) or your mixture's centres (--centers)"
+            elif m == MMD:
+                why = "the MMD compares points [N, D] with your own real points (--real)"
+            elif images:
+                why = "FID/IS/KID/precision-recall need image references (--real or an image benchmark)"
+            else:
+                why = ("precision/recall of points need your own real points (--real)" if m == "prc" else
+                       "FID/IS/KID read images; points get mmd and prc against --real")
             raise SpecError(f"cannot compute {m} here: {why}")
+    if not wanted:
+        raise SampleError("nothing to score these samples with: give --benchmark, --real or (points) --centers")
+    return wanted
+
+
+@dataclass
+class Trace:
+    """A user's GANTracer folder (``--trace DIR``): its rows and events (events.json's, or detected
+    from trace.csv with the default thresholds when the loop died before writing them)."""
+
+    folder: Path
+    rows: list[dict[str, float]]
+    events: list[dict[str, Any]]
+    thresholds: dict[str, Any]
+    events_from: str
+
+    def describe(self) -> dict[str, Any]:
+        path = rundir.trace_path(self.folder)
+        return {"path": str(self.folder), "rows": len(self.rows), "sha256": fileio.sha256_file(path),
+                "last_step": int(self.rows[-1]["step"]), "events_from": self.events_from,
+                "thresholds": self.thresholds}
+
+
+def read_user_trace(folder: Path) -> Trace:
+    """The trace of ``folder``, or a one-line refusal saying what ``--trace`` takes."""
+    from ganeval.diagnostics.events import Thresholds, detect_events
+    from ganeval.diagnostics.trace import read_trace
+
+    folder = Path(folder)
+    path = rundir.trace_path(folder)
+    if not folder.is_dir():
+        raise SampleError(f"--trace {folder}: not a folder (give the folder GANTracer wrote)")
+    if not path.is_file():
+        raise SampleError(f"--trace {folder}: no {rundir.TRACE_FILE} (give the folder GANTracer wrote)")
+    rows = read_trace(path)
+    if not rows:
+        raise SampleError(f"{path}: no readable rows (did the loop call tracer.step?)")
+    events = rundir.read_events(folder)
+    if events is not None:
+        try:
+            thresholds = fileio.read_json(rundir.events_path(folder)).get("thresholds") or {}
+        except (OSError, ValueError, AttributeError):
+            thresholds = {}
+        return Trace(folder, rows, events, thresholds, rundir.EVENTS_FILE)
+    th = Thresholds()
+    return Trace(folder, rows, detect_events(rows, th), th.to_dict(),
+                 f"detected from {rundir.TRACE_FILE} ({rundir.EVENTS_FILE} missing or unreadable)")
+
+
+def score(samples: Samples, *, benchmark: str | None = None, real: Samples | None = None,
+          mixture: Mixture | None = None, trace: Trace | None = None,
+          metrics: Sequence[str] | None = None, inception_weights: str | Path | None = None,
+          resize: bool = False, n_real: int = 10000, is_splits: int = IS_SPLITS, kid_subset_size: int = 1000,
+          name: str = "samples", seed: int = 0, device: torch.device | str = "cpu",
+          progress: Callable[[str], None] = lambda text: None) -> dict[str, Any]:
+    """The evaluation document of ``samples`` (see the module docstring); ``metrics`` defaults to
+    every metric that applies. ``mixture``: the modes of the user's own mixture (points).
+    ``trace``: the run's own trace, whose events and stability summary are filed with the score
+    exactly as a trained seed-run's are (:func:`ganeval.evaluate.stability_metrics`).
+    ``progress(text)`` hears of each stage as it starts."""
+    if benchmark is None and real is None and mixture is None:
+        raise SpecError("score against a built-in benchmark (--benchmark), your own real samples (--real) or "
+                        "your mixture's centres (--centers)")
+    bench = get_benchmark(benchmark) if benchmark is not None else None
+    wanted = _wanted(samples, bench, real, mixture, metrics)
     data, conversion = fit_to_benchmark(samples, bench, resize) if bench is not None else (samples.data, {})
+    finite = samples.images or bool(torch.isfinite(data).all())
+    diverged = trace is not None and any(e["kind"] == DIVERGENCE for e in trace.events)
+    if not finite and not diverged:
+        raise SampleError(f"{samples.source.get('path', 'samples')}: points contain NaN or infinite values"
+                          + (" but the trace shows no divergence" if trace is not None else ""))
     doc_metrics: dict[str, float] = {}
     details: dict[str, Any] = {}
     eval_options: dict[str, Any] = {}
-    if MODES in wanted:
+    if MODES in wanted and bench is not None:
         from ganeval.spec import RunSpec
 
         eval_options = bench.eval_options(RunSpec(benchmark=bench.name, loss=name))
         progress(f"mode metrics of {len(data)} samples on {bench.name}")
         doc_metrics, counts = bench.evaluate_with_counts(data, **eval_options)
         details["mode_counts"] = [int(c) for c in counts.tolist()]
-    fid_metrics = tuple(m for m in wanted if m in FIDELITY)
+    elif MODES in wanted:
+        eval_options = mixture.options()
+        progress(f"mode metrics of {len(data)} samples on your mixture of {len(mixture.centers)} modes "
+                 f"(std {mixture.std:.4g})")
+        doc_metrics, counts = gaussian_modes(data, mixture.centers, mixture.std, hq_sigmas=mixture.hq_sigmas,
+                                             cover_threshold=mixture.cover_threshold)
+        details["mode_counts"] = [int(c) for c in counts.tolist()]
+    point_groups = tuple(m for m in wanted if m in POINT_METRICS) if not samples.images else ()
+    if point_groups:
+        details["fidelity"] = {"extractor": RAW_POINTS, "n_generated": len(data), "n_real": len(real.data),
+                               "kernel": "gaussian rbf, bandwidth = median pairwise distance of the real points",
+                               "prc_neighborhood": PRC_NEIGHBORHOOD}
+        if finite:
+            progress(f"{', '.join(point_groups)} of {len(data)} points against {len(real.data)} real points")
+            doc_metrics.update(point_metrics(data, real.data, point_groups))
+        else:  # a diverged run's points: blanked below like every quality metric
+            doc_metrics.update({k: math.nan for k in (POINT_KEYS["mmd"] if "mmd" in point_groups else ())
+                                + (POINT_KEYS["prc"] if "prc" in point_groups else ())})
+    fid_metrics = tuple(m for m in wanted if m in FIDELITY and samples.images)
     if fid_metrics:
         extractor = INCEPTION if inception_weights else EXTRACTOR
         _check_extractor(extractor, data, "samples")
         reference = None
         if real is not None:
-            if not real.images:
-                raise SampleError(f"{real.source.get('path')}: the real reference must be images")
             reference = real.data
             _check_extractor(extractor, reference, "real images")
             if extractor == EXTRACTOR and reference.shape[1] != data.shape[1]:
@@ -124,25 +283,36 @@ def score(samples: Samples, *, benchmark: str | None = None, real: Samples | Non
         details["fidelity"] = {k: out.pop(k) for k in ("extractor", "n_generated", "n_real", "kid_subset_size",
                                                        "is_splits") if k in out}
         doc_metrics.update(out)
-    return {
+    diverged_step = None
+    if trace is not None:
+        from ganeval.evaluate import stability_metrics
+
+        progress(f"events and stability summary of {len(trace.rows)} trace rows in {trace.folder}")
+        doc_metrics, diverged_step = stability_metrics(trace.rows, trace.events, doc_metrics)
+    doc = {
         "format": rundir.RESULT_FORMAT,
         "benchmark": bench.name if bench is not None else CUSTOM,
         "loss": name,
         "variant": "none",
         "seed": seed,
-        "step": 0,  # not trained here: the samples as given
-        "status": "ok",
-        "diverged_step": None,
+        "step": int(trace.rows[-1]["step"]) if trace is not None else 0,  # 0: the samples as given, untrained here
+        "status": "diverged" if diverged_step is not None else "ok",
+        "diverged_step": diverged_step,
         "train_time_s": None,
         "scored_by": "ganeval score",
         "source": {**samples.source, "n": len(samples.data), **conversion},
         "reference": {"benchmark": bench.name if bench is not None else None,
-                      **({"real": real.source, "n_real": len(real.data)} if real is not None else {})},
+                      **({"real": real.source, "n_real": len(real.data)} if real is not None else {}),
+                      **({"centers": mixture.source} if mixture is not None else {})},
         "eval_options": eval_options,
         "fidelity": details.get("fidelity", {}),
         "mode_counts": details.get("mode_counts"),
         "metrics": doc_metrics,
     }
+    if trace is not None:
+        doc["trace"] = trace.describe()
+        doc["events"] = trace.events
+    return doc
 
 
 def write_score(out_dir: Path, doc: dict[str, Any], samples: torch.Tensor | None = None) -> Path:
@@ -157,5 +327,15 @@ def write_score(out_dir: Path, doc: dict[str, Any], samples: torch.Tensor | None
                                                             "source", "reference")})
     if samples is not None and doc["benchmark"] != CUSTOM:
         rundir.write_samples(run_dir, samples[: get_benchmark(doc["benchmark"]).figure_samples])
+    trace = doc.get("trace")
+    if trace is not None:  # the run's own trace beside its score, for `ganeval report`
+        source = Path(trace["path"])
+        for name in (rundir.TRACE_FILE, rundir.LAYERS_FILE):
+            if (source / name).is_file() and (source / name).resolve() != (run_dir / name).resolve():
+                fileio.write_bytes(run_dir / name, (source / name).read_bytes())
+        rundir.write_events(run_dir, trace["thresholds"], doc["events"])
+    else:  # a score filed again without --trace: no earlier trace may pose as this score's
+        for name in (rundir.TRACE_FILE, rundir.LAYERS_FILE, rundir.EVENTS_FILE):
+            (run_dir / name).unlink(missing_ok=True)
     rundir.write_metrics(run_dir, doc)
     return run_dir

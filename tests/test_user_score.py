@@ -204,6 +204,147 @@ def test_scores_filed_with_out_are_reported_and_guarded_by_check(tmp_path, capsy
     assert main(["eval", str(good / "ring8" / "mygan" / "seed-0")]) == 2
 
 
+# --- points against your own data ----------------------------------------------------------------
+def test_points_against_your_own_real_points_equal_an_independent_computation(tmp_path, capsys):
+    from scipy.spatial.distance import cdist, pdist
+
+    bench = get_benchmark("ring8")
+    real = bench.sample(400, torch.Generator().manual_seed(1)).double().numpy()
+    gen = bench.sample(300, torch.Generator().manual_seed(2)).double().numpy()
+    gen[:150] = gen[:150] * 0.5  # half of it off the ring: neither identical nor disjoint
+    np.save(tmp_path / "real.npy", real)
+    np.save(tmp_path / "gen.npy", gen)
+    doc = score_json(capsys, str(tmp_path / "gen.npy"), "--real", str(tmp_path / "real.npy"))
+    m = doc["metrics"]
+    sigma = float(np.median(pdist(real)))
+    k = lambda a, b: np.exp(-cdist(a, b, "sqeuclidean") / (2 * sigma**2))  # noqa: E731
+    kxx, kyy = k(gen, gen), k(real, real)
+    mmd2 = ((kxx.sum() - 300) / (300 * 299) + (kyy.sum() - 400) / (400 * 399) - 2 * k(gen, real).mean())
+    radius = lambda a: np.sort(cdist(a, a), axis=1)[:, 3]  # noqa: E731  (k = 3; column 0 is the point itself)
+    precision = (cdist(gen, real) <= radius(real)[None]).any(axis=1).mean()
+    recall = (cdist(real, gen) <= radius(gen)[None]).any(axis=1).mean()
+    assert m["mmd_bandwidth"] == pytest.approx(sigma, rel=1e-9)
+    assert m["mmd2"] == pytest.approx(mmd2, rel=1e-6)
+    assert (m["precision"], m["recall"]) == pytest.approx((precision, recall), abs=1e-6)
+    assert 0.3 < precision < 0.9 and m["mmd2"] > 0.01
+    assert doc["benchmark"] == "custom" and doc["fidelity"]["extractor"] == "raw-points"
+    assert "median pairwise distance of the real points" in doc["fidelity"]["kernel"]
+    # identical sets: precision = recall = 1; the unbiased MMD^2 of a set with itself is exactly
+    # -(2/n)(1 - mean off-diagonal kernel) (the cross term keeps its diagonal), about 0
+    same = score_json(capsys, str(tmp_path / "real.npy"), "--real", str(tmp_path / "real.npy"))["metrics"]
+    assert same["precision"] == same["recall"] == 1.0
+    assert same["mmd2"] == pytest.approx(-(2 / 400) * (1 - (kyy.sum() - 400) / (400 * 399)), rel=1e-6)
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "gen.npy"), "--real", str(tmp_path / "real.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "MMD² unbiased, gaussian rbf" in out and "| mmd2 ↓ |" in out and "| recall ↑ |" in out
+
+
+def test_your_own_mixture_scores_like_the_built_in_benchmark(tmp_path, capsys):
+    bench = get_benchmark("ring8")
+    points = bench.sample(2000, torch.Generator().manual_seed(5))
+    points[:600] = bench.centers[[0, 1]].repeat(300, 1) + 0.5  # some samples off every mode
+    np.save(tmp_path / "gen.npy", points.numpy())
+    np.save(tmp_path / "real.npy", bench.sample(3000, torch.Generator().manual_seed(6)).numpy())
+    np.savetxt(tmp_path / "centers.csv", bench.centers.numpy(), delimiter=",")
+    built_in = score_json(capsys, str(tmp_path / "gen.npy"), "--benchmark", "ring8")
+    own = score_json(capsys, str(tmp_path / "gen.npy"), "--centers", str(tmp_path / "centers.csv"),
+                     "--std", str(bench.std))
+    assert own["mode_counts"] == built_in["mode_counts"]
+    for name in ("modes_covered", "hq_rate", "kl", "n_modes"):
+        assert own["metrics"][name] == pytest.approx(built_in["metrics"][name], rel=1e-6)
+    assert own["eval_options"]["std"] == bench.std and own["eval_options"]["hq_sigmas"] == 3.0
+    # the std, estimated from real points of the same mixture, is the ring's 0.02 (to 5 %)
+    est = score_json(capsys, str(tmp_path / "gen.npy"), "--centers", str(tmp_path / "centers.csv"),
+                     "--real", str(tmp_path / "real.npy"))
+    assert est["eval_options"]["std"] == pytest.approx(bench.std, rel=0.05)
+    assert "estimated from --real" in est["reference"]["centers"]["std_from"]
+    assert "mmd2" in est["metrics"] and "modes_covered" in est["metrics"]
+
+
+# --- --trace: the run's own trace, filed with its score ------------------------------------------
+def traced_loop(folder: Path, lr: float, steps: int = 40, seed: int = 0) -> np.ndarray:
+    """A plain PyTorch GAN loop on ring8 points, traced with GANTracer; returns 500 generated points."""
+    from ganeval.diagnostics import GANTracer
+
+    torch.manual_seed(seed)
+    ring = get_benchmark("ring8")
+    G = torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+    D = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+    opt_g, opt_d = torch.optim.SGD(G.parameters(), lr), torch.optim.SGD(D.parameters(), lr)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    with GANTracer(G, D, folder) as tracer:
+        for step in range(steps):
+            real, fake = ring.sample(64), G(torch.randn(64, 4))
+            r, f = D(real).squeeze(1), D(fake.detach()).squeeze(1)
+            d_loss = bce(r, torch.ones(64)) + bce(f, torch.zeros(64))
+            opt_d.zero_grad()
+            d_loss.backward()
+            tracer.d_step(d_loss, r, f, real=real, fake=fake)
+            opt_d.step()
+            g_loss = bce(D(fake).squeeze(1), torch.ones(64))
+            opt_g.zero_grad()
+            g_loss.backward()
+            tracer.g_step(g_loss)
+            opt_g.step()
+            tracer.step(step, opt_d, opt_g)
+    with torch.no_grad():
+        return G(torch.randn(500, 4)).numpy()
+
+
+def test_trace_files_the_runs_events_and_stability_with_its_score(tmp_path, capsys):
+    from ganeval import rundir
+    from ganeval.diagnostics.stability import stability_summary
+    from ganeval.diagnostics.trace import read_trace
+
+    np.save(tmp_path / "s.npy", traced_loop(tmp_path / "trace", lr=0.01))
+    doc = score_json(capsys, str(tmp_path / "s.npy"), "--benchmark", "ring8", "--trace", str(tmp_path / "trace"),
+                     "--out", str(tmp_path / "bench"), "--name", "mine")
+    events = json.loads((tmp_path / "trace" / "events.json").read_text())["events"]
+    expected = stability_summary(read_trace(tmp_path / "trace" / "trace.csv"), events, [], None)
+    for name in ("n_events", "diverged", "d_grad_spread", "g_grad_spread"):
+        assert doc["metrics"][name] == pytest.approx(expected[name], nan_ok=True), name
+    assert doc["trace"]["rows"] == 40 and doc["step"] == 39 and doc["events"] == events
+    run = tmp_path / "bench" / "ring8" / "mine" / "seed-0"
+    for name in ("trace.csv", "layers.json"):
+        assert (run / name).read_bytes() == (tmp_path / "trace" / name).read_bytes()
+    assert rundir.read_events(run) == events
+    # the stability metrics are tracked when asked for by name ...
+    assert main(["baseline", "init", str(tmp_path / "bench"), "-o", str(tmp_path / "b.json"),
+                 "--metrics", "modes_covered,kl,n_events,diverged,d_grad_spread"]) == 0
+    tracked = json.loads((tmp_path / "b.json").read_text())["metrics"]
+    assert set(tracked) == {f"ring8/mine/{m}" for m in ("modes_covered", "kl", "n_events", "diverged", "d_grad_spread")}
+    # ... and by default
+    assert main(["baseline", "init", str(tmp_path / "bench"), "-o", str(tmp_path / "d.json")]) == 0
+    assert {"ring8/mine/n_events", "ring8/mine/diverged", "ring8/mine/g_grad_spread"} <= set(
+        json.loads((tmp_path / "d.json").read_text())["metrics"])
+    # without --trace they cannot be tracked, and asking for them says so instead of dropping them
+    assert main(["score", str(tmp_path / "s.npy"), "--benchmark", "ring8", "--out", str(tmp_path / "plain")]) == 0
+    assert not (tmp_path / "plain" / "ring8" / "s" / "seed-0" / "trace.csv").exists()
+    capsys.readouterr()
+    assert main(["baseline", "init", str(tmp_path / "plain"), "-o", str(tmp_path / "p.json"),
+                 "--metrics", "modes_covered,kl,n_events,diverged"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot track n_events: no seed-run of ring8/s has a value for it" in err and "--trace" in err
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_a_diverged_trace_blanks_the_quality_metrics_and_nan_points_need_it(tmp_path, capsys):
+    points = traced_loop(tmp_path / "trace", lr=1e30, steps=20)
+    assert not np.isfinite(points).all()
+    np.save(tmp_path / "s.npy", points)
+    doc = score_json(capsys, str(tmp_path / "s.npy"), "--benchmark", "ring8", "--trace", str(tmp_path / "trace"))
+    assert doc["status"] == "diverged" and doc["metrics"]["diverged"] == 1.0
+    assert doc["diverged_step"] == min(e["step"] for e in doc["events"] if e["kind"] == "divergence")
+    assert doc["metrics"]["modes_covered"] is None and doc["metrics"]["n_modes"] == 8  # NaN: JSON null
+    # NaN points without a trace, or with a trace that shows no divergence, are refused
+    assert main(["score", str(tmp_path / "s.npy"), "--benchmark", "ring8"]) == 2
+    traced_loop(tmp_path / "healthy", lr=0.01, steps=20)
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "s.npy"), "--benchmark", "ring8", "--trace", str(tmp_path / "healthy")]) == 2
+    assert "the trace shows no divergence" in capsys.readouterr().err
+
+
 # --- what it refuses -----------------------------------------------------------------------------
 def test_other_image_sizes_are_refused_unless_resized(tmp_path, capsys, mnist):
     bench = get_benchmark("stacked-mnist")
@@ -229,7 +370,7 @@ def test_other_image_sizes_are_refused_unless_resized(tmp_path, capsys, mnist):
 
 @pytest.mark.parametrize("args, message", [
     ([], "give SAMPLES"),
-    (["{d}/ok.npy"], "--benchmark NAME and/or --real"),
+    (["{d}/ok.npy"], "--benchmark NAME, --real PATH"),
     (["{d}/ok.npy", "--benchmark", "ring9"], "ring9"),
     (["{d}/ok.npy", "--benchmark", "ring8", "--metrics", "fid"], "cannot compute fid"),
     (["{d}/ok.npy", "--benchmark", "grid25", "--metrics", "modes,bogus"], "unknown metric"),
@@ -246,6 +387,24 @@ def test_other_image_sizes_are_refused_unless_resized(tmp_path, capsys, mnist):
     (["--generator", "math:sqrt", "--benchmark", "ring8"], "generator failed"),
     (["--generator", "torch:zeros", "--latent", "cauchy:3", "--benchmark", "ring8"], "--latent"),
     (["{d}/ok.npy", "--benchmark", "ring8", "-n", "5"], "draws from --generator"),
+    # points against your own data
+    (["{d}/ok.npy", "--real", "{d}/images.npy"], "score like with like"),
+    (["{d}/ok.npy", "--real", "{d}/pts3.npy"], "2-D points, the real ones 3-D"),
+    (["{d}/ok.npy", "--real", "{d}/ok.npy", "--metrics", "kid"], "points get mmd and prc"),
+    (["{d}/ok.npy", "--benchmark", "ring8", "--metrics", "mmd"], "cannot compute mmd"),
+    (["{d}/ok.npy", "--centers", "{d}/centers.csv"], "--centers needs --std"),
+    (["{d}/ok.npy", "--centers", "{d}/centers.csv", "--std", "-1"], "--std must be a positive"),
+    (["{d}/ok.npy", "--benchmark", "ring8", "--std", "0.1"], "--std is the std of the mixture"),
+    (["{d}/ok.npy", "--centers", "{d}/twin.csv", "--std", "0.1"], "centres 0 and 2 coincide"),
+    (["{d}/ok.npy", "--centers", "{d}/notes.txt", "--std", "0.1"], "not a table of numbers"),
+    (["{d}/ok.npy", "--centers", "{d}/pts3.npy", "--std", "0.1"], "the centres 3-D"),
+    (["{d}/ok.npy", "--centers", "{d}/centers.csv", "--std", "0.1", "--benchmark", "ring8"], "not both"),
+    (["{d}/images.npy", "--centers", "{d}/centers.csv", "--std", "0.1", "--real", "{d}/images.npy"],
+     "these samples are images"),
+    (["{d}/nan.npy", "--real", "{d}/ok.npy"], "NaN or infinite"),
+    # --trace takes a GANTracer folder
+    (["{d}/ok.npy", "--benchmark", "ring8", "--trace", "{d}/no_such_dir"], "not a folder"),
+    (["{d}/ok.npy", "--benchmark", "ring8", "--trace", "{d}/empty"], "no trace.csv"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     np.save(tmp_path / "ok.npy", np.zeros((10, 2), dtype=np.float32))
@@ -254,6 +413,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     (tmp_path / "empty").mkdir()
     save_png_folder(tmp_path / "mixed", torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
     Image.fromarray(np.zeros((32, 32), dtype=np.uint8)).save(tmp_path / "mixed" / "z.png")
+    np.save(tmp_path / "pts3.npy", np.arange(30, dtype=np.float32).reshape(10, 3))
+    np.save(tmp_path / "images.npy", np.zeros((4, 1, 28, 28), dtype=np.uint8))
+    np.save(tmp_path / "nan.npy", np.full((10, 2), np.nan, dtype=np.float32))
+    (tmp_path / "centers.csv").write_text("0,0\n1,1\n")
+    (tmp_path / "twin.csv").write_text("1 0\n0 1\n1.0 0.0\n")
     capsys.readouterr()
     assert main(["score", *[a.format(d=tmp_path) for a in args]]) == 2
     err = capsys.readouterr().err

@@ -107,6 +107,15 @@ DIVERSITY = register_metric(MetricInfo(
     "diversity", "none", "mean pairwise feature distance of generated samples / that of real ones (1 = as diverse)",
     ".3f", "fidelity")).name
 
+# Distribution metrics of points against the user's own real points (ganeval.metrics.points).
+MMD2 = register_metric(MetricInfo(
+    "mmd2", "lower", "squared maximum mean discrepancy between generated and real points, unbiased estimate, "
+    "Gaussian RBF kernel with bandwidth `mmd_bandwidth` (median pairwise distance of the real points); "
+    "about 0 when both come from one distribution, and may then be slightly negative; at most 2, the value a "
+    "failed seed counts as", ".4g", worst=_const(2.0))).name
+MMD_BANDWIDTH = register_metric(MetricInfo(
+    "mmd_bandwidth", "none", "bandwidth (sigma) of the Gaussian kernel of `mmd2`", ".4g", "context")).name
+
 LPIPS_DIVERSITY = register_metric(MetricInfo(
     "lpips_diversity", "none", "mean pairwise LPIPS-alex distance of generated images / that of real ones "
     "(1 = as diverse; only with local LPIPS weights, `lpips_weights`)", ".3f", "fidelity")).name
