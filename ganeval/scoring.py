@@ -40,6 +40,23 @@ def check_inputs(run) -> None:
         raise DataError(f"feature extractor weights not found: {run.extractor_weights}")
 
 
+#: What torch-fidelity's results say about how they were computed (kept beside the metrics).
+FIDELITY_DETAILS = ("extractor", "n_generated", "n_real", "kid_subset_size", "is_splits")
+
+
+def mode_metrics(bench, samples: torch.Tensor, options: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+    """A benchmark's mode metrics of ``samples`` and ``{"mode_counts": [...]}``: the one way a trained
+    run and a user's scored samples get them."""
+    metrics, counts = bench.evaluate_with_counts(samples, **options)
+    return metrics, {"mode_counts": [int(c) for c in counts.tolist()]}
+
+
+def split_fidelity(out: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+    """torch-fidelity's results as (metrics, how they were computed)."""
+    details = {k: out[k] for k in FIDELITY_DETAILS if k in out}
+    return {k: v for k, v in out.items() if k not in FIDELITY_DETAILS}, details
+
+
 def score_samples(run, samples: torch.Tensor, device: torch.device,
                   modes: bool = True) -> tuple[dict[str, float], dict[str, Any]]:
     """Metrics of ``samples [N, *data_shape]`` under ``run``'s evaluation settings.
@@ -50,15 +67,14 @@ def score_samples(run, samples: torch.Tensor, device: torch.device,
     metrics: dict[str, float] = {}
     details: dict[str, Any] = {}
     if modes:
-        metrics, counts = bench.evaluate_with_counts(samples[: run.eval_samples], **bench.eval_options(run))
-        details["mode_counts"] = [int(c) for c in counts.tolist()]
+        metrics, details = mode_metrics(bench, samples[: run.eval_samples], bench.eval_options(run))
     if run.fidelity:
         from ganeval.metrics.fidelity import fidelity_metrics
 
-        out = fidelity_metrics(samples[: run.fidelity_samples], bench, tuple(run.fidelity), run.extractor,
-                               run.extractor_weights or None, is_splits=run.is_splits, device=device)
-        details.update({k: out.pop(k) for k in ("extractor", "n_generated", "n_real", "kid_subset_size", "is_splits")
-                        if k in out})
+        out, how = split_fidelity(fidelity_metrics(samples[: run.fidelity_samples], bench, tuple(run.fidelity),
+                                                   run.extractor, run.extractor_weights or None,
+                                                   is_splits=run.is_splits, device=device))
+        details.update(how)
         metrics.update(out)
     if run.lpips_weights:
         from ganeval.metrics.lpips import lpips_diversity

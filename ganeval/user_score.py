@@ -35,6 +35,7 @@ from ganeval.metrics.fidelity import ALL as FIDELITY
 from ganeval.metrics.fidelity import EXTRACTOR, INCEPTION, fidelity_metrics
 from ganeval.metrics.modes import gaussian_modes
 from ganeval.metrics.points import PRC_NEIGHBORHOOD, RAW_POINTS, point_metrics
+from ganeval.scoring import mode_metrics, split_fidelity
 from ganeval.user_samples import Samples
 
 #: The benchmark name a score against the user's own real samples or mixture is filed under.
@@ -245,8 +246,7 @@ def score(samples: Samples, *, benchmark: str | None = None, real: Samples | Non
 
         eval_options = bench.eval_options(RunSpec(benchmark=bench.name, loss=name))
         progress(f"mode metrics of {len(data)} samples on {bench.name}")
-        doc_metrics, counts = bench.evaluate_with_counts(data, **eval_options)
-        details["mode_counts"] = [int(c) for c in counts.tolist()]
+        doc_metrics, details = mode_metrics(bench, data, eval_options)
     elif MODES in wanted:
         eval_options = mixture.options()
         progress(f"mode metrics of {len(data)} samples on your mixture of {len(mixture.centers)} modes "
@@ -278,10 +278,9 @@ def score(samples: Samples, *, benchmark: str | None = None, real: Samples | Non
                                   f"{EXTRACTOR} features differ per channel count")
         progress(f"{', '.join(fid_metrics)} with {extractor}: features of {len(data)} generated and "
                  f"{len(reference) if reference is not None else n_real} real images (the real ones cached for next time)")
-        out = fidelity_metrics(data, bench, fid_metrics, extractor, inception_weights, n_real=n_real,
-                               kid_subset_size=kid_subset_size, is_splits=is_splits, device=device, real=reference)
-        details["fidelity"] = {k: out.pop(k) for k in ("extractor", "n_generated", "n_real", "kid_subset_size",
-                                                       "is_splits") if k in out}
+        out, details["fidelity"] = split_fidelity(fidelity_metrics(
+            data, bench, fid_metrics, extractor, inception_weights, n_real=n_real, kid_subset_size=kid_subset_size,
+            is_splits=is_splits, device=device, real=reference))
         doc_metrics.update(out)
     diverged_step = None
     if trace is not None:
