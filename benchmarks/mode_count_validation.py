@@ -108,8 +108,9 @@ def main(argv=None) -> int:
                 published.append(int((counts > 0).sum()))
                 old.append(old_rule(counts, labels, predicted, even))
                 new.append(round(est.count, 1))
-                intervals.append(est.interval)
-                covered += est.interval[0] <= truth <= est.interval[1]
+                interval = (round(est.interval[0], 1), round(est.interval[1], 1))  # as modes_robust_low/high
+                intervals.append(interval)
+                covered += interval[0] <= truth <= interval[1]
                 total += 1
             errors = [100.0 * (e - t) / t for e, t in zip(new, truths)]
             worst_here = max(errors, key=abs)
