@@ -54,7 +54,7 @@ import torch
 #: posterior quantile of each misread rate used for the count (step 3 above)
 UPPER_QUANTILE = 0.9
 #: bootstrap replicates for the count's interval (0: no interval)
-BOOTSTRAP = 50
+BOOTSTRAP = 30
 LEVEL = 0.95
 EM_ITERATIONS = 300  # SQUAREM cycles of 3 EM steps each; measured converged (benchmarks/mode_count_validation.py)
 GRID_ITERATIONS = 300
@@ -346,15 +346,18 @@ def _bootstrap_counts(h: np.ndarray, conf: Confusion, k: int, quantile: float | 
 
 
 def estimate_modes(counts, confusion, bootstrap: int = BOOTSTRAP, level: float = LEVEL, seed: int = 0,
-                   quantile: float | None = UPPER_QUANTILE) -> ModeEstimate:
-    """Deconvolved masses, the count of modes holding samples and its interval (module doc)."""
+                   quantile: float | None = UPPER_QUANTILE, measurement_error: bool = True) -> ModeEstimate:
+    """Deconvolved masses, the count of modes holding samples and its interval (module doc).
+    ``quantile=None, measurement_error=False`` switch step 3's guards off (for the validation's
+    ablation only)."""
     conf = as_confusion(confusion)
     h = np.asarray(torch.as_tensor(counts, dtype=torch.float64).flatten(), dtype=np.float64)
     if h.sum() <= 0:
         raise ValueError("no sample was assigned to any mode")
     k = _digits(len(h), conf.classes)
     q = None if conf.known is not None else quantile
-    p, occ, post, grid = _count_batch(h[None], conf.rates()[None], conf.rates(q)[None], conf.rate_variance()[None], k)
+    var = conf.rate_variance() * (1.0 if measurement_error else 0.0)
+    p, occ, post, grid = _count_batch(h[None], conf.rates()[None], conf.rates(q)[None], var[None], k)
     p, occ = p[0], occ[0]
     nz = p > 0
     kl = float((p[nz] * np.log(p[nz] * len(p))).sum())
