@@ -28,9 +28,9 @@ neighbouring mode: 26,000 real triples from exactly 500 modes read as ~680 modes
    posterior quantile, not their mean, and λ_m is uncertain by the rates' own measurement error
    (variance (shape + k) / n² for k errors among n digits), so the misread count is negative
    binomial, not Poisson. Measured: the odd test half misreads 5 as 3 four times, the even half
-   once; without the guards 10 true modes read 15–40. The quantile was chosen on the validation
+   once; without the guards 10 true modes read 13.5–45.6. The quantile was chosen on the validation
    table (benchmarks/mode_count_validation.py), which also shows what it costs (light modes beside
-   heavy ones: up to 2.5 % undercount).
+   heavy ones: up to 2.4 % undercount).
 
 The interval bootstraps both inputs: the sample histogram (multinomial) and the held-out digits
 of each class (the confusion re-measured on a resample). Resampling a histogram adds noise of its
