@@ -14,8 +14,9 @@ neighbouring mode: 26,000 real triples from exactly 500 modes read as ~680 modes
 2. **Deconvolution.** The per-mode masses are the maximum-likelihood solution of
    ``observed ~ Multinomial(N, (C ⊗ C ⊗ C) p)`` with C the posterior-mean confusion, by EM
    (accelerated with SQUAREM); the Kronecker product is applied one digit axis at a time, so an
-   iteration costs 3 small matrix products on a 10×10×10 tensor. ``kl`` is KL(p̂ ‖ uniform).
-3. **Count.** Each mode's observed count is modelled as Poisson(c_m μ_m + λ_m): its own correctly
+   iteration costs 3 small matrix products on a 10×10×10 tensor. ``kl`` is KL(p̂ ‖ uniform)
+   (``kl_deconvolved`` of the benchmark).
+3. **Count.** Each mode's observed count is modelled as c_m μ_m + λ_m on average: its own correctly
    read samples plus λ_m, the misreads of the other modes' deconvolved samples into it (c_m the
    probability that a sample of mode m is read as m). The expected counts μ_m follow a
    distribution G with an atom at 0, fitted by nonparametric maximum likelihood on a grid
@@ -34,8 +35,8 @@ neighbouring mode: 26,000 real triples from exactly 500 modes read as ~680 modes
 
 The interval bootstraps both inputs: the sample histogram (multinomial) and the held-out digits
 of each class (the confusion re-measured on a resample). Resampling a histogram adds noise of its
-own, which the count reads as extra light modes, so the resampled counts sit above the estimate
-(measured: +1 to +15); the interval keeps their spread (the central ``LEVEL`` range about their
+own, which the count reads as extra light modes, so the resampled counts sit above the estimate;
+the interval keeps their spread (the central ``LEVEL`` range about their
 median) centred on the estimate.
 
 It is right for the error measured on *real* digits. Generated images that are not digits yet are
@@ -56,7 +57,7 @@ UPPER_QUANTILE = 0.9
 #: bootstrap replicates for the count's interval (0: no interval)
 BOOTSTRAP = 30
 LEVEL = 0.95
-EM_ITERATIONS = 300  # SQUAREM cycles of 3 EM steps each; measured converged (benchmarks/mode_count_validation.py)
+EM_ITERATIONS = 300  # at most, SQUAREM cycles of 3 EM steps; stops once no mode moves by 1e-6 samples
 GRID_ITERATIONS = 300
 # Expected counts mu a mode may have, for the prior G: 0, then log-spaced up to the sample count.
 GRID_POINTS = 60
