@@ -221,12 +221,31 @@ def _announce_large_grid(jobs: list[CellJob], device: torch.device) -> None:
 
 
 def _cell_summary(job: CellJob) -> str:
-    docs = [rundir.read_metrics(d) for d in job.dirs.values()]
+    """The cell's means as the results table computes them: a seed whose value is undefined (it
+    diverged, or no sample landed on a mode) counts with the metric's worst value, and the line
+    says how many did."""
+    import pandas as pd
+
+    from ganeval.metrics.catalog import METRICS
+    from ganeval.results import score_failed_seeds
+
+    docs = [d for d in (rundir.read_metrics(p) for p in job.dirs.values()) if d]
+    if not docs:
+        return ""
+    rows = [{"benchmark": d.get("benchmark"), "status": d.get("status"),
+             **{k: (float("nan") if v is None else v) for k, v in d["metrics"].items()}} for d in docs]
+    raw = pd.DataFrame(rows)
+    scored = score_failed_seeds(raw)
     parts = []
     for key in ("modes_covered", "hq_rate", "kl"):
-        vals = [d["metrics"].get(key) for d in docs if d and d["metrics"].get(key) is not None]
-        if vals:
-            parts.append(f"{key} {sum(vals) / len(vals):.3g}")
+        if key not in scored.columns or scored[key].notna().sum() == 0:
+            continue
+        text = f"{key} {scored[key].mean():.3g}"
+        filled = raw[key].isna() & scored[key].notna()
+        if filled.any():
+            worst = METRICS.get(key).worst(scored[filled].iloc[0].to_dict())
+            text += f" ({int(filled.sum())} of {len(scored)} seeds undefined, counted as the worst, {worst:.3g})"
+        parts.append(text)
     return ", ".join(parts)
 
 

@@ -185,3 +185,27 @@ def test_a_run_folder_written_before_a_setting_existed_still_resumes(tmp_path):
     fileio.save_tensors(path, payload)
     assert main([*args, "--steps", "10"]) == 0  # before: "a different configuration (d_hidden, g_steps, ...)"
     assert rundir.load_checkpoint(run_dir, 10, rundir.read_config(run_dir)[0].train_config())["step"] == 10
+
+
+def test_the_live_cell_line_shows_the_tables_means_and_says_which_seed_was_counted_as_worst(monkeypatch):
+    """A seed with no sample on a mode leaves KL undefined; the table counts it as ln(modes). The
+    live line must show the same mean (not the mean of the other seeds) and say so."""
+    import math
+    from types import SimpleNamespace
+
+    from ganeval import bench as bench_mod
+    from ganeval.results import summarize
+
+    metrics = {"a": {"modes_covered": 8.0, "hq_rate": 0.05, "kl": 0.5, "n_modes": 8.0},
+               "b": {"modes_covered": 4.0, "hq_rate": 0.016, "kl": 0.682, "n_modes": 8.0},
+               "c": {"modes_covered": 0.0, "hq_rate": 0.0, "kl": None, "n_modes": 8.0}}
+    docs = {k: {"benchmark": "ring8", "loss": "wgan-gp", "variant": "", "seed": i, "status": "ok", "metrics": m}
+            for i, (k, m) in enumerate(metrics.items())}
+    monkeypatch.setattr(bench_mod.rundir, "read_metrics", lambda d: docs[d])
+    line = bench_mod._cell_summary(SimpleNamespace(dirs={0: "a", 1: "b", 2: "c"}))
+    frame = pd.DataFrame([{**{k: d[k] for k in ("benchmark", "loss", "variant", "seed", "status")},
+                           **{k: (math.nan if v is None else v) for k, v in d["metrics"].items()}} for d in docs.values()])
+    table_kl = float(summarize(frame)[("kl", "mean")].iloc[0])
+    assert table_kl == pytest.approx((0.5 + 0.682 + math.log(8)) / 3)
+    assert f"kl {table_kl:.3g} (1 of 3 seeds undefined, counted as the worst, {math.log(8):.3g})" in line
+    assert "modes_covered 4," in line and "hq_rate 0.022" in line

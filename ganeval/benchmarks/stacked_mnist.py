@@ -4,7 +4,10 @@ Protocol (Srivastava et al. 2017, VEEGAN; Lin et al. 2018, PacGAN): a DCGAN with
 z ~ U(-1, 1) of size 100, Adam lr 2e-4, beta1 0.5, batch 64, trained on 128,000 stacked images.
 Evaluation: 26,000 generated samples, each channel labelled by the shipped MNIST classifier; a
 sample's mode is its digit triple; report modes covered (of 1,000) and KL(p_gen || uniform), the
-published rule, and ``modes_robust``, which misreads of the classifier cannot inflate (metrics.robust_modes).
+published rule, and ``modes_robust``, the number of modes holding samples estimated by deconvolving the
+classifier's misreads (metrics.robust_modes), with its interval and the deconvolved KL.
+The classifier's confusion is measured on the even-indexed MNIST test digits (``CONFUSION_DIGITS``);
+real test triples meant to be evaluated (``split="heldout"``) use only the odd-indexed ones.
 With 26,000 samples a perfect sampler still shows KL ≈ 0.02 (plug-in bias ≈ 999 / (2 · 26,000)).
 
 The 128,000 training images are a fixed pool of digit triples drawn once (from ``POOL_SEED``) from
@@ -20,12 +23,23 @@ import torch
 from ganeval import rng
 from ganeval.benchmarks.base import Benchmark, register_benchmark
 from ganeval.errors import SampleError
-from ganeval.metrics.catalog import KL, MEAN_CONFIDENCE, MODES_COVERED, MODES_ROBUST, N_SAMPLES
+from ganeval.metrics.catalog import (
+    KL, KL_DECONVOLVED, MEAN_CONFIDENCE, MODES_COVERED, MODES_ROBUST, MODES_ROBUST_HIGH, MODES_ROBUST_LOW, N_SAMPLES)
 from ganeval.metrics.modes import coverage_metrics, mode_counts
-from ganeval.metrics.robust_modes import confusion_matrix, robust_modes
+from ganeval.metrics import robust_modes as rm
 
 POOL_SEED = 2017
 N_MODES = 1000
+#: the digits the classifier's confusion is measured on (recorded with every result)
+CONFUSION_DIGITS = "even-indexed MNIST test digits (5,000: indices 0, 2, ..., 9998)"
+
+
+def held_out_indices(n: int = 10000) -> tuple[torch.Tensor, torch.Tensor]:
+    """(even, odd) test-digit indices: the confusion is measured on the even ones; real triples
+    that are evaluated as samples (``split="heldout"``) are built from the odd ones."""
+    index = torch.arange(n)
+    return index[index % 2 == 0], index[index % 2 == 1]
+
 # Full published protocol: 50 epochs of 128,000 images at batch 64 = 100,000 generator steps.
 # The default here is a CPU budget; `ganeval bench --protocol pacgan-stacked-mnist` runs the full one.
 STACKED_TRAIN_DEFAULTS: dict[str, Any] = {
@@ -99,7 +113,7 @@ class StackedMNIST(Benchmark):
         self.loss_defaults = {}
         self._data = None
         self._device_pool: dict[tuple[torch.device, int], tuple[torch.Tensor, torch.Tensor]] = {}
-        self._confusion: dict[int, tuple[Any, torch.Tensor]] = {}
+        self._confusion: dict[int, tuple[Any, rm.Confusion]] = {}
 
     @property
     def data(self):
@@ -110,6 +124,10 @@ class StackedMNIST(Benchmark):
         return self._data
 
     def _images(self, split: str) -> torch.Tensor:
+        """``train``, ``test`` (all 10,000) or ``heldout`` (the odd-indexed test digits, which the
+        confusion of ``modes_robust`` never uses)."""
+        if split == "heldout":
+            return self.data.test_images[held_out_indices(len(self.data.test_images))[1]]
         return self.data.train_images if split == "train" else self.data.test_images
 
     @staticmethod
@@ -147,14 +165,22 @@ class StackedMNIST(Benchmark):
         picks = streams.randint(rng.DATA, step, substep, pool_size, (batch_size,))
         return self.stack(digits, pool[picks])
 
-    def evaluate(self, samples: torch.Tensor, classifier=None, batch_size: int = 4096) -> dict[str, float]:
-        """Modes covered (of 1,000), KL to uniform and mean classifier confidence of ``samples [N, 3, 28, 28]``
-        (floats in [-1, 1] or uint8)."""
-        return self.evaluate_with_counts(samples, classifier, batch_size)[0]
+    def eval_options(self, run) -> dict[str, Any]:
+        # recorded in every metrics.json: which digits the confusion behind modes_robust comes from
+        return {"confusion_digits": CONFUSION_DIGITS, "mode_bootstrap": rm.BOOTSTRAP}
 
-    def evaluate_with_counts(self, samples, classifier=None, batch_size: int = 4096):
+    def evaluate(self, samples: torch.Tensor, classifier=None, batch_size: int = 4096, **options: Any) -> dict[str, float]:
+        """Modes covered (of 1,000), KL to uniform, ``modes_robust`` with its interval, the
+        deconvolved KL and mean classifier confidence of ``samples [N, 3, 28, 28]`` (floats in
+        [-1, 1] or uint8)."""
+        return self.evaluate_with_counts(samples, classifier, batch_size, **options)[0]
+
+    def evaluate_with_counts(self, samples, classifier=None, batch_size: int = 4096,
+                             confusion_digits: str = CONFUSION_DIGITS, mode_bootstrap: int = rm.BOOTSTRAP):
         from ganeval.metrics.classifier import classify, shipped_classifier
 
+        if confusion_digits != CONFUSION_DIGITS:
+            raise SampleError(f"modes_robust measures its confusion on the {CONFUSION_DIGITS}, not {confusion_digits!r}")
         c = self.data_shape[0]
         unit = to_unit(samples, c)
         model = (classifier or shipped_classifier()).frozen
@@ -163,20 +189,27 @@ class StackedMNIST(Benchmark):
         mode = sum(digits[:, k] * 10 ** (c - 1 - k) for k in range(c))  # 100 a + 10 b + c for a triple
         counts = mode_counts(mode, self.n_modes)
         metrics = coverage_metrics(counts)
-        metrics[MODES_ROBUST] = float(robust_modes(counts, self.confusion(model)))
+        est = rm.estimate_modes(counts, self.confusion(model), bootstrap=int(mode_bootstrap))
+        metrics[MODES_ROBUST] = round(est.count, 1)
+        metrics[MODES_ROBUST_LOW] = round(est.interval[0], 1)
+        metrics[MODES_ROBUST_HIGH] = round(est.interval[1], 1)
+        metrics[KL_DECONVOLVED] = est.kl
         metrics[MEAN_CONFIDENCE] = float(out["confidence"].mean())
         metrics[N_SAMPLES] = float(len(samples))
-        keys = (MODES_COVERED, MODES_ROBUST, "n_modes", KL, MEAN_CONFIDENCE, N_SAMPLES)
+        keys = (MODES_COVERED, MODES_ROBUST, MODES_ROBUST_LOW, MODES_ROBUST_HIGH, "n_modes", KL, KL_DECONVOLVED,
+                MEAN_CONFIDENCE, N_SAMPLES)
         return {k: metrics[k] for k in keys}, counts
 
-    def confusion(self, model) -> torch.Tensor:
-        """The classifier's confusion matrix on the 10,000 MNIST test digits (cached per classifier)."""
+    def confusion(self, model) -> rm.Confusion:
+        """The classifier's confusion on the even-indexed MNIST test digits (cached per classifier)."""
         from ganeval.metrics.classifier import classify
 
         if id(model) not in self._confusion:
-            images = self.data.test_images.float().div(255.0).unsqueeze(1)
+            even = held_out_indices(len(self.data.test_images))[0]
+            images = self.data.test_images[even].float().div(255.0).unsqueeze(1)
             predicted = classify(model, images)["labels"]
-            self._confusion[id(model)] = (model, confusion_matrix(self.data.test_labels, predicted))
+            conf = rm.Confusion.measured(self.data.test_labels[even], predicted, CONFUSION_DIGITS)
+            self._confusion[id(model)] = (model, conf)
         return self._confusion[id(model)][1]
 
     def save_samples_figure(self, path, samples, title, run=None) -> None:

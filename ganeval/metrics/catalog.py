@@ -59,9 +59,17 @@ MODES_COVERED = register_metric(MetricInfo(
     "modes_covered", "higher", "modes holding at least `cover_threshold` high-quality samples", ".1f",
     bounds=(0.0, float("inf")), worst=_const(0.0))).name
 MODES_ROBUST = register_metric(MetricInfo(
-    "modes_robust", "higher", "modes holding more samples than the classifier's measured misreads of the other "
-    "modes could put there (stacked MNIST; see metrics.robust_modes)", ".1f",
+    "modes_robust", "higher", "modes holding samples, estimated by deconvolving the classifier's measured misreads "
+    "(stacked MNIST; see metrics.robust_modes)", ".1f",
     bounds=(0.0, float("inf")), worst=_const(0.0))).name
+MODES_ROBUST_LOW = register_metric(MetricInfo(
+    "modes_robust_low", "none", "lower end of modes_robust's 95 % bootstrap interval (samples and confusion resampled)",
+    ".1f", "context")).name
+MODES_ROBUST_HIGH = register_metric(MetricInfo(
+    "modes_robust_high", "none", "upper end of modes_robust's 95 % bootstrap interval", ".1f", "context")).name
+KL_DECONVOLVED = register_metric(MetricInfo(
+    "kl_deconvolved", "none", "KL(p || uniform) of the mode masses deconvolved from the classifier's misreads "
+    "(stacked MNIST; see metrics.robust_modes)", ".4f", "context")).name
 N_MODES = register_metric(MetricInfo("n_modes", "none", "number of modes of the benchmark", ".0f", "context")).name
 HQ_RATE = register_metric(MetricInfo(
     "hq_rate", "higher", "fraction of samples within `hq_sigmas` std of their nearest mode (MoG)",

@@ -66,3 +66,13 @@ def test_bad_samples_are_a_clear_error(bench, bad, message):
 def test_quantize_and_to_unit_invert_each_other():
     x = torch.linspace(-1, 1, 3 * 28 * 28 * 2).view(2, 3, 28, 28)
     assert torch.allclose(to_unit(quantize(x)), (x + 1) / 2, atol=1 / 255)
+
+
+def test_a_result_records_which_digits_the_confusion_comes_from_and_refuses_another_rule(bench):
+    from ganeval.benchmarks.stacked_mnist import CONFUSION_DIGITS
+    from ganeval.spec import RunSpec
+
+    options = bench.eval_options(RunSpec(benchmark="stacked-mnist", loss="bce"))
+    assert options["confusion_digits"] == CONFUSION_DIGITS and "even-indexed" in CONFUSION_DIGITS
+    with pytest.raises(SampleError, match="even-indexed"):
+        bench.evaluate(torch.zeros(4, 3, 28, 28), confusion_digits="all 10,000 test digits")
