@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from ganeval import __version__
 from ganeval.errors import GanevalError, SpecError
 from ganeval.executors import EXECUTORS
 from ganeval.metrics.catalog import IS_SPLITS
-from ganeval.spec import BenchSpec, check_run_value, load_spec, parse_seeds
+from ganeval.spec import BenchSpec, check_run_value, load_spec, parse_seeds, parse_set
 
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
@@ -34,18 +33,8 @@ def _split_names(value: str | None, option: str) -> list[str] | None:
 
 
 def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``--set key=value`` (repeatable): value read as a TOML literal, else as a string."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SpecError(f"--set expects KEY=VALUE, got {pair!r}")
-        key, raw = (s.strip() for s in pair.split("=", 1))
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
-        out[key] = check_run_value(key, value, "--set")
-    return out
+    """``--set key=value`` (repeatable): one value of the key's type each (:func:`ganeval.spec.parse_set`)."""
+    return dict(parse_set(pair) for pair in pairs)
 
 
 def _positive(ctx, param, value):
@@ -127,9 +116,9 @@ def _bench_spec(spec_file, losses, benchmarks, seeds, steps, batch_size, sets, d
         spec.device = device
     cli_run = _parse_sets(sets)
     if steps is not None:
-        cli_run["steps"] = steps
+        cli_run["steps"] = check_run_value("steps", steps, "--steps")
     if batch_size is not None:
-        cli_run["batch_size"] = batch_size
+        cli_run["batch_size"] = check_run_value("batch_size", batch_size, "--batch-size")
     if inception_weights is not None:
         from ganeval.metrics.fidelity import check_inception_weights
 
@@ -213,7 +202,7 @@ def _print_summary(frame) -> None:
 @click.option("--benchmark", default="ring8", show_default=True, help="benchmark name")
 @click.option("--loss", default="bce", show_default=True, help="loss name")
 @click.option("--variant", default="none", show_default=True, help="stabilizer variant")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="run seed")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1), help="run seed")
 @with_options(run_options)
 @click.option("--out", callback=_folder, help="run folder  [default: runs/train/BENCH/LOSS/seed-K]")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="continue from the last checkpoint")
@@ -285,7 +274,7 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
               help="the generator's latent: normal or uniform (-1, 1), size like 100 or 100x1x1")
 @click.option("-n", "--samples", "n", type=int, callback=_positive,
               help="samples to draw from --generator  [default: 10000]")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
               help="seed of the generator's latents; also the seed the score is filed under with --out")
 @click.option("--benchmark", help="score against a built-in benchmark: its mode metrics (+ FID/IS/KID for images)")
 @click.option("--real", type=click.Path(path_type=Path),
@@ -339,21 +328,32 @@ def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, metric_
         if not as_json:
             click.echo(f"... {text}", err=True)
     if out_dir is not None:
-        from ganeval.rundir import ensure_writable
+        from ganeval.rundir import writable_target
 
-        ensure_writable(out_dir)
+        writable_target(out_dir)  # checked now, created only when there is a score to file
+    default_name = (Path(generator_spec.rpartition(":")[2] or generator_spec).stem if generator_spec is not None
+                    else samples.resolve().name if samples.is_dir() else samples.stem)
+    if out_dir is not None:
+        from ganeval.rundir import finished_run_problem, run_dir, writing
+        from ganeval.score import CUSTOM
+        from ganeval.spec import CellId
+
+        found = finished_run_problem(run_dir(out_dir, CellId(benchmark or CUSTOM, name or default_name or "samples"), seed))
+        if found:  # before the work, not after it
+            raise SpecError(found)
+        if out_dir.is_dir():
+            with writing(out_dir):  # in use by a bench: said now (the lock is taken again to write)
+                pass
     if generator_spec is not None:
         lat = user_samples.Latent.parse(latent)
         G = user_samples.load_generator(generator_spec)
         say(f"drawing {n or DEFAULT_SAMPLES} samples from {generator_spec} ({lat}, seed {seed})")
         data = user_samples.generate(G, lat, n or DEFAULT_SAMPLES, seed, batch_size, pixel_range, dev)
         given = user_samples.Samples(data, user_samples.describe_generator(generator_spec, lat, seed))
-        default_name = Path(generator_spec.rpartition(":")[2] or generator_spec).stem
     else:
         if n is not None:
             raise SpecError("-n/--samples draws from --generator; SAMPLES are scored as given")
         given = user_samples.load_samples(samples, pixel_range)
-        default_name = samples.resolve().name if samples.is_dir() else samples.stem
     reference = user_samples.load_samples(real, pixel_range) if real is not None else None
     doc = score(given, benchmark=benchmark, real=reference, metrics=names,
                 inception_weights=str(inception_weights) if inception_weights else None, resize=resize,
@@ -407,6 +407,19 @@ def report(bench_dirs, output, fmt):
     Several BENCH_DIRS are compared side by side (e.g. before and after a change). Traced run
     folders (trace.csv, e.g. from GANTracer on your own loop) get their curves and events, several
     side by side; --format prints their summary table."""
+    import contextlib
+
+    from ganeval.fileio import check_output_file
+    from ganeval.rundir import writing
+
+    if output is not None:
+        check_output_file(output)  # before any figure is written
+    # report.md and results.csv go into each folder: no bench may write it meanwhile
+    with writing(*[d for d in bench_dirs if d.is_dir()]) if fmt is None else contextlib.nullcontext():
+        _report(bench_dirs, output, fmt)
+
+
+def _report(bench_dirs, output, fmt) -> None:
     from ganeval.report import build_report, load_frames, table_metrics
     from ganeval.results import summarize
     from ganeval.rundir import check_bench_dir, is_trace_folder
@@ -513,11 +526,13 @@ def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack):
 
     from ganeval import fileio
     from ganeval.regression import check, load_baseline, make_baseline
-    from ganeval.rundir import check_bench_dir
+    from ganeval.rundir import check_bench_dir, require_readable
     from ganeval.tables import markdown_table
 
     check_bench_dir(bench_dir)
+    require_readable(bench_dir)
     if update:
+        fileio.check_output_file(baseline_file)
         old = load_baseline(baseline_file) if baseline_file.exists() and not retrack else None
         doc = make_baseline(bench_dir, tolerances={k: v["tolerance"] for k, v in old["metrics"].items()} if old else None)
         fileio.write_json(baseline_file, doc)
@@ -562,17 +577,19 @@ def baseline_init(bench_dir, output, metric_names):
     from ganeval import fileio
     from ganeval.metrics.catalog import METRICS
     from ganeval.regression import guard_warnings, make_baseline, power_table
-    from ganeval.rundir import check_bench_dir
+    from ganeval.rundir import check_bench_dir, require_readable
     from ganeval.tables import markdown_table
 
     check_bench_dir(bench_dir)
+    require_readable(bench_dir)
     tracked = None
     if metric_names is not None:
         tracked = _split_names(metric_names, "--metrics")
         for m in tracked:
             METRICS.get(m)
-    if output.exists():
+    if output.exists() or output.is_symlink():
         raise SpecError(f"{output} exists; use `ganeval check ... --update` to refresh a baseline")
+    fileio.check_output_file(output)
     doc = make_baseline(bench_dir, tracked)
     fileio.write_json(output, doc)
     click.echo(f"baseline written: {output} ({len(doc['metrics'])} tracked metrics)")
@@ -610,7 +627,7 @@ def classifier():
 
 @classifier.command("train")
 @click.option("--epochs", default=8, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1))
 @click.option("--out", type=click.Path(path_type=Path), help="folder for weights and manifest  [default: the package's assets]")
 @click.option("--root", type=click.Path(path_type=Path), help="a folder holding MNIST to use instead of downloading")
 def classifier_train(epochs, seed, out, root):

@@ -72,6 +72,13 @@ def _check_extractor(extractor: str, images: torch.Tensor, what: str) -> None:
                           f"pass --inception-weights PATH ({INCEPTION}, any size) or --resize with --benchmark")
 
 
+def _check_counts(n_generated: int, n_real: int) -> None:
+    """FID, KID and precision-recall compare two sets of images: each needs 2 at least (a covariance)."""
+    if min(n_generated, n_real) < 2:
+        raise SampleError(f"FID/IS/KID/precision-recall need at least 2 images on each side, got {n_generated} "
+                          f"generated and {n_real} real")
+
+
 def score(samples: Samples, *, benchmark: str | None = None, real: Samples | None = None,
           metrics: Sequence[str] | None = None, inception_weights: str | Path | None = None,
           resize: bool = False, n_real: int = 10000, is_splits: int = IS_SPLITS, kid_subset_size: int = 1000,
@@ -106,6 +113,7 @@ def score(samples: Samples, *, benchmark: str | None = None, real: Samples | Non
         details["mode_counts"] = [int(c) for c in counts.tolist()]
     fid_metrics = tuple(m for m in wanted if m in FIDELITY)
     if fid_metrics:
+        _check_counts(len(data), len(real.data) if real is not None else n_real)
         extractor = INCEPTION if inception_weights else EXTRACTOR
         _check_extractor(extractor, data, "samples")
         reference = None
@@ -151,11 +159,10 @@ def write_score(out_dir: Path, doc: dict[str, Any], samples: torch.Tensor | None
     from ganeval.spec import CellId
 
     cell = CellId.of(doc)
-    run_dir = rundir.run_dir(Path(out_dir), cell, int(doc["seed"]))
-    rundir.ensure_writable(run_dir)
-    rundir.write_score_config(run_dir, {k: doc[k] for k in ("scored_by", "benchmark", "loss", "variant", "seed",
-                                                            "source", "reference")})
-    if samples is not None and doc["benchmark"] != CUSTOM:
-        rundir.write_samples(run_dir, samples[: get_benchmark(doc["benchmark"]).figure_samples])
-    rundir.write_metrics(run_dir, doc)
+    with rundir.new_run(Path(out_dir), cell, int(doc["seed"])) as run_dir:  # never replaces a run; locked
+        rundir.write_score_config(run_dir, {k: doc[k] for k in ("scored_by", "benchmark", "loss", "variant", "seed",
+                                                                "source", "reference")})
+        if samples is not None and doc["benchmark"] != CUSTOM:
+            rundir.write_samples(run_dir, samples[: get_benchmark(doc["benchmark"]).figure_samples])
+        rundir.write_metrics(run_dir, doc)
     return run_dir
