@@ -91,17 +91,19 @@ def read_image_folder(folder: Path) -> torch.Tensor:
     from PIL import Image, UnidentifiedImageError
 
     files = image_files(folder)
-    warnings.simplefilter("error", Image.DecompressionBombWarning)  # a bomb is refused, never decoded
     if not files:
         raise SampleError(f"{folder}: no {'/'.join(IMAGE_EXTENSIONS)} images in this folder")
     images, sizes, gray = [], set(), True
     for path in files:
         try:
-            with Image.open(path) as img:
-                img.load()
-                gray &= img.mode in ("L", "1", "I;16", "I")
-                images.append(img.copy())
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, MemoryError,
+            with warnings.catch_warnings():  # an image claiming over PIL's MAX_IMAGE_PIXELS is refused unread
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as img:
+                    img.load()
+                    gray &= img.mode in ("L", "1", "I;16", "I")
+                    images.append(img.copy())
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning, MemoryError,
                 SyntaxError, EOFError, struct.error, zlib.error) as exc:  # PIL raises all of these on bad files
             raise SampleError(f"{path}: not a readable image ({_first_line(exc)})") from None
         sizes.add(images[-1].size)
