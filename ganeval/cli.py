@@ -327,23 +327,14 @@ def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, metric_
     def say(text: str) -> None:
         if not as_json:
             click.echo(f"... {text}", err=True)
-    if out_dir is not None:
-        from ganeval.rundir import writable_target
-
-        writable_target(out_dir)  # checked now, created only when there is a score to file
     default_name = (Path(generator_spec.rpartition(":")[2] or generator_spec).stem if generator_spec is not None
                     else samples.resolve().name if samples.is_dir() else samples.stem)
-    if out_dir is not None:
-        from ganeval.rundir import finished_run_problem, run_dir, writing
+    if out_dir is not None:  # before the work: a name, a finished run or a running bench there is refused now
+        from ganeval.rundir import check_new_run
         from ganeval.score import CUSTOM
         from ganeval.spec import CellId
 
-        found = finished_run_problem(run_dir(out_dir, CellId(benchmark or CUSTOM, name or default_name or "samples"), seed))
-        if found:  # before the work, not after it
-            raise SpecError(found)
-        if out_dir.is_dir():
-            with writing(out_dir):  # in use by a bench: said now (the lock is taken again to write)
-                pass
+        check_new_run(out_dir, CellId(benchmark or CUSTOM, name or default_name or "samples"), seed)
     if generator_spec is not None:
         lat = user_samples.Latent.parse(latent)
         G = user_samples.load_generator(generator_spec)

@@ -86,7 +86,9 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
+    """UTF-8 text; a path that is not UTF-8 (Python holds its bytes as surrogates) is written as
+    ``\\udcff`` escapes, so every file ganeval writes is valid UTF-8."""
+    write_bytes(path, text.encode("utf-8", errors="backslashreplace"))
 
 
 def _json_default(value: Any) -> Any:
@@ -142,7 +144,7 @@ def open_regular(path: Path, what: str = "") -> int:
         if not stat.S_ISREG(mode):
             kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
                     else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-            raise DataError(f"{path}: {what + ' ' if what else ''}is {kind}, not a regular file; ganeval reads "
+            raise DataError(f"{path} is {kind}, not a regular file; ganeval reads {what or 'a file'} from "
                             "regular files only")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)

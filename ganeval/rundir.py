@@ -208,6 +208,21 @@ def writing(*folders: Path) -> Iterator[None]:
         yield
 
 
+def check_new_run(out_dir: Path, cell: CellId, seed: int) -> Path:
+    """What :func:`new_run` will check, checked now and creating nothing, so a command refuses before
+    its work: the names are plain, ``out_dir`` can be written, the seed-run folder holds no run, and
+    no other ganeval (a bench) holds ``out_dir``. Returns the seed-run folder."""
+    target = run_dir(out_dir, cell, seed)
+    writable_target(out_dir)
+    found = finished_run_problem(target)
+    if found:
+        raise RunFolderError(found)
+    if Path(out_dir).is_dir():
+        with writing(out_dir):  # taken again when the score is filed
+            pass
+    return target
+
+
 @contextmanager
 def new_run(out_dir: Path, cell: CellId, seed: int) -> Iterator[Path]:
     """A new seed-run folder ``OUT/<benchmark>/<cell>/seed-<k>`` to write into, under the locks of

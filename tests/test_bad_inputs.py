@@ -761,3 +761,14 @@ def test_the_largest_allowed_settings_are_refused_by_the_estimate_not_a_crash(tm
         err = capsys.readouterr().err
         assert code == 2 and "needs about" in err and "Traceback" not in err, err
         assert not (tmp_path / key).exists()
+
+
+def test_a_bench_folder_whose_name_is_not_utf8_reports_in_valid_utf8(world, tmp_path, capsys):
+    import shutil
+
+    bench = tmp_path / os.fsdecode(b"bench-\xff")
+    shutil.copytree(world / "bench", bench)
+    assert main(["report", str(bench)]) == 0, capsys.readouterr().err
+    assert "bench-\\udcff" in (bench / "report.md").read_bytes().decode("utf-8")  # escaped, never raw bytes
+    assert main(["baseline", "init", str(bench), "-o", str(tmp_path / "b.json")]) == 0
+    assert main(["check", str(bench), "--baseline", str(tmp_path / "b.json")]) == 0
