@@ -195,16 +195,19 @@ _POSITIVE_FLOAT = ("lr_g", "lr_d", "hq_sigmas", "d_input_scale")
 _NONNEG_FLOAT = ("gp_weight", "clip_value", "r1_gamma", "clip_grad")
 
 #: The largest value of every numeric setting (the smallest is 1, or 0 for the ``_NONNEG`` ones, and
-#: above 0 for the positive floats). Far beyond any published protocol, yet small enough that every
-#: product ganeval forms from them (weights, memory estimates, step counters) stays within int64 and
-#: float range: a value above it is a typo or an overflow, refused with one line before any work.
+#: above 0 for the positive floats). They guard against overflow, not taste: every product ganeval
+#: forms from them (weights, the memory estimate, step counters) stays within int64, and a float
+#: setting leaves float32 room (3.4e38) for its product with a weight or a gradient (a learning rate
+#: of 1e30 is a deliberate divergence). A value above it is refused with one line before any work;
+#: below it, a setting too large for this machine is refused by the memory estimate.
 MAX_VALUE: dict[str, int | float] = {
-    "z_dim": 2**16, "hidden": 2**16, "d_hidden": 2**16, "base_filters": 2**14, "depth": 64, "d_depth": 64,
-    "maxout": 64, "pack": 64, "batch_size": 2**24, "steps": 10**9, "n_critic": 1000, "g_steps": 1000,
-    "ckpt_every": 10**9, "trace_every": 10**9, "spectral_every": 10**9, "r1_every": 10**9, "pool_size": 10**9,
-    "eval_samples": 10**7, "cover_threshold": 10**7, "fidelity_samples": 10**7, "is_splits": 10**4,
-    "lr_g": 10.0, "lr_d": 10.0, "hq_sigmas": 100.0, "d_input_scale": 1e6,
-    "gp_weight": 1e6, "clip_value": 1e6, "r1_gamma": 1e6, "clip_grad": 1e6,
+    "z_dim": 2**30, "hidden": 2**20, "d_hidden": 2**20, "base_filters": 2**16, "depth": 64, "d_depth": 64,
+    "maxout": 64, "pack": 64, "batch_size": 2**30, "steps": 10**9, "n_critic": 1000, "g_steps": 1000,
+    "ckpt_every": 10**9, "trace_every": 10**9, "spectral_every": 10**9, "r1_every": 10**9,
+    "pool_size": 2**31 - 1, "eval_samples": 2**31 - 1, "cover_threshold": 2**31 - 1,
+    "fidelity_samples": 2**31 - 1, "is_splits": 10**4,
+    "lr_g": 1e30, "lr_d": 1e30, "hq_sigmas": 100.0, "d_input_scale": 1e30,
+    "gp_weight": 1e30, "clip_value": 1e30, "r1_gamma": 1e30, "clip_grad": 1e30,
 }
 #: The most seeds one bench runs (``--seeds N``), and the range of a seed.
 MAX_SEEDS = 100_000

@@ -755,7 +755,7 @@ def test_data_fetch_with_a_missing_root_fails_even_with_a_cache(tmp_path, capsys
 def test_the_largest_allowed_settings_are_refused_by_the_estimate_not_a_crash(tmp_path, capsys):
     from ganeval.spec import MAX_VALUE
 
-    for key in ("hidden", "batch_size"):
+    for key in ("hidden", "batch_size", "z_dim", "eval_samples"):
         code = main(["train", "--benchmark", "ring8", "--steps", "1", "--set", f"{key}={MAX_VALUE[key]}",
                      "--out", str(tmp_path / key)])
         err = capsys.readouterr().err
