@@ -698,6 +698,11 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     previous = _catch_termination()
+    for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 prints as \udcff, never a traceback
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
     try:
         return _main(argv)
     finally:

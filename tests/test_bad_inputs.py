@@ -618,8 +618,9 @@ def test_corrupt_files(world, tmp_path, capsys, caplog, what, setup, argv, code,
         (shutil.copytree if (world / name).is_dir() else shutil.copy)(world / name, tmp_path / name)
     setup(tmp_path)
     before = {k: v for k, v in snapshot(tmp_path).items() if not any(o in k for o in OUTPUTS)}
-    base = tmp_path_factory.getbasetemp().parent  # the whole tree pytest writes, other sessions' too
+    base = tmp_path_factory.getbasetemp()  # this session's whole tree (other sessions' change on their own)
     inside = os.path.relpath(tmp_path, base)
+    outside = [base.parent / "outside", base / "outside", base.parent / "evil-samples.png"]
     elsewhere = {k: v for k, v in tree(base).items() if not k.startswith(inside)}
     capsys.readouterr()
     result = run_at_once([a.replace("{r}", str(tmp_path)) for a in argv])
@@ -632,6 +633,7 @@ def test_corrupt_files(world, tmp_path, capsys, caplog, what, setup, argv, code,
     after = {k: v for k, v in snapshot(tmp_path).items() if not any(o in k for o in OUTPUTS)}
     assert after == before  # nothing it read was changed or removed, nothing written beside it
     assert {k: v for k, v in tree(base).items() if not k.startswith(inside)} == elsewhere  # nor anywhere else
+    assert not any(p.exists() for p in outside)  # where the names of '../../../../outside/evil' would lead
 
 
 def test_the_tables_cover_every_case_named_in_the_hardening_issue():
