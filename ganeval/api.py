@@ -156,30 +156,32 @@ def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | 
 
         check_inception_weights(Path(inception_weights))
     dev = resolve_device(device)
-    if out is not None:
-        from ganeval.rundir import ensure_writable
+    default_name = (Path(generator.rpartition(":")[2] or generator).stem if generator is not None
+                    else "samples" if isinstance(samples, torch.Tensor)
+                    else Path(samples).resolve().name if Path(samples).is_dir() else Path(samples).stem)
+    name = name or default_name or "samples"
+    if out is not None:  # before the work: a bad name, a finished run or a running bench there is refused now
+        from ganeval.rundir import CUSTOM_BENCHMARK, check_new_run
+        from ganeval.spec import CellId
 
-        ensure_writable(Path(out))
+        check_new_run(Path(out), CellId(benchmark or CUSTOM_BENCHMARK, name), seed)
     if generator is not None:
         lat = user_samples.Latent.parse(latent)
         G = user_samples.load_generator(generator)
         progress(f"drawing {n or DEFAULT_SAMPLES} samples from {generator} ({lat}, seed {seed})")
         data = user_samples.generate(G, lat, n or DEFAULT_SAMPLES, seed, batch_size, pixel_range, dev)
         given = user_samples.Samples(data, user_samples.describe_generator(generator, lat, seed))
-        default_name = Path(generator.rpartition(":")[2] or generator).stem
     else:
         if n is not None:
             raise SpecError("-n/--samples draws from --generator; SAMPLES are scored as given")
         given = _as_samples(samples, pixel_range, allow_nonfinite=user_trace is not None)
-        default_name = (Path(samples).resolve().name if Path(samples).is_dir() else Path(samples).stem) \
-            if not isinstance(samples, torch.Tensor) else "samples"
     reference = _as_samples(real, pixel_range) if real is not None else None
     mixture = make_mixture(user_samples.load_centers(Path(centers)), std, reference) if centers is not None else None
     doc = score_document(given, benchmark=benchmark, real=reference, mixture=mixture, trace=user_trace,
                          metrics=_names(metrics, "metrics"),
                             inception_weights=str(inception_weights) if inception_weights else None, resize=resize,
                             n_real=n_real, is_splits=is_splits, kid_subset_size=kid_subset_size,
-                            name=name or default_name or "samples", seed=seed, device=dev, progress=progress)
+                            name=name, seed=seed, device=dev, progress=progress)
     filed = write_score(Path(out), doc, given.data) if out is not None else None
     return ScoreResult(doc, filed)
 
@@ -199,11 +201,20 @@ def report(folders: str | Path | Sequence[str | Path], *, output: str | Path | N
     """Rebuild ``results.csv`` and ``report.md`` from bench folders (the disk only), several side by
     side; or, for traced run folders (``trace.csv``, e.g. from GANTracer), their curves and events.
     ``fmt`` (md, csv, latex, json): only the comparison table, written to ``output`` if given."""
+    import contextlib
+
+    from ganeval.fileio import check_output_file
+    from ganeval.rundir import writing
+
     load_plugins(list(plugins))
     dirs = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
     if not dirs:
         raise SpecError("give at least one folder")
-    return bench_report(dirs, Path(output) if output is not None else None, fmt)
+    if output is not None:
+        check_output_file(Path(output))  # before any figure is written
+    # report.md and results.csv go into each folder: no bench may write it meanwhile
+    with writing(*[d for d in dirs if d.is_dir()]) if fmt is None else contextlib.nullcontext():
+        return bench_report(dirs, Path(output) if output is not None else None, fmt)
 
 
 # --- check -----------------------------------------------------------------------------------------
@@ -227,12 +238,13 @@ def check(bench_dir: str | Path, *, baseline: str | Path, alpha: float = 0.05, t
     noise is an unlikely explanation. ``tolerances``: ``METRIC=VALUE[%]`` overrides for this check."""
     from ganeval.regression import apply_tolerances, load_baseline, parse_tolerances
     from ganeval.regression import check as run_check
-    from ganeval.rundir import check_bench_dir, spec_warning
+    from ganeval.rundir import check_bench_dir, require_readable, spec_warning
 
     load_plugins(list(plugins))
     if not 0 < alpha < 1:
         raise SpecError(f"alpha must lie strictly between 0 and 1, got {alpha}")
     bench_dir = check_bench_dir(Path(bench_dir))
+    require_readable(bench_dir)  # a seed-run that cannot be read is never silently left out of a guard
     warning = spec_warning(bench_dir)
     base = apply_tolerances(load_baseline(Path(baseline)), parse_tolerances(list(tolerances)))
     return CheckResult(run_check(bench_dir, base, alpha), alpha, [warning] if warning else [])

@@ -162,7 +162,7 @@ def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_s
 @click.option("--benchmark", default="ring8", show_default=True, help="benchmark name")
 @click.option("--loss", default="bce", show_default=True, help="loss name")
 @click.option("--variant", default="none", show_default=True, help="stabilizer variant")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="run seed")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1), help="run seed")
 @with_options(run_options)
 @click.option("--out", callback=_folder, help="run folder  [default: runs/train/BENCH/LOSS/seed-K]")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="continue from the last checkpoint")
@@ -206,7 +206,7 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
               help="the generator's latent: normal or uniform (-1, 1), size like 100 or 100x1x1")
 @click.option("-n", "--samples", "n", type=int, callback=_positive,
               help="samples to draw from --generator  [default: 10000]")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
               help="seed of the generator's latents; also the seed the score is filed under with --out")
 @click.option("--benchmark", help="score against a built-in benchmark: its mode metrics (+ FID/IS/KID for images)")
 @click.option("--real", type=click.Path(path_type=Path),
@@ -413,7 +413,7 @@ def classifier():
 
 @classifier.command("train")
 @click.option("--epochs", default=8, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1))
 @click.option("--out", type=click.Path(path_type=Path), help="folder for weights and manifest  [default: the package's assets]")
 @click.option("--root", type=click.Path(path_type=Path), help="a folder holding MNIST to use instead of downloading")
 def classifier_train(epochs, seed, out, root):
@@ -442,6 +442,11 @@ def classifier_verify(weights, root):
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the click group and turns expected failures into one line + exit 2."""
     previous = interrupts.catch_termination()
+    for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 prints as \udcff, never a traceback
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
     try:
         return _main(argv)
     finally:

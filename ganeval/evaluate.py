@@ -134,6 +134,14 @@ def evaluate_run_dir(run_dir: Path, step: int | None = None, device: torch.devic
     settings (``fidelity``, ``extractor``...) or at an earlier step it writes ``eval/step-<n>.json``.
     """
     run_dir = Path(run_dir)
+    rundir.read_config(run_dir)  # not a run folder: said before any lock is taken in it
+    with rundir.writing(run_dir):  # the run's lock and its bench's: never beside a bench that trains it
+        return _evaluate_run_dir(run_dir, step, device, fidelity, modes, extractor, extractor_weights, lpips_weights)
+
+
+def _evaluate_run_dir(run_dir: Path, step: int | None, device: torch.device | str, fidelity: list[str] | None,
+                      modes: bool, extractor: str | None, extractor_weights: str | None,
+                      lpips_weights: str | None) -> dict[str, Any]:
     gens = load_generators(run_dir, step, device)
     run = gens.run
     changes: dict[str, Any] = {}

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ganeval.errors import GanevalError
+from ganeval.usercode import UserCodeError, user_code
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +58,18 @@ def is_file_ref(ref: str) -> bool:
     return ref.endswith(".py") or "/" in ref or "\\" in ref
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, SyntaxError):
-        return f"syntax error at line {exc.lineno}: {exc.msg}"
-    if isinstance(exc, SystemExit):
-        return f"it called sys.exit({exc.code!r})"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 @contextlib.contextmanager
 def _user_code(what: str):
-    """Run a plugin's import: its prints go to stderr (never into ganeval's --json output), and any
-    exception or sys.exit becomes one PluginError naming the plugin."""
+    """Run a plugin's import as user code (:func:`ganeval.usercode.user_code`): its prints go to
+    stderr (never into ganeval's --json output), and any exception or sys.exit is one line naming
+    the plugin; a ganeval error its registrations raise is named the same way."""
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        with user_code(f"plugin {what}"):
             yield
+    except UserCodeError:
+        raise
     except GanevalError as exc:
         raise PluginError(f"plugin {what}: {exc}") from None
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code may raise anything
-        raise PluginError(f"plugin {what}: {_describe(exc)}") from None
 
 
 def _file_sha(path: Path) -> str:

@@ -51,6 +51,7 @@ from ganeval import __version__, fileio, schema
 from ganeval.errors import SpecError
 from ganeval.metrics.catalog import METRICS
 from ganeval.results import collect, metric_columns, score_failed_seeds
+from ganeval.rundir import require_readable
 from ganeval.spec import CellId
 from ganeval.tables import fmt_number
 
@@ -523,9 +524,11 @@ def init_baseline(bench_dir: Path, output: Path, tracked: list[str] | None = Non
     for m in tracked or []:
         METRICS.get(m)
     overrides = parse_tolerances(tolerances)
+    require_readable(Path(bench_dir))
     output = Path(output)
-    if output.exists():
+    if output.exists() or output.is_symlink():
         raise SpecError(f"{output} exists; use `ganeval check ... --update` to refresh a baseline")
+    fileio.check_output_file(output)
     doc = make_baseline(Path(bench_dir), tracked, overrides=overrides)
     fileio.write_json(output, doc)
     return doc
@@ -537,7 +540,9 @@ def update_baseline(bench_dir: Path, baseline_file: Path, retrack: bool = False,
     tracked metrics and tolerances of the old one (``retrack``: the default metric set again) but
     for the ``METRIC=VALUE[%]`` ``tolerances`` given."""
     overrides = parse_tolerances(tolerances)
+    require_readable(Path(bench_dir))
     baseline_file = Path(baseline_file)
+    fileio.check_output_file(baseline_file)
     old = load_baseline(baseline_file) if baseline_file.exists() and not retrack else None
     doc = make_baseline(Path(bench_dir), tolerances={k: v["tolerance"] for k, v in old["metrics"].items()} if old else None,
                         overrides=overrides)

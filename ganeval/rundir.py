@@ -16,6 +16,7 @@ one writer per bench or run folder (an OS lock that dies with its process).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
@@ -65,17 +66,30 @@ _EVAL_NAME = re.compile(r"^step-(\d+)\.json$")
 
 # --- where a cell's seed-runs live ------------------------------------------------------------
 def run_dir(bench_dir: Path, cell: CellId, seed: int) -> Path:
-    return seed_dir(Path(bench_dir) / cell.folder, seed)
+    """``BENCH/<benchmark>/<cell>/seed-<k>``; each name is checked to be one plain path component
+    (:func:`ganeval.fileio.safe_name`), so no name, from a flag or a file, leads outside ``BENCH``."""
+    return seed_dir(fileio.safe_join(Path(bench_dir), cell.benchmark, cell.name, what="run name"), seed)
 
 
 def seed_dir(cell_dir: Path, seed: int) -> Path:
     """Seed ``seed``'s folder in a cell's folder: the one place ``seed-<k>`` is spelled."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise RunFolderError(f"seed must be an integer in [0, 2^63), got {seed!r}")
     return Path(cell_dir) / f"seed-{seed}"
 
 
 def find_run_dirs(bench_dir: Path) -> list[Path]:
-    """Seed-run folders below a bench folder (``<benchmark>/<cell>/seed-<k>`` with a config)."""
-    return sorted(p.parent for p in Path(bench_dir).glob(f"*/*/seed-*/{CONFIG_FILE}"))
+    """Seed-run folders below a bench folder (``<benchmark>/<cell>/seed-<k>`` with a config); a
+    folder whose name is not a plain UTF-8 name (see :func:`ganeval.fileio.name_problem`) is left
+    out with a warning: ganeval never wrote it, and its name could not be printed or tabulated."""
+    found = []
+    for p in sorted(Path(bench_dir).glob(f"*/*/seed-*/{CONFIG_FILE}")):
+        parts = p.parent.relative_to(Path(bench_dir)).parts
+        if any(fileio.name_problem(part) for part in parts):
+            log.warning("%s: a folder name that ganeval does not write; left out", ascii(str(p.parent)))
+            continue
+        found.append(p.parent)
+    return found
 
 
 def check_bench_dir(bench_dir: Path) -> Path:
@@ -97,8 +111,9 @@ def enclosing_bench(run_dir: Path) -> Path | None:
 
 
 def is_trace_folder(folder: Path) -> bool:
-    """A folder with a trace of its own (a seed-run, or a user's GANTracer output)."""
-    return (Path(folder) / TRACE_FILE).is_file()
+    """A folder with a trace of its own (a seed-run, or a user's GANTracer output); a trace that is
+    not a regular file counts, so that its reader can say what it is instead of a vaguer error."""
+    return os.path.lexists(Path(folder) / TRACE_FILE) and not (Path(folder) / TRACE_FILE).is_dir()
 
 
 def trace_path(run_dir: Path) -> Path:
@@ -114,8 +129,9 @@ def samples_figure_path(run_dir: Path) -> Path:
 
 
 def figure_path(report_dir: Path, name: str) -> tuple[Path, str]:
-    """(file, link relative to the report) of a report figure called ``name``."""
-    rel = f"{FIGURES_DIR}/{name}.png"
+    """(file, link relative to the report) of a report figure called ``name`` (a plain file name:
+    a benchmark name read from a file never places a figure outside ``figures/``)."""
+    rel = f"{FIGURES_DIR}/{fileio.safe_name(name + '.png', 'figure name')}"
     return Path(report_dir) / rel, rel
 
 
@@ -153,6 +169,96 @@ def new_folder_unless_valid(folder: Path) -> Iterator[None]:
         if created and folder.is_dir() and not any(p.name not in (LOCK_FILE, LOCK_OWNER_FILE) for p in folder.iterdir()):
             shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def writable_target(folder: Path) -> Path:
+    """Check, creating nothing, that ``folder`` can be created or written: the nearest part of it
+    that exists must be a writable folder. A command checks this before its work, and creates the
+    folder only when it has something to write (a refusal leaves nothing behind)."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise RunFolderError(f"cannot write to {folder}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise RunFolderError(f"cannot write to {folder}: {probe} is not writable")
+    return folder
+
+
+def finished_run_problem(run_dir: Path) -> str | None:
+    """Why nothing may be filed into ``run_dir`` (it holds another run's files), or None."""
+    for name in (METRICS_FILE, CONFIG_FILE):
+        if (Path(run_dir) / name).exists():
+            return (f"{run_dir} already holds a {'finished' if name == METRICS_FILE else 'started'} run "
+                    f"({name}); nothing that a run wrote is replaced: choose another --name, --seed or --out, "
+                    "or remove that folder first")
+    return None
+
+
+@contextmanager
+def writing(*folders: Path) -> Iterator[None]:
+    """Hold every lock a writer of ``folders`` needs for the block: that of the bench each lies in
+    (a parent with ``spec.toml``: no bench may write it meanwhile) and its own, each once; then remove
+    the temporary files a killed writer left (``kill -9``). The folders must exist."""
+    wanted: dict[Path, None] = {}
+    for folder in folders:
+        bench = enclosing_bench(folder)
+        if bench is not None:
+            wanted[bench] = None
+        wanted[Path(folder).resolve()] = None
+    with contextlib.ExitStack() as locks:
+        for folder in wanted:
+            locks.enter_context(folder_lock(folder))
+        for folder in folders:
+            clean_stray_temp(folder)
+        yield
+
+
+def check_new_run(out_dir: Path, cell: CellId, seed: int) -> Path:
+    """What :func:`new_run` will check, checked now and creating nothing, so a command refuses before
+    its work: the names are plain, ``out_dir`` can be written, the seed-run folder holds no run, and
+    no other ganeval (a bench) holds ``out_dir``. Returns the seed-run folder."""
+    target = run_dir(out_dir, cell, seed)
+    writable_target(out_dir)
+    found = finished_run_problem(target)
+    if found:
+        raise RunFolderError(found)
+    if Path(out_dir).is_dir():
+        with writing(out_dir):  # taken again when the score is filed
+            pass
+    return target
+
+
+@contextmanager
+def new_run(out_dir: Path, cell: CellId, seed: int) -> Iterator[Path]:
+    """A new seed-run folder ``OUT/<benchmark>/<cell>/seed-<k>`` to write into, under the locks of
+    ``OUT`` (and of a bench it lies in): refused if the folder already holds a run's files (nothing a
+    finished run wrote is replaced). If the block fails (a full disk), every file and folder it
+    created is removed again, so a refusal never leaves a ``config.json`` without ``metrics.json``."""
+    out_dir = Path(out_dir)
+    target = run_dir(out_dir, cell, seed)
+    found = finished_run_problem(target)
+    if found:
+        raise RunFolderError(found)
+    with new_folder_unless_valid(out_dir), writing(out_dir):
+        found = finished_run_problem(target)  # again, now that no one else can write
+        if found:
+            raise RunFolderError(found)
+        created = [p for p in (target, *target.parents) if not p.exists() and out_dir in p.parents]
+        before = set(target.iterdir()) if target.is_dir() else set()
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            yield target
+        except BaseException:
+            for path in set(target.iterdir()) - before if target.is_dir() else ():
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            for path in sorted(created, key=lambda p: len(p.parts), reverse=True):
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
+            raise
 
 
 def clean_stray_temp(folder: Path) -> int:
@@ -229,7 +335,7 @@ def read_spec_checked(bench_dir: Path) -> tuple[dict[str, Any], str | None]:
 
     path = Path(bench_dir) / SPEC_FILE
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = fileio.loads_toml(fileio.read_text(path, what="a spec file"), str(path))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}, None
     warning, names = None, True
@@ -329,6 +435,9 @@ def result_problem(doc: Any) -> str | None:
     found = schema.problem(doc, schema.RESULT)
     if found is None and doc["format"] != RESULT_FORMAT:
         found = f"format {doc['format']} (this ganeval reads {RESULT_FORMAT})"
+    for key in ("benchmark", "loss", "variant"):  # they become folder and figure names
+        if found is None and fileio.name_problem(doc[key]):
+            found = f"{key!r} {ascii(doc[key])[:60]} {fileio.name_problem(doc[key])}"
     return found or schema.items_problem("metrics", doc["metrics"], (*schema.NUMBER, schema.NONE))
 
 
@@ -339,6 +448,16 @@ def _valid_result(doc: Any, eval_config: dict[str, Any] | None) -> bool:
 def unreadable_runs(bench_dir: Path) -> list[tuple[Path, str]]:
     """(run folder, why) of every seed-run below ``bench_dir`` whose ``metrics.json`` cannot be used."""
     return [(r, why) for r in find_run_dirs(bench_dir) if (why := unreadable_metrics(r))]
+
+
+def require_readable(bench_dir: Path) -> None:
+    """Refuse a bench with an unreadable ``metrics.json`` (a RunFolderError naming the first): a
+    check or a baseline computed without some seeds would pass or pin what it never read."""
+    bad = unreadable_runs(bench_dir)
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise RunFolderError(f"{bad[0][0] / METRICS_FILE} is unreadable ({bad[0][1]}){more}; a check or baseline "
+                             "needs every seed-run: re-run the bench (or ganeval eval) to rewrite it")
 
 
 def unreadable_metrics(run_dir: Path) -> str | None:

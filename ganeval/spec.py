@@ -12,6 +12,7 @@ even if a later ganeval changes its defaults. TOML keys and CLI flags use the sa
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -233,6 +234,99 @@ _NONNEG_INT = ("depth", "d_hidden", "d_depth")
 _POSITIVE_FLOAT = ("lr_g", "lr_d", "hq_sigmas", "d_input_scale")
 _NONNEG_FLOAT = ("gp_weight", "clip_value", "r1_gamma", "clip_grad")
 
+#: The largest value of every numeric setting (the smallest is 1, or 0 for the ``_NONNEG`` ones, and
+#: above 0 for the positive floats). They guard against overflow, not taste: every product ganeval
+#: forms from them (weights, the memory estimate, step counters) stays within int64, and a float
+#: setting leaves float32 room (3.4e38) for its product with a weight or a gradient (a learning rate
+#: of 1e30 is a deliberate divergence). A value above it is refused with one line before any work;
+#: below it, a setting too large for this machine is refused by the memory estimate.
+MAX_VALUE: dict[str, int | float] = {
+    "z_dim": 2**30, "hidden": 2**20, "d_hidden": 2**20, "base_filters": 2**16, "depth": 64, "d_depth": 64,
+    "maxout": 64, "pack": 64, "batch_size": 2**30, "steps": 10**9, "n_critic": 1000, "g_steps": 1000,
+    "ckpt_every": 10**9, "trace_every": 10**9, "spectral_every": 10**9, "r1_every": 10**9,
+    "pool_size": 2**31 - 1, "eval_samples": 2**31 - 1, "cover_threshold": 2**31 - 1,
+    "fidelity_samples": 2**31 - 1, "is_splits": 10**4,
+    "lr_g": 1e30, "lr_d": 1e30, "hq_sigmas": 100.0, "d_input_scale": 1e30,
+    "gp_weight": 1e30, "clip_value": 1e30, "r1_gamma": 1e30, "clip_grad": 1e30,
+}
+#: The most seeds one bench runs (``--seeds N``), and the range of a seed.
+MAX_SEEDS = 100_000
+SEED_LIMIT = 2**63
+
+
+def _big(value: int) -> str:
+    text = str(value) if abs(value) < 10**30 else f"a {len(str(abs(value)))}-digit number"
+    return text
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- --set KEY=VALUE: one value of the key's type, nothing more ---------------------------------
+_INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*", re.ASCII)
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _parse_number(text: str, kind: str) -> Any:
+    """An int (decimal digits only) or a float (decimal, optional exponent; no hex, nan or inf)
+    from ``text``; the text itself when it is not one (the validator then names the type)."""
+    if len(text) <= 400 and _INT_TEXT.fullmatch(text):
+        return int(text.replace("_", ""))
+    if kind == "float" and len(text) <= 400 and _FLOAT_TEXT.fullmatch(text):
+        return float(text)
+    return text
+
+
+def _parse_list(text: str, kind: str) -> Any:
+    inner = text.strip()
+    if inner.startswith("[") and inner.endswith("]"):
+        inner = inner[1:-1]
+    items = [item.strip() for item in inner.split(",")]
+    if items and items[-1] == "":  # a trailing comma, as TOML allows
+        items = items[:-1]
+    if kind == "float":
+        return [_parse_number(item, "float") for item in items]
+    return [_unquote(item) for item in items]
+
+
+def parse_set(pair: str) -> tuple[str, Any]:
+    """``--set KEY=VALUE``: the key (a run setting) and exactly one value of its type, validated.
+
+    Integers are decimal digits; floats decimal with an optional exponent (``1e-3``; no ``0x10``,
+    ``nan`` or ``inf``); booleans ``true`` / ``false``; lists ``[a, b]`` or ``a,b``; strings as given
+    (surrounding quotes dropped). The value must be one line of printable text: nothing after it is
+    read as another setting.
+    """
+    if "=" not in pair:
+        raise SpecError(f"--set expects KEY=VALUE, got {_shown(pair)}")
+    key, raw = (part.strip() for part in pair.split("=", 1))
+    plugin_setting = get_setting(key) if key not in RUN_FIELDS else None
+    if key not in RUN_FIELDS and plugin_setting is None:
+        raise SpecError(_unknown_key(key, [*RUN_FIELDS, *SETTINGS.names()], "--set"))
+    if not raw.isprintable():
+        raise SpecError(f"--set: {key!r} must be one value on one line, got {_shown(raw)}")
+    kind = plugin_setting.type.__name__ if plugin_setting is not None else str(RUN_FIELDS[key].type)
+    if kind == "int":
+        value: Any = _parse_number(raw, "int")
+    elif kind == "float":
+        value = _parse_number(raw, "float")
+    elif kind == "bool":
+        value = {"true": True, "false": False}.get(raw, raw)
+    elif kind.startswith("list"):
+        value = _parse_list(raw, "float" if "float" in kind else "str")
+    else:
+        value = _unquote(raw)
+    return key, check_run_value(key, value, "--set")
+
 
 def _type_name(value: Any) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
@@ -250,15 +344,19 @@ def check_run_value(key: str, value: Any, where: str) -> Any:
     bad = f"{where}: {key!r} must be"
     if key in _POSITIVE_INT or key in _NONNEG_INT:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(f"{bad} an integer, got {_type_name(value)} {value!r}")
+            raise SpecError(f"{bad} an integer, got {_type_name(value)} {_shown(value)}")
         if key in _POSITIVE_INT and value <= 0:
             raise SpecError(f"{bad} positive, got {value}")
         if value < 0:
             raise SpecError(f"{bad} >= 0, got {value}")
+        if value > MAX_VALUE[key]:
+            raise SpecError(f"{bad} at most {MAX_VALUE[key]:,}, got {_big(value)}")
         return value
     if key in _POSITIVE_FLOAT or key in _NONNEG_FLOAT:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(f"{bad} a number, got {_type_name(value)} {value!r}")
+            raise SpecError(f"{bad} a number, got {_type_name(value)} {_shown(value)}")
+        if isinstance(value, int) and abs(value) > 2**63:
+            raise SpecError(f"{bad} at most {MAX_VALUE[key]:g}, got {_big(value)}")
         value = float(value)
         if not value == value or value in (float("inf"), float("-inf")):
             raise SpecError(f"{bad} finite, got {value}")
@@ -266,6 +364,8 @@ def check_run_value(key: str, value: Any, where: str) -> Any:
             raise SpecError(f"{bad} positive, got {value}")
         if value < 0:
             raise SpecError(f"{bad} >= 0, got {value}")
+        if value > MAX_VALUE[key]:
+            raise SpecError(f"{bad} at most {MAX_VALUE[key]:g}, got {value:g}")
         return value
     if key == "ema_beta":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
@@ -450,15 +550,20 @@ _TOP_KEYS = {"spec_version", "benchmarks", "losses", "variants", "seeds", "devic
 
 def load_spec(path: Path) -> BenchSpec:
     """Read and validate a bench spec TOML file; every problem is a SpecError naming the key."""
+    from ganeval import fileio
+    from ganeval.errors import DataError
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = fileio.read_text(path, what="a spec file")
     except FileNotFoundError:
         raise SpecError(f"spec file not found: {path}") from None
+    except DataError as exc:  # a FIFO, a device, too big
+        raise SpecError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read spec file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        doc = tomllib.loads(text)
+        doc = fileio.loads_toml(text, str(path))
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: invalid TOML: {exc}") from None
     load_spec_plugins(doc, path)
@@ -501,8 +606,15 @@ def parse_seeds(value: Any, where: str = "seeds") -> list[int]:
     if isinstance(value, int):
         if value <= 0:
             raise SpecError(f"{where} must be positive, got {value}")
+        if value > MAX_SEEDS:
+            raise SpecError(f"{where}: at most {MAX_SEEDS:,} seeds, got {_big(value)}")
         return list(range(value))
     if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if len(value) > MAX_SEEDS:
+            raise SpecError(f"{where}: at most {MAX_SEEDS:,} seeds, got {len(value):,}")
+        bad = next((v for v in value if not 0 <= v < SEED_LIMIT), None)
+        if bad is not None:
+            raise SpecError(f"{where}: a seed must be in [0, 2^63), got {_big(bad)}")
         return list(value)
     raise SpecError(f"{where} must be a count or a list of integers, got {value!r}")
 
@@ -555,18 +667,8 @@ def spec_from_dict(doc: dict[str, Any], where: str = "spec", names: bool = True)
 
 
 def parse_sets(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``--set key=value`` (repeatable): value read as a TOML literal, else as a string."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SpecError(f"--set expects KEY=VALUE, got {pair!r}")
-        key, raw = (s.strip() for s in pair.split("=", 1))
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
-        out[key] = check_run_value(key, value, "--set")
-    return out
+    """``--set key=value`` (repeatable): each one value of its key's type (:func:`parse_set`)."""
+    return dict(parse_set(pair) for pair in pairs)
 
 
 def build_spec(*, spec_file: Path | None = None, protocol: str | None = None, losses: list[str] | None = None,

@@ -19,8 +19,10 @@ import importlib.util
 import io
 import math
 import os
+import struct
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +31,40 @@ from typing import Any
 import torch
 
 from ganeval import fileio
-from ganeval.errors import DataError, SampleError, SpecError
+from ganeval.errors import DataError, GanevalError, SampleError, SpecError
+from ganeval.usercode import user_code
 
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg")
 TENSOR_EXTENSIONS = (".npy", ".npz", ".pt", ".pth")
 PIXEL_RANGES = ("-1,1", "0,1")
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
 _NPZ_KEYS = ("samples", "images", "x", "arr_0")
+#: The most elements one tensor of samples (or one batch of latents) may hold: 2^32, 4 GiB of uint8
+#: images (16 GiB as floats). More is refused before it is allocated.
+MAX_ELEMENTS = 2**32
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def plain_tensor(x: Any, what: str) -> torch.Tensor:
+    """``x`` if it is an ordinary tensor ganeval can read: dense (strided), on a real device (not
+    ``meta``), real-valued, with at least one dimension and at most :data:`MAX_ELEMENTS` elements."""
+    if not isinstance(x, torch.Tensor):
+        raise SampleError(f"{what}: expected a tensor, got {type(x).__name__}")
+    if x.layout != torch.strided:
+        raise SampleError(f"{what}: a {str(x.layout).removeprefix('torch.')} tensor; give a dense tensor (x.to_dense())")
+    if x.device.type == "meta":
+        raise SampleError(f"{what}: a tensor on the meta device holds no values")
+    if x.dim() == 0:
+        raise SampleError(f"{what}: a 0-d tensor (one number), expected points [N, D] or images [N, C, H, W]")
+    if x.is_complex() or x.dtype == torch.bool or x.is_quantized:
+        raise SampleError(f"{what}: tensors of {x.dtype} are not samples")
+    if x.numel() > MAX_ELEMENTS:
+        raise SampleError(f"{what}: {x.numel():,} values, more than the {MAX_ELEMENTS:,} ganeval scores at once")
+    return x
 
 
 @dataclass
@@ -59,6 +88,8 @@ def image_files(folder: Path) -> list[Path]:
 
 def read_image_folder(folder: Path) -> torch.Tensor:
     """uint8 ``[N, C, H, W]``: C = 1 when every file is grayscale, else 3 (RGB)."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     files = image_files(folder)
@@ -67,12 +98,16 @@ def read_image_folder(folder: Path) -> torch.Tensor:
     images, sizes, gray = [], set(), True
     for path in files:
         try:
-            with Image.open(path) as img:
-                img.load()
-                gray &= img.mode in ("L", "1", "I;16", "I")
-                images.append(img.copy())
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            raise SampleError(f"{path}: not a readable image ({exc})") from None
+            with warnings.catch_warnings():  # an image claiming over PIL's MAX_IMAGE_PIXELS is refused unread
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as img:
+                    img.load()
+                    gray &= img.mode in ("L", "1", "I;16", "I")
+                    images.append(img.copy())
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning, MemoryError,
+                SyntaxError, EOFError, struct.error, zlib.error) as exc:  # PIL raises all of these on bad files
+            raise SampleError(f"{path}: not a readable image ({_first_line(exc)})") from None
         sizes.add(images[-1].size)
         if len(sizes) > 1:
             (w1, h1), (w2, h2) = sorted(sizes)[:2]
@@ -91,20 +126,18 @@ def read_tensor_file(path: Path) -> torch.Tensor:
     if suffix in (".npy", ".npz"):
         import numpy as np
 
+        fd = fileio.open_regular(path, "a samples file")
         try:
-            loaded = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise SampleError(f"{path}: not a readable {suffix} file ({exc})") from None
-        if suffix == ".npz":
-            keys = list(loaded.keys())
-            key = keys[0] if len(keys) == 1 else next((k for k in _NPZ_KEYS if k in keys), None)
-            if key is None:
-                raise SampleError(f"{path}: several arrays ({', '.join(keys)}); name the samples one of "
-                                  f"{', '.join(_NPZ_KEYS)}")
-            loaded = loaded[key]
-        if loaded.dtype.kind not in "fiub":
-            raise SampleError(f"{path}: arrays of {loaded.dtype} are not samples")
-        return torch.from_numpy(np.ascontiguousarray(loaded))
+            with os.fdopen(fd, "rb") as fh:
+                loaded = _read_numpy(np, fh, path, suffix)
+        except (SampleError, DataError):
+            raise
+        except Exception as exc:  # numpy, zipfile and zlib raise a dozen types on a damaged file; none runs code
+            raise SampleError(f"{path}: not a readable {suffix} file ({_first_line(exc)})") from None
+        if not isinstance(loaded, np.ndarray) or loaded.dtype.kind not in "fiub" or loaded.dtype.kind == "b":
+            kind = loaded.dtype if isinstance(loaded, np.ndarray) else type(loaded).__name__
+            raise SampleError(f"{path}: arrays of {kind} are not samples")
+        return plain_tensor(torch.from_numpy(np.ascontiguousarray(loaded)), str(path))
     obj, _ = fileio.load_user_tensors(path)
     if isinstance(obj, dict):
         tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
@@ -114,7 +147,44 @@ def read_tensor_file(path: Path) -> torch.Tensor:
         obj = tensors[key]
     if not isinstance(obj, torch.Tensor):
         raise SampleError(f"{path}: holds a {type(obj).__name__}, not a tensor of samples")
-    return obj
+    return plain_tensor(obj, str(path))
+
+
+def _read_numpy(np, fh, path: Path, suffix: str):
+    """The samples array of an open ``.npy`` / ``.npz`` file, its size checked from the header
+    before the data are read (a header may claim any shape); never unpickles."""
+    if suffix == ".npy":
+        _check_npy_header(np, fh, path)
+        fh.seek(0)
+        return np.load(fh, allow_pickle=False)
+    with np.load(fh, allow_pickle=False) as npz:
+        members = {name.removesuffix(".npy"): name for name in npz.zip.namelist()}
+        odd = [name for name in members.values() if not name.endswith(".npy")]
+        if odd:
+            raise SampleError(f"{path}: holds {odd[0]!r}, not an .npy array; an .npz holds arrays only")
+        keys = list(members)
+        key = keys[0] if len(keys) == 1 else next((k for k in _NPZ_KEYS if k in keys), None)
+        if key is None:
+            raise SampleError(f"{path}: several arrays ({', '.join(keys) or 'none'}); name the samples one of "
+                              f"{', '.join(_NPZ_KEYS)}")
+        with npz.zip.open(members[key]) as member:
+            _check_npy_header(np, member, path)
+        return npz[key]
+
+
+def _check_npy_header(np, fh, path: Path) -> None:
+    version = np.lib.format.read_magic(fh)
+    fmt = np.lib.format
+    shape, _, dtype = (fmt.read_array_header_1_0(fh) if version == (1, 0) else fmt.read_array_header_2_0(fh)
+                       if version == (2, 0) else fmt._read_array_header(fh, version))
+    if dtype.hasobject:
+        raise SampleError(f"{path}: arrays of {dtype} (Python objects) are not samples")
+    n = 1
+    for d in shape:
+        n *= int(d)
+    if n > MAX_ELEMENTS:
+        raise SampleError(f"{path}: an array of shape {list(shape)} ({n:,} values), more than the "
+                          f"{MAX_ELEMENTS:,} ganeval scores at once")
 
 
 def to_uint8(x: torch.Tensor, pixel_range: str, what: str) -> torch.Tensor:
@@ -136,7 +206,8 @@ def to_uint8(x: torch.Tensor, pixel_range: str, what: str) -> torch.Tensor:
 def as_samples(x: torch.Tensor, pixel_range: str, what: str, allow_nonfinite: bool = False) -> torch.Tensor:
     """Points ``float [N, D]`` or images ``uint8 [N, C, H, W]`` from a tensor of any usual layout.
     ``allow_nonfinite``: keep NaN/inf points (a diverged run's, scored with its trace)."""
-    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+    x = plain_tensor(x, what)
+    if x.dim() < 2:
         raise SampleError(f"{what}: expected points [N, D] or images [N, C, H, W], got shape "
                           f"{list(getattr(x, 'shape', []))}")
     if len(x) == 0:
@@ -169,7 +240,7 @@ def load_samples(path: Path, pixel_range: str = "-1,1", allow_nonfinite: bool = 
     if path.is_dir():
         data = read_image_folder(path)
         return Samples(data, {"kind": "image folder", "path": str(path), "n_files": len(data)})
-    if not path.is_file():
+    if not path.exists():
         raise SampleError(f"samples not found: {path}")
     if path.suffix.lower() not in TENSOR_EXTENSIONS:
         raise SampleError(f"{path}: give a folder of images or a {'/'.join(TENSOR_EXTENSIONS)} tensor file")
@@ -233,9 +304,14 @@ class Latent:
             shape = tuple(int(d) for d in dims.lower().split("x"))
         except ValueError:
             shape = ()
-        if dist not in LATENT_DISTRIBUTIONS or not shape or min(shape) < 1:
+        if dist not in LATENT_DISTRIBUTIONS or not shape or min(shape) < 1 or len(shape) > 8:
             raise SpecError(f"--latent must be DIST:SIZE (DIST one of {', '.join(LATENT_DISTRIBUTIONS)}; "
                             f"SIZE like 100 or 100x1x1), got {text!r}")
+        size = 1
+        for d in shape:
+            size *= d
+        if size > MAX_LATENT:
+            raise SpecError(f"--latent {text}: {size:,} values per latent, more than the {MAX_LATENT:,} ganeval draws")
         return cls(dist, shape)
 
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -245,6 +321,10 @@ class Latent:
 
     def __str__(self) -> str:
         return f"{self.distribution}:{'x'.join(map(str, self.shape))}"
+
+
+#: The most values one latent may have (a 1024x1024 latent image).
+MAX_LATENT = 2**20
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -262,6 +342,7 @@ def load_generator(spec: str) -> Callable[[torch.Tensor], torch.Tensor]:
     if path.suffix.lower() in (".pt", ".pth", ".ts") and ":" not in spec:
         if not path.is_file():
             raise SampleError(f"generator not found: {path}")
+        os.close(fileio.open_regular(path, "a TorchScript file"))  # a FIFO or device: refused, not read
         if not _is_torchscript(path):
             raise SampleError(f"{path}: not a TorchScript file (torch.jit.save); a plain state dict needs its "
                               "model code: pass module:callable instead")
@@ -273,6 +354,11 @@ def load_generator(spec: str) -> Callable[[torch.Tensor], torch.Tensor]:
     target, sep, name = spec.rpartition(":")
     if not sep or not target or not name.isidentifier():
         raise SpecError(f"--generator must be MODULE:NAME, FILE.py:NAME or a TorchScript file, got {spec!r}")
+    with user_code(f"generator {spec}"):  # importing runs the user's code: its exit, errors and prints are contained
+        return _import_generator(target, name)
+
+
+def _import_generator(target: str, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     try:
         if target.endswith(".py"):
             file = Path(target)
@@ -302,20 +388,31 @@ def generate(G: Callable[[torch.Tensor], torch.Tensor], latent: Latent, n: int, 
              batch_size: int = 500, pixel_range: str = "-1,1", device: torch.device | str = "cpu") -> torch.Tensor:
     """``n`` samples of ``G`` in ganeval's form, from latents drawn with ``seed`` (on the CPU, so a
     seed gives the same latents on any device)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise SpecError(f"--seed must be an integer in [0, 2^63), got {seed!r}")
     gen = torch.Generator().manual_seed(seed)
     if isinstance(G, torch.nn.Module):
-        G = G.to(device)
+        with user_code("the generator"):
+            G = G.to(device)
+    per_latent = 1
+    for d in latent.shape:
+        per_latent *= d
+    batch_size = max(1, min(batch_size, MAX_ELEMENTS // per_latent))  # a batch of latents fits in memory
     parts = []
     for start in range(0, n, batch_size):
-        z = latent.draw(min(batch_size, n - start), gen).to(device)
         try:
-            out = G(z)
-        except Exception as exc:  # the user's code: any failure is theirs to read, in one line
-            raise SampleError(f"the generator failed on latents {list(z.shape)} ({latent}): "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-        if not isinstance(out, torch.Tensor) or len(out) != len(z):
+            z = latent.draw(min(batch_size, n - start), gen).to(device)
+        except (RuntimeError, MemoryError) as exc:
+            raise SampleError(f"cannot draw latents {latent} x {min(batch_size, n - start)}: {_first_line(exc)}") from None
+        try:
+            with user_code(f"the generator failed on latents {list(z.shape)} ({latent}):"):
+                out = G(z)
+        except GanevalError as exc:  # the user's code: any failure is theirs to read, in one line
+            raise SampleError(str(exc)) from None
+        if not isinstance(out, torch.Tensor) or out.dim() == 0 or len(out) != len(z):
             raise SampleError(f"the generator must return one sample per latent as a tensor, got "
                               f"{type(out).__name__} {list(getattr(out, 'shape', []))} for {len(z)} latents")
+        out = plain_tensor(out, "generator output")
         parts.append(as_samples(out.detach().cpu(), pixel_range, "generator output"))
     return torch.cat(parts)
 

@@ -216,6 +216,13 @@ def read_user_trace(folder: Path) -> Trace:
                  f"detected from {rundir.TRACE_FILE} ({rundir.EVENTS_FILE} missing or unreadable)")
 
 
+def _check_counts(n_generated: int, n_real: int) -> None:
+    """FID, KID and precision-recall compare two sets of images: each needs 2 at least (a covariance)."""
+    if min(n_generated, n_real) < 2:
+        raise SampleError(f"FID/IS/KID/precision-recall need at least 2 images on each side, got {n_generated} "
+                          f"generated and {n_real} real")
+
+
 def score(samples: Samples, *, benchmark: str | None = None, real: Samples | None = None,
           mixture: Mixture | None = None, trace: Trace | None = None,
           metrics: Sequence[str] | None = None, inception_weights: str | Path | None = None,
@@ -267,6 +274,7 @@ def score(samples: Samples, *, benchmark: str | None = None, real: Samples | Non
                                 + (POINT_KEYS["prc"] if "prc" in point_groups else ())})
     fid_metrics = tuple(m for m in wanted if m in FIDELITY and samples.images)
     if fid_metrics:
+        _check_counts(len(data), len(real.data) if real is not None else n_real)
         extractor = INCEPTION if inception_weights else EXTRACTOR
         _check_extractor(extractor, data, "samples")
         reference = None
@@ -320,21 +328,17 @@ def write_score(out_dir: Path, doc: dict[str, Any], samples: torch.Tensor | None
     from ganeval.spec import CellId
 
     cell = CellId.of(doc)
-    run_dir = rundir.run_dir(Path(out_dir), cell, int(doc["seed"]))
-    rundir.ensure_writable(run_dir)
-    rundir.write_score_config(run_dir, {k: doc[k] for k in ("scored_by", "benchmark", "loss", "variant", "seed",
-                                                            "source", "reference")})
-    if samples is not None and doc["benchmark"] != CUSTOM:
-        rundir.write_samples(run_dir, samples[: get_benchmark(doc["benchmark"]).figure_samples])
-    trace = doc.get("trace")
-    if trace is not None:  # the run's own trace beside its score, for `ganeval report`
-        source = Path(trace["path"])
-        for name in (rundir.TRACE_FILE, rundir.LAYERS_FILE):
-            if (source / name).is_file() and (source / name).resolve() != (run_dir / name).resolve():
-                fileio.write_bytes(run_dir / name, (source / name).read_bytes())
-        rundir.write_events(run_dir, trace["thresholds"], doc["events"])
-    else:  # a score filed again without --trace: no earlier trace may pose as this score's
-        for name in (rundir.TRACE_FILE, rundir.LAYERS_FILE, rundir.EVENTS_FILE):
-            (run_dir / name).unlink(missing_ok=True)
-    rundir.write_metrics(run_dir, doc)
+    with rundir.new_run(Path(out_dir), cell, int(doc["seed"])) as run_dir:  # never replaces a run; locked
+        rundir.write_score_config(run_dir, {k: doc[k] for k in ("scored_by", "benchmark", "loss", "variant", "seed",
+                                                                "source", "reference")})
+        if samples is not None and doc["benchmark"] != CUSTOM:
+            rundir.write_samples(run_dir, samples[: get_benchmark(doc["benchmark"]).figure_samples])
+        trace = doc.get("trace")
+        if trace is not None:  # the run's own trace beside its score, for `ganeval report`
+            source = Path(trace["path"])
+            for name in (rundir.TRACE_FILE, rundir.LAYERS_FILE):
+                if (source / name).is_file() and (source / name).resolve() != (run_dir / name).resolve():
+                    fileio.write_bytes(run_dir / name, fileio.read_bytes(source / name))
+            rundir.write_events(run_dir, trace["thresholds"], doc["events"])
+        rundir.write_metrics(run_dir, doc)
     return run_dir

@@ -4,12 +4,89 @@ The table is the contract; its length is reported in the closing notes of the wo
 """
 
 import json
+import os
+import signal
+import stat
+import struct
+import zipfile
+import zlib
 
+import numpy as np
 import pytest
 import torch
 from conftest import TINY
 
 from ganeval.cli import main
+
+DEEP = 100_000  # nesting levels of the deep JSON / TOML documents
+
+
+def _png_header(width, height):
+    """A PNG whose header claims ``width`` x ``height`` 8-bit gray pixels (and holds none)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+
+
+def _bad_sample_files(root):
+    """One file per way a samples file can be broken (classes of issue 27)."""
+    np.save(root / "ok.npy", np.zeros((10, 2), dtype=np.float32))
+    np.save(root / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    np.savez(root / "objects.npz", samples=np.array([{"a": 1}, None], dtype=object))
+    np.savez(root / "crc.npz", samples=np.arange(4000, dtype=np.float32).reshape(2000, 2))
+    data = bytearray((root / "crc.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the stored array: the CRC no longer matches
+    (root / "crc.npz").write_bytes(bytes(data))
+    np.savez_compressed(root / "deflate.npz", samples=np.random.default_rng(0).normal(size=(2000, 2)))
+    data = bytearray((root / "deflate.npz").read_bytes())
+    for i in range(200, 260):
+        data[i] ^= 0x5A  # the compressed stream itself
+    (root / "deflate.npz").write_bytes(bytes(data))
+    with zipfile.ZipFile(root / "notes.npz", "w") as zf:
+        zf.writestr("samples.txt", "not an array")
+    with zipfile.ZipFile(root / "huge.npz", "w") as zf:  # a header claiming 10^12 values
+        zf.writestr("samples.npy", b"\x93NUMPY\x01\x00" + b"v\x00" + (
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }".ljust(117) + "\n").encode())
+    torch.save(torch.eye(4).to_sparse(), root / "sparse.pt")
+    torch.save(torch.empty(10, 2, device="meta"), root / "meta.pt")
+    torch.save(torch.tensor(1.0), root / "scalar.pt")
+    (root / "bomb").mkdir()
+    (root / "bomb" / "a.png").write_bytes(_png_header(100000, 100000))
+    np.save(root / "one_image.npy", np.zeros((1, 1, 28, 28), dtype=np.uint8))
+    np.save(root / "images.npy", np.random.default_rng(0).integers(0, 255, (8, 1, 28, 28), dtype=np.uint8))
+    np.save(root / "images3.npy", np.random.default_rng(0).integers(0, 255, (8, 3, 28, 28), dtype=np.uint8))
+    gens = {
+        "gen_valueerror.py": "raise ValueError('bad configuration')\n",
+        "gen_recursion.py": "def f():\n    return f()\nf()\n",
+        "gen_exit7.py": "import sys\nsys.exit(7)\n",
+        "gen_exit0.py": "import sys\ndef G(z):\n    sys.exit(0)\n",
+        "gen_scalar.py": "import torch\ndef G(z):\n    return torch.tensor(1.0)\n",
+        "gen_meta.py": "import torch\ndef G(z):\n    return torch.empty(len(z), 2, device='meta')\n",
+        "gen_keyerror.py": "def G(z):\n    raise KeyError('w')\n",
+    }
+    for name, text in gens.items():
+        (root / name).write_text(text)
+
+
+def _special_files(root):
+    """FIFOs and links to a device where a document is expected: every reader refuses them at once."""
+    os.mkfifo(root / "fifo")
+    os.mkfifo(root / "fifo.json")
+    os.mkfifo(root / "fifo.toml")
+    os.mkfifo(root / "fifo.npy")
+    os.symlink("/dev/zero", root / "zero.toml")
+    os.symlink("/dev/zero", root / "zero.json")
+    os.symlink("/dev/zero", root / "zero.npy")
+    (root / "deep.json").write_text("[" * DEEP + "]" * DEEP)
+    (root / "deep.toml").write_text("steps = " + "[" * DEEP + "]" * DEEP + "\n")
+    (root / "deep_tables.toml").write_text("[" + ".".join(["a"] * 5000) + "]\nx = 1\n")
+    (root / "huge_steps.toml").write_text("steps = 9223372036854775807\n")
+    (root / "huge_float.toml").write_text("lr_d = 1e308\n")
+    started = root / "started" / "ring8" / "mine" / "seed-0"
+    started.mkdir(parents=True)
+    (started / "config.json").write_text("{}")
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +116,14 @@ def world(tmp_path_factory):
     }
     for name, text in specs.items():
         (root / name).write_text(text)
+    _bad_sample_files(root)
+    _special_files(root)
+    doc = json.loads((root / "baseline.json").read_text())
+    for entry in doc["metrics"].values():
+        entry["values"] = [1e308 for _ in entry["values"]]
+    (root / "baseline_1e308.json").write_text(json.dumps(doc))
+    text = (root / "baseline.json").read_text()
+    (root / "baseline_bigint.json").write_text(text.replace('"format": 1', '"format": 1' + "0" * 400, 1))
     return root
 
 
@@ -130,27 +215,153 @@ CASES = [
     (["bogus"], "No such command 'bogus'"),
 ]
 
+S = ["score", W("ok.npy"), "--benchmark", "ring8"]  # a score that would succeed
+CASES += [
+    # 1. nothing a finished run wrote is replaced
+    ([*S, "--out", W("bench"), "--name", "bce", "--seed", "0"], "already holds a finished run"),
+    ([*S, "--out", W("bench"), "--name", "bce", "--seed", "1"], "already holds a finished run"),
+    ([*S, "--out", W("started"), "--name", "mine"], "already holds a started run"),
+    (["score", "--generator", W("gen_exit0.py:G"), "--benchmark", "ring8", "--out", W("bench"), "--name", "bce"],
+     "already holds a finished run"),
+    (["baseline", "init", W("bench"), "-o", W("fifo.json")], "exists"),
+    # 3. names that become paths: one plain component, nothing written outside the named folder
+    ([*S, "--out", "{tmp}/o", "--name", "../../x"], "contains a path separator"),
+    ([*S, "--out", "{tmp}/o", "--name", "{tmp}/abs"], "contains a path separator"),
+    ([*S, "--out", "{tmp}/o", "--name", ".."], "starts with '.'"),
+    ([*S, "--out", "{tmp}/o", "--name", ".hidden"], "starts with '.'"),
+    ([*S, "--out", "{tmp}/o", "--name", "a\nb"], "control character"),
+    ([*S, "--out", "{tmp}/o", "--name", "x" * 300], "longer than"),
+    # 4. FIFOs and devices where a file is expected: refused at once, never read
+    (["bench", "--spec", W("fifo.toml")], "is a FIFO"),
+    (["bench", "--spec", W("zero.toml")], "is a device"),
+    (["bench", "--spec", "/dev/zero"], "is a device"),
+    (["check", W("bench"), "--baseline", W("fifo.json")], "is a FIFO"),
+    (["check", W("bench"), "--baseline", W("zero.json")], "is a device"),
+    (["score", W("fifo.npy"), "--benchmark", "ring8"], "is a FIFO"),
+    (["score", W("zero.npy"), "--benchmark", "ring8"], "is a device"),
+    (["score", W("ok.npy"), "--real", W("zero.npy")], "is a device"),
+    (["report", W("bench"), "-o", W("fifo")], "not a regular file"),
+    (["report", W("bench"), "--format", "md", "-o", "/dev/null"], "not a regular file"),
+    # 5. --set reads one value of the key's type, nothing more
+    (["bench", "--set", "lr_d=1e-3\nsteps=5"], "must be one value on one line"),
+    (["bench", "--set", "lr_d=0x10"], "'lr_d' must be a number"),
+    (["bench", "--set", "lr_d=inf"], "'lr_d' must be a number"),
+    (["bench", "--set", "lr_d=nan"], "'lr_d' must be a number"),
+    (["bench", "--set", "lr_d=1e-3 # fast"], "'lr_d' must be a number"),
+    (["bench", "--set", "steps=1.5"], "'steps' must be an integer"),
+    (["bench", "--set", "steps=1e3"], "'steps' must be an integer"),
+    (["bench", "--set", "steps=0b101"], "'steps' must be an integer"),
+    (["bench", "--set", "spectral_norm=1"], "'spectral_norm' must be true or false"),
+    (["bench", "--set", "betas=[0.5, 0.9, 0.1]"], "'betas' must be two numbers"),
+    (["bench", "--set", "optimizer=adam\tsgd"], "must be one value on one line"),
+    # 6. every number has a sane range
+    (["bench", "--steps", "9223372036854775808"], "'steps' must be at most"),
+    (["bench", "--set", "steps=" + "9" * 400], "'steps' must be"),
+    (["bench", "--seeds", "9223372036854775807"], "at most 100,000 seeds"),
+    (["bench", "--seeds", "1,18446744073709551616"], "a seed must be in [0, 2^63)"),
+    (["bench", "--batch-size", str(2**63 - 1)], "'batch_size' must be at most"),
+    (["bench", "--set", f"batch_size={2**63 - 1}"], "'batch_size' must be at most"),
+    (["bench", "--set", f"hidden={2**32}"], "'hidden' must be at most"),
+    (["bench", "--set", "depth=100000"], "'depth' must be at most"),
+    (["bench", "--set", "lr_d=1e308"], "'lr_d' must be at most"),
+    (["bench", "--spec", W("huge_steps.toml")], "'steps' must be at most"),
+    (["bench", "--spec", W("huge_float.toml")], "out of the range"),
+    (["train", "--seed", str(2**64)], "Invalid value for '--seed'"),
+    (["score", W("ok.npy"), "--benchmark", "ring8", "--seed", str(2**64)], "Invalid value for '--seed'"),
+    # 7. damaged sample files, user generators, deep documents: one line, never a traceback
+    (["score", W("objects.npy"), "--benchmark", "ring8"], "Python objects"),
+    (["score", W("objects.npz"), "--benchmark", "ring8"], "Python objects"),
+    (["score", W("crc.npz"), "--benchmark", "ring8"], "not a readable .npz file"),
+    (["score", W("deflate.npz"), "--benchmark", "ring8"], "not a readable .npz file"),
+    (["score", W("notes.npz"), "--benchmark", "ring8"], "not an .npy array"),
+    (["score", W("huge.npz"), "--benchmark", "ring8"], "more than the"),
+    (["score", W("sparse.pt"), "--benchmark", "ring8"], "sparse_coo tensor"),
+    (["score", W("meta.pt"), "--benchmark", "ring8"], "meta device"),
+    (["score", W("scalar.pt"), "--benchmark", "ring8"], "0-d tensor"),
+    (["score", W("bomb"), "--real", W("bomb")], "not a readable image"),
+    (["score", W("one_image.npy"), "--real", W("images.npy"), "--metrics", "fid"], "at least 2 images"),
+    (["score", W("images.npy"), "--real", W("one_image.npy"), "--metrics", "kid"], "at least 2 images"),
+    (["score", W("images3.npy"), "--benchmark", "stacked-mnist", "--n-real", "1", "--metrics", "fid"],
+     "at least 2 images"),
+    (["score", "--generator", W("gen_valueerror.py:G"), "--benchmark", "ring8"], "raised ValueError: bad configuration"),
+    (["score", "--generator", W("gen_recursion.py:G"), "--benchmark", "ring8"], "raised RecursionError"),
+    (["score", "--generator", W("gen_scalar.py:G"), "--benchmark", "ring8"], "one sample per latent"),
+    (["score", "--generator", W("gen_meta.py:G"), "--benchmark", "ring8"], "meta device"),
+    (["score", "--generator", W("gen_keyerror.py:G"), "--benchmark", "ring8"], "raised KeyError"),
+    (["score", "--generator", "torch:zeros", "--latent", "normal:100000x100000x100000", "--benchmark", "ring8"],
+     "values per latent"),
+    (["check", W("bench"), "--baseline", W("deep.json")], "nests deeper than"),
+    (["check", W("bench"), "--baseline", W("baseline_1e308.json")], "out of the range"),
+    (["check", W("bench"), "--baseline", W("baseline_bigint.json")], "out of the 64-bit range"),
+    (["bench", "--spec", W("deep.toml")], "nests deeper than"),
+    (["bench", "--spec", W("deep_tables.toml")], "nests deeper than"),
+    # 8. user code never decides ganeval's exit status
+    (["score", "--generator", W("gen_exit7.py:G"), "--benchmark", "ring8"], "called sys.exit(7)"),
+    (["score", "--generator", W("gen_exit0.py:G"), "--benchmark", "ring8"], "called sys.exit(0)"),
+    (["score", "--generator", W("gen_exit0.py:G"), "--benchmark", "ring8", "--json"], "called sys.exit(0)"),
+    # 9. a refusal leaves nothing behind (the tree walk below checks every case)
+    (["score", W("objects.npz"), "--benchmark", "ring8", "--out", "{tmp}/NEW"], "Python objects"),
+    (["score", "--generator", W("gen_exit0.py:G"), "--benchmark", "ring8", "--out", "{tmp}/NEW"], "sys.exit(0)"),
+    (["report", W("bench"), "-o", W("empty")], "Is a directory"),
+    (["data", "fetch", "mnist", "--root", W("missing"), "--no-download"], "MNIST folder not found"),
+]
+
 
 def snapshot(folder):
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
-def test_bad_input(world, argv, message, capsys, monkeypatch, tmp_path):
+def tree(root):
+    """Every entry below ``root`` (folders, files, links, FIFOs; never opened): a folder as None, any
+    other entry as (size, mtime). Two walks differ if a command created, removed or wrote anything."""
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            out[os.path.relpath(path, root)] = None if stat.S_ISDIR(st.st_mode) else (st.st_size, st.st_mtime_ns)
+    return out
+
+
+class _Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Hang
+
+
+def run_at_once(argv, seconds=120):
+    """``main(argv)``, failing the test (never hanging it) if the command blocks, e.g. on a FIFO."""
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(seconds)
+    try:
+        return main(argv)
+    except _Hang:
+        pytest.fail(f"{argv} hung for {seconds} s")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(a)[:60].encode("unicode_escape").decode()
+                                                      for a, _ in CASES])
+def test_bad_input(world, argv, message, capsys, monkeypatch, tmp_path, tmp_path_factory):
     monkeypatch.chdir(tmp_path)  # a command that would write by default writes here, and must not
     monkeypatch.setenv("GANEVAL_HOME", str(tmp_path / "home"))
-    argv = [a.replace("{world}", str(world)) for a in argv]
+    argv = [a.replace("{world}", str(world)).replace("{tmp}", str(tmp_path)) for a in argv]
     if argv[0] == "bench" and "--out" not in argv:
         argv += ["--out", str(tmp_path / "out")]
-    before, here = snapshot(world), snapshot(tmp_path)
-    code = main(argv)
-    err = capsys.readouterr().err
+    before, everything = snapshot(world), tree(tmp_path_factory.getbasetemp())
+    code = run_at_once(argv)
+    out, err = capsys.readouterr()
+    err = "".join(line for line in err.splitlines(True) if not line.startswith("... "))  # score's progress lines
     assert code == 2, err
     assert message in err, err
     assert err.startswith("ganeval: error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
     assert snapshot(world) == before
-    assert snapshot(tmp_path) == here
+    assert tree(tmp_path_factory.getbasetemp()) == everything  # nothing created, changed or removed anywhere
 
 
 def test_a_report_that_fails_leaves_results_csv_as_it_was(world, tmp_path, monkeypatch, capsys):
@@ -321,28 +532,226 @@ CORRUPT = [
     ("check --update on a read-only baseline", lambda r: (r / "baseline.json").chmod(0o444),
      ["check", "{r}/bench", "--baseline", "{r}/baseline.json", "--update"], 2, "is read-only"),
 ]
+
+
+def _replace(path, make):
+    path.unlink()
+    make(path)
+
+
+def _fifo(path):
+    _replace(path, os.mkfifo)
+
+
+def _zero(path):
+    _replace(path, lambda p: os.symlink("/dev/zero", p))
+
+
+def _raw_edit(path, old, new):
+    path.write_text(path.read_text().replace(old, new, 1))
+
+
+def _non_utf8_folder(r):
+    import shutil
+
+    shutil.copytree(r / M0, r / "bench" / "ring8" / os.fsdecode(b"bce-\xff") / "seed-0")
+
+
+CORRUPT += [
+    # 4. FIFOs and devices inside a run or bench folder: one line, exit 2, at once
+    ("metrics.json: a FIFO", lambda r: _fifo(r / M0 / "metrics.json"), ["report", "{r}/bench"], 2, "is a FIFO"),
+    ("metrics.json: a link to /dev/zero", lambda r: _zero(r / M0 / "metrics.json"), ["report", "{r}/bench"], 2,
+     "is a device"),
+    ("events.json: a FIFO", lambda r: _fifo(r / M0 / "events.json"), ["report", "{r}/bench"], 2, "is a FIFO"),
+    ("spec.toml: a link to /dev/zero", lambda r: _zero(r / "bench" / "spec.toml"), ["report", "{r}/bench"], 2,
+     "is a device"),
+    ("trace.csv: a FIFO", lambda r: _fifo(r / "run" / "trace.csv"), ["report", "{r}/run"], 2, "is a FIFO"),
+    ("config.json: a FIFO", lambda r: _fifo(r / "run" / "config.json"), ["eval", "{r}/run"], 2, "is a FIFO"),
+    ("a checkpoint sidecar: a FIFO", lambda r: _fifo(r / (CK + ".sha256")), ["eval", "{r}/run", "--step", "30"], 2,
+     "no checksum sidecar"),
+    ("check: metrics.json a FIFO", lambda r: _fifo(r / M0 / "metrics.json"),
+     ["check", "{r}/bench", "--baseline", "{r}/baseline.json"], 2, "is a FIFO"),
+    # 3. a name read back from a file never leads outside the folder
+    ("metrics.json: benchmark ../../evil", lambda r: _json_edit(r / M0 / "metrics.json",
+                                                                lambda d: d.update(benchmark="../../evil")),
+     ["report", "{r}/bench"], 0, "contains a path separator"),
+    ("metrics.json: benchmark ../../../../outside/evil", lambda r: _json_edit(
+        r / M0 / "metrics.json", lambda d: d.update(benchmark="../../../../outside/evil")),
+     ["report", "{r}/bench"], 0, "1 unreadable seed-run(s) left out"),
+    ("metrics.json: loss /abs", lambda r: _json_edit(r / M0 / "metrics.json", lambda d: d.update(loss="/abs")),
+     ["report", "{r}/bench"], 0, "1 unreadable seed-run(s) left out"),
+    ("config.json: benchmark ../../evil", lambda r: _json_edit(r / "run" / "config.json",
+                                                               lambda d: d.update(benchmark="../../evil")),
+     ["eval", "{r}/run"], 2, "different configuration"),
+    # 7. numbers and nesting no reader can use
+    ("metrics.json: kl 1e308", lambda r: _raw_edit(r / M0 / "metrics.json", '"kl": ', '"kl": 1e308, "x": '),
+     ["report", "{r}/bench"], 0, "out of the range"),
+    ("metrics.json: a 400-digit integer", lambda r: _raw_edit(r / M0 / "metrics.json", '"step": ', '"step": 1' + "0" * 400 + ', "x": '),
+     ["report", "{r}/bench"], 0, "out of the 64-bit range"),
+    ("metrics.json: nested 100,000 deep", lambda r: (r / M0 / "metrics.json").write_text("[" * DEEP + "]" * DEEP),
+     ["report", "{r}/bench"], 0, "nests deeper than"),
+    ("check: metrics.json kl 1e308", lambda r: _raw_edit(r / M0 / "metrics.json", '"kl": ', '"kl": 1e308, "x": '),
+     ["check", "{r}/bench", "--baseline", "{r}/baseline.json"], 2, "out of the range"),
+    ("baseline init: metrics.json kl 1e308", lambda r: _raw_edit(r / M0 / "metrics.json", '"kl": ', '"kl": 1e308, "x": '),
+     ["baseline", "init", "{r}/bench", "-o", "{r}/new-baseline.json"], 2, "a check or baseline needs every seed-run"),
+    ("config.json: nested 100,000 deep", lambda r: (r / "run" / "config.json").write_text("{\"a\": " * DEEP + "1" + "}" * DEEP),
+     ["eval", "{r}/run"], 2, "nests deeper than"),
+    ("spec.toml: nested 100,000 deep", lambda r: (r / "bench" / "spec.toml").write_text("x = " + "[" * DEEP + "]" * DEEP),
+     ["report", "{r}/bench"], 0, ""),
+    ("trace.csv: inf in the step column", lambda r: (r / "run" / "trace.csv").write_text(
+        (r / "run" / "trace.csv").read_text() + "inf" + ",1" * 3 + "\n"), ["report", "{r}/run"], 0, ""),
+    ("a folder name that is not UTF-8", _non_utf8_folder, ["report", "{r}/bench"], 0, "does not write; left out"),
+    ("samples.pt.sha256 not UTF-8", lambda r: (r / M0 / "samples.pt.sha256").write_bytes(b"\xff\xfe" * 40),
+     ["report", "{r}/bench"], 0, "no checksum sidecar"),
+    ("a checkpoint sidecar not UTF-8", lambda r: (r / (CK + ".sha256")).write_bytes(b"\xff\xfe" * 40),
+     ["eval", "{r}/run", "--step", "30"], 2, "no checksum sidecar"),
+]
 #: files a command that succeeds is there to (re)write
 OUTPUTS = ("report.md", "results.csv", "figures/", "eval/")
 
 
 @pytest.mark.parametrize("what, setup, argv, code, message", CORRUPT, ids=[c[0] for c in CORRUPT])
-def test_corrupt_files(world, tmp_path, capsys, caplog, what, setup, argv, code, message):
+def test_corrupt_files(world, tmp_path, capsys, caplog, what, setup, argv, code, message, tmp_path_factory):
     import shutil
 
     for name in ("bench", "run", "baseline.json"):
         (shutil.copytree if (world / name).is_dir() else shutil.copy)(world / name, tmp_path / name)
     setup(tmp_path)
     before = {k: v for k, v in snapshot(tmp_path).items() if not any(o in k for o in OUTPUTS)}
+    base = tmp_path_factory.getbasetemp()  # this session's whole tree (other sessions' change on their own)
+    inside = os.path.relpath(tmp_path, base)
+    outside = [base.parent / "outside", base / "outside", base.parent / "evil-samples.png"]
+    elsewhere = {k: v for k, v in tree(base).items() if not k.startswith(inside)}
     capsys.readouterr()
-    result = main([a.replace("{r}", str(tmp_path)) for a in argv])
-    err = capsys.readouterr().err + caplog.text
+    result = run_at_once([a.replace("{r}", str(tmp_path)) for a in argv])
+    captured = capsys.readouterr().err
+    err = captured + caplog.text
     assert result == code, err
     assert message in err and "Traceback" not in err, err
     if code == 2:
-        assert capsys.readouterr().err.count("\n") <= 1
+        assert captured.count("\n") == 1, captured
     after = {k: v for k, v in snapshot(tmp_path).items() if not any(o in k for o in OUTPUTS)}
-    assert after == before  # nothing it read was changed or removed
+    assert after == before  # nothing it read was changed or removed, nothing written beside it
+    assert {k: v for k, v in tree(base).items() if not k.startswith(inside)} == elsewhere  # nor anywhere else
+    assert not any(p.exists() for p in outside)  # where the names of '../../../../outside/evil' would lead
 
 
 def test_the_tables_cover_every_case_named_in_the_hardening_issue():
     assert len(CASES) + len(CORRUPT) >= 90
+
+
+# --- 2. every writer takes the folder's lock, the bench's included -----------------------------------
+LOCKED = [
+    ["score", "{w}/ok.npy", "--benchmark", "ring8", "--out", "{b}", "--name", "new"],
+    ["eval", "{b}/ring8/bce/seed-0"],
+    ["eval", "{b}/ring8/bce/seed-0", "--step", "10"],
+    ["report", "{b}"],
+    ["report", "{b}/ring8/bce/seed-0"],
+    ["train", "--benchmark", "ring8", "--loss", "bce", *TINY, "--out", "{b}/ring8/bce/seed-0"],
+    ["bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "2", *TINY, "--out", "{b}", "--no-report"],
+]
+
+
+@pytest.mark.parametrize("argv", LOCKED, ids=[" ".join(a[:3]) for a in LOCKED])
+def test_a_writer_into_a_bench_that_is_running_is_refused(world, tmp_path, capsys, argv):
+    import shutil
+
+    from ganeval.rundir import folder_lock
+
+    bench = tmp_path / "bench"
+    shutil.copytree(world / "bench", bench)
+    before = tree(bench)
+    with folder_lock(bench):  # a bench is writing this folder
+        code = run_at_once([a.format(w=world, b=bench) for a in argv])
+        after = {k: v for k, v in tree(bench).items() if not k.startswith(".ganeval.lock")}
+    err = capsys.readouterr().err
+    assert code == 2 and "in use by another ganeval" in err and err.count("\n") == 1, err
+    assert after == {k: v for k, v in before.items() if not k.startswith(".ganeval.lock")}
+
+
+# --- 8. user code: its prints go to stderr, its exits are ganeval's refusals --------------------------
+def test_a_generator_that_prints_leaves_json_valid(tmp_path, capfd):
+    (tmp_path / "gen.py").write_text("import os, torch\nprint('loading weights')\n"
+                                     "def G(z):\n    print('batch', len(z))\n    os.write(1, b'raw fd write\\n')\n"
+                                     "    return torch.zeros(len(z), 2)\n")
+    code = main(["score", "--generator", f"{tmp_path}/gen.py:G", "-n", "50", "--benchmark", "ring8", "--json"])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["source"]["n"] == 50  # stdout is ganeval's JSON alone
+    assert "loading weights" in err and "batch 50" in err and "raw fd write" in err
+
+
+# --- 9. nothing left behind after a refusal -----------------------------------------------------------
+def test_score_out_on_a_full_disk_leaves_no_config_without_metrics(world, tmp_path, capsys, monkeypatch):
+    from ganeval import rundir
+
+    real = rundir.write_metrics
+
+    def full(run_dir, doc):
+        raise __import__("ganeval.errors").errors.StorageError("cannot write metrics.json: No space left on device")
+
+    monkeypatch.setattr(rundir, "write_metrics", full)
+    out = tmp_path / "scores"
+    argv = ["score", str(world / "ok.npy"), "--benchmark", "ring8", "--out", str(out)]
+    assert main(argv) == 2
+    assert "No space left" in capsys.readouterr().err
+    assert not out.exists()  # neither config.json nor samples.pt nor the folders made for them
+    (out / "ring8").mkdir(parents=True)  # a folder that was there before stays
+    assert main(argv) == 2
+    assert [p.name for p in out.rglob("*")] == ["ring8"]
+    monkeypatch.setattr(rundir, "write_metrics", real)
+    assert main(argv) == 0  # space freed: the same command files the score
+    assert (out / "ring8" / "ok" / "seed-0" / "metrics.json").is_file()
+    assert main(argv) == 2  # and a second time refuses to replace it
+    assert "already holds a finished run" in capsys.readouterr().err
+
+
+def test_eval_removes_the_temporary_files_a_kill_left(world, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(world / "run", run)
+    stray = [run / ".metrics.json.k9x.tmp", run / "eval" / ".step-10.json.k9x.tmp"]
+    for path in stray:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("half")
+    assert main(["eval", str(run), "--step", "10"]) == 0, capsys.readouterr().err
+    assert not any(p.exists() for p in stray)
+    assert not list(run.rglob(".ganeval.lock*"))
+
+
+def test_report_into_a_folder_writes_no_figures_before_refusing(world, tmp_path, capsys):
+    (tmp_path / "adir").mkdir()
+    assert main(["report", str(world / "bench"), "-o", str(tmp_path / "adir")]) == 2
+    assert "Is a directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["adir"]
+
+
+def test_data_fetch_with_a_missing_root_fails_even_with_a_cache(tmp_path, capsys, monkeypatch):
+    from ganeval.benchmarks import mnist_data
+
+    monkeypatch.setattr(mnist_data, "from_cache", lambda path: pytest.fail("the cache must not hide a wrong --root"))
+    assert main(["data", "fetch", "mnist", "--root", str(tmp_path / "missing"), "--no-download"]) == 2
+    assert "MNIST folder not found" in capsys.readouterr().err
+
+
+def test_the_largest_allowed_settings_are_refused_by_the_estimate_not_a_crash(tmp_path, capsys):
+    from ganeval.spec import MAX_VALUE
+
+    for key in ("hidden", "batch_size", "z_dim", "eval_samples"):
+        code = main(["train", "--benchmark", "ring8", "--steps", "1", "--set", f"{key}={MAX_VALUE[key]}",
+                     "--out", str(tmp_path / key)])
+        err = capsys.readouterr().err
+        assert code == 2 and "needs about" in err and "Traceback" not in err, err
+        assert not (tmp_path / key).exists()
+
+
+def test_a_bench_folder_whose_name_is_not_utf8_reports_in_valid_utf8(world, tmp_path, capsys):
+    import shutil
+
+    bench = tmp_path / os.fsdecode(b"bench-\xff")
+    shutil.copytree(world / "bench", bench)
+    assert main(["report", str(bench)]) == 0, capsys.readouterr().err
+    assert "bench-\\udcff" in (bench / "report.md").read_bytes().decode("utf-8")  # escaped, never raw bytes
+    assert main(["baseline", "init", str(bench), "-o", str(tmp_path / "b.json")]) == 0
+    assert main(["check", str(bench), "--baseline", str(tmp_path / "b.json")]) == 0

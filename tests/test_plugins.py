@@ -110,9 +110,9 @@ def test_a_bench_whose_plugin_is_gone_still_reports_and_checks(plugin, tmp_path)
 
 
 @pytest.mark.parametrize("code, message", [
-    ("def broken(:\n", "syntax error at line 1"),
+    ("def broken(:\n", "raised SyntaxError"),
     ("raise RuntimeError('no GPU here')\n", "RuntimeError: no GPU here"),
-    ("import sys\nsys.exit(0)\n", "it called sys.exit(0)"),
+    ("import sys\nsys.exit(0)\n", "called sys.exit(0)"),
     ("import ganeval, torch\nganeval.register_loss(ganeval.Loss('bce', 'mine', '', torch.sub, torch.sub))\n",
      "loss 'bce' is already registered"),
     ("import ganeval, torch\nganeval.register_loss(ganeval.Loss('typo-loss', 'd', '', torch.sub, torch.sub, "

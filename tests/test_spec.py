@@ -1,5 +1,7 @@
 """Where a run setting comes from: defaults < protocol < paper < spec tables (most specific wins) < flags."""
 
+import pytest
+
 from ganeval.spec import BenchSpec, build_spec, load_spec, parse_sets
 
 SPEC = """
@@ -54,3 +56,30 @@ def test_one_is_split_count_everywhere():
     assert {run.is_splits for run in spec.cells()} == {IS_SPLITS}
     for fn in (fidelity_metrics, score):
         assert inspect.signature(fn).parameters["is_splits"].default == IS_SPLITS
+
+
+@pytest.mark.parametrize("pair, value", [
+    ("lr_d=1e-3", ("lr_d", 1e-3)), ("lr_d = 2", ("lr_d", 2.0)), ("steps=1_000", ("steps", 1000)),
+    ("spectral_norm=true", ("spectral_norm", True)), ("betas=[0.5, 0.9]", ("betas", [0.5, 0.9])),
+    ("betas=0,0.99", ("betas", [0.0, 0.99])), ("fidelity=['fid', 'kid']", ("fidelity", ["fid", "kid"])),
+    ("fidelity=fid,is", ("fidelity", ["fid", "is"])), ("optimizer='rmsprop'", ("optimizer", "rmsprop")),
+    ("extractor_weights=/w/x=1.pth", ("extractor_weights", "/w/x=1.pth")),
+])
+def test_parse_set_reads_one_value_of_the_keys_type(pair, value):
+    from ganeval.spec import parse_set
+
+    assert parse_set(pair) == value
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("lr_d=1e-3\nsteps=5", "one value on one line"), ("lr_d=0x10", "must be a number"), ("lr_d=inf", "must be a number"),
+    ("steps=1e3", "must be an integer"), ("steps=" + "9" * 5000, "must be an integer"),
+    (f"steps={2**63}", "at most 1,000,000,000"), (f"hidden={2**32}", "at most 1,048,576"),
+    ("spectral_norm=yes", "true or false"), ("lr_d=1e308", "at most 1e.30"),
+])
+def test_parse_set_refuses_anything_else(pair, message):
+    from ganeval.errors import SpecError
+    from ganeval.spec import parse_set
+
+    with pytest.raises(SpecError, match=message.replace("(", r"\(")):
+        parse_set(pair)

@@ -222,6 +222,8 @@ def load_mnist(root: Path | None = None, download: bool = True) -> MNIST:
     ``root``: a folder with MNIST to use instead of downloading. ``download=False`` stops after
     the cache and ``root``. Raises :class:`DataError` if no source gives verified data.
     """
+    if root is not None and not Path(root).is_dir():  # the folder the user named is wrong, cache or not
+        raise DataError(f"MNIST folder not found: {root}")
     cached = from_cache(cache_path())
     if cached is not None:
         return cached

@@ -44,7 +44,7 @@ def read_trace(path: Path) -> list[dict[str, float]]:
     """Rows of a trace.csv as dicts of floats (``step`` as int); a missing or unreadable file (not
     text: a disk error, random bytes) gives no rows, with a warning for the unreadable one."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = fileio.read_text(Path(path), what="a trace")  # a FIFO or device: one line, never a hang
     except FileNotFoundError:
         return []
     except (OSError, UnicodeDecodeError) as exc:
@@ -55,7 +55,7 @@ def read_trace(path: Path) -> list[dict[str, float]]:
         try:
             row = {k: float(v) for k, v in raw.items() if k is not None and v not in (None, "")}
             row[STEP] = int(row[STEP])
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, OverflowError):  # OverflowError: an infinite step
             continue  # a row we cannot read is skipped, never fatal
         rows.append(row)
     return rows
