@@ -193,7 +193,7 @@ def test_the_live_cell_line_shows_the_tables_means_and_says_which_seed_was_count
     import math
     from types import SimpleNamespace
 
-    from ganeval import bench as bench_mod
+    from ganeval import runner as bench_mod
     from ganeval.results import summarize
 
     metrics = {"a": {"modes_covered": 8.0, "hq_rate": 0.05, "kl": 0.5, "n_modes": 8.0},

@@ -53,12 +53,14 @@ class SeedLinear(nn.Module):
         self.bias = nn.Parameter(b) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.out_features == 1:
-            # One output (D's logit): batched GEMM sums the terms in another order at S >= 2 than the
-            # GEMM PyTorch picks at S = 1, so a seed's D would depend on how many seeds share its cell
-            # (reports/reproducibility.md). A product and a sum reduce alike at every S.
-            y = (x * self.weight.transpose(1, 2)).sum(-1, keepdim=True)
-            return y if self.bias is None else y + self.bias
+        if self.out_features == 1 and self.weight.shape[0] == 1:
+            # One output (D's logit) of one seed: PyTorch sends S = 1 to plain GEMM, which sums the terms
+            # in another order than the batched GEMM every S >= 2 gets, so a seed alone would drift from
+            # the same seed in a cell (reports/reproducibility.md). Batched as a pair, it sums alike.
+            w, b = self.weight.expand(2, -1, -1), None if self.bias is None else self.bias.expand(2, -1, -1)
+            pair = x.expand(2, -1, -1)
+            y = torch.bmm(pair, w) if b is None else torch.baddbmm(b, pair, w)
+            return y[:1]
         if self.bias is None:
             return torch.bmm(x, self.weight)
         return torch.baddbmm(self.bias, x, self.weight)
