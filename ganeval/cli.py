@@ -328,7 +328,6 @@ def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack, toleran
     from ganeval import api, fileio
     from ganeval.regression import update_baseline
     from ganeval.rundir import check_bench_dir
-    from ganeval.tables import fmt_number, markdown_table
 
     if update:
         doc = update_baseline(check_bench_dir(bench_dir), baseline_file, retrack, tolerances)
@@ -341,13 +340,7 @@ def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack, toleran
     if as_json:
         click.echo(json.dumps(fileio.json_safe([v.to_dict() for v in verdicts]), indent=2))  # NaN, inf: null
     else:
-        rows = [[v.key, *(fmt_number(x) for x in (v.baseline, v.now, v.tolerance, v.detectable)), v.test,
-                 fmt_number(v.p_value), v.verdict.upper() if v.failed else v.verdict] for v in verdicts]
-        click.echo(markdown_table(["metric", "baseline", "now", "tolerance", "flags a worsening ≥", "test", "p",
-                                   "verdict"], rows))
-        click.echo(f"\n'flags a worsening ≥': the smallest worsening this check catches at this bench's seed count "
-                   f"(80 % power for means; exact for counts), Bonferroni level {alpha:g} / {len(verdicts)}; "
-                   "more seeds lower it (`ganeval baseline init` prints it for 3, 5, 10 and 20 seeds).")
+        click.echo(text.verdicts(verdicts, alpha))
     for v in result.failed:
         click.echo(f"regression: {v.message}", err=True)
     if result.failed:
@@ -371,19 +364,14 @@ def baseline():
 @plugin_option
 def baseline_init(bench_dir, output, metric_names, tolerances, plugins):
     """Create a baseline from a bench, with the default tolerance of each metric (or --tolerance)."""
-    from ganeval.regression import guard_warnings, init_baseline, power_table
+    from ganeval.regression import guard_warnings, init_baseline
     from ganeval.rundir import check_bench_dir, spec_warning
-    from ganeval.tables import markdown_table
 
     doc = init_baseline(check_bench_dir(bench_dir), output, _split_names(metric_names, "--metrics"), tolerances)
     if warning := spec_warning(bench_dir):
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"baseline written: {output} ({len(doc['metrics'])} tracked metrics)")
-    seeds = (3, 5, 10, 20)
-    click.echo("\nThe smallest worsening `ganeval check` flags, by seed count (80 % power for means, exact for "
-               "counts; from this baseline's seed spread):\n")
-    click.echo(markdown_table(["metric", "baseline", "tolerance", *(f"{k} seeds" for k in seeds)],
-                              power_table(doc, seeds)))
+    click.echo(text.power(doc))
     for line in guard_warnings(doc):
         click.echo(f"warning: {line}", err=True)
 

@@ -81,6 +81,27 @@ def score(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def verdicts(found: list, alpha: float) -> str:
+    """``ganeval check``'s table: every tracked metric's baseline, value now, tolerance, the smallest
+    worsening the check can flag, the test, its p and the verdict."""
+    rows = [[v.key, *(fmt_number(x) for x in (v.baseline, v.now, v.tolerance, v.detectable)), v.test,
+             fmt_number(v.p_value), v.verdict.upper() if v.failed else v.verdict] for v in found]
+    return (markdown_table(["metric", "baseline", "now", "tolerance", "flags a worsening ≥", "test", "p", "verdict"], rows)
+            + f"\n\n'flags a worsening ≥': the smallest worsening this check catches at this bench's seed count "
+            f"(80 % power for means; exact for counts), Bonferroni level {alpha:g} / {len(found)}; more seeds "
+            "lower it (`ganeval baseline init` prints it for 3, 5, 10 and 20 seeds).")
+
+
+def power(baseline: dict[str, Any], seeds: tuple[int, ...] = (3, 5, 10, 20)) -> str:
+    """``ganeval baseline init``'s table: the smallest worsening ``check`` flags at each seed count."""
+    from ganeval.regression import power_table
+
+    return ("\nThe smallest worsening `ganeval check` flags, by seed count (80 % power for means, exact for "
+            "counts; from this baseline's seed spread):\n\n"
+            + markdown_table(["metric", "baseline", "tolerance", *(f"{k} seeds" for k in seeds)],
+                             power_table(baseline, seeds)))
+
+
 def registries() -> str:
     """``ganeval list``: every registered loss, benchmark, variant, model, optimizer, executor,
     plugin setting, metric and shipped protocol, and the plugins loaded."""
