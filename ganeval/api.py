@@ -9,7 +9,6 @@ a caller passes, warnings come back in the result.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,6 @@ from ganeval.bench_report import ReportResult, bench_report
 from ganeval.errors import SpecError
 from ganeval.metrics.catalog import IS_SPLITS
 from ganeval.plugins import load_plugins
-
-log = logging.getLogger(__name__)
 
 Names = str | Sequence[str]
 
