@@ -233,7 +233,7 @@ def check(bench_dir: str | Path, *, baseline: str | Path, alpha: float = 0.05, t
     """Compare a bench with a baseline file: a tracked metric regresses when it got worse beyond its
     tolerance and a test across seeds (Bonferroni over the tracked metrics at ``alpha``) says seed
     noise is an unlikely explanation. ``tolerances``: ``METRIC=VALUE[%]`` overrides for this check."""
-    from ganeval.regression import apply_tolerances, load_baseline, parse_tolerances
+    from ganeval.regression import apply_tolerances, load_baseline, parse_tolerances, settings_warnings
     from ganeval.regression import check as run_check
     from ganeval.rundir import check_bench_dir, require_readable, spec_warning
 
@@ -244,4 +244,5 @@ def check(bench_dir: str | Path, *, baseline: str | Path, alpha: float = 0.05, t
     require_readable(bench_dir)  # a seed-run that cannot be read is never silently left out of a guard
     warning = spec_warning(bench_dir)
     base = apply_tolerances(load_baseline(Path(baseline)), parse_tolerances(list(tolerances)))
-    return CheckResult(run_check(bench_dir, base, alpha), alpha, [warning] if warning else [])
+    warnings = ([warning] if warning else []) + settings_warnings(base, bench_dir)
+    return CheckResult(run_check(bench_dir, base, alpha), alpha, warnings)

@@ -238,7 +238,43 @@ def make_baseline(bench_dir: Path, tracked: list[str] | None = None,
                 raise SpecError(f"cannot update the baseline: {key} is tracked but the bench has no value for it")
     if overrides:
         _unused_overrides(doc["metrics"], overrides, "this baseline")
+    cells = {key.rsplit("/", 1)[0] for key in doc["metrics"]}
+    doc["settings"] = {key: values for key, values in cell_settings(bench_dir).items() if key in cells}
     return doc
+
+
+def cell_settings(bench_dir: Path) -> dict[str, dict[str, Any]]:
+    """Each trained cell's training settings (``config.json`` less the seed and evaluation-only
+    fields), so a check can say when a bench was trained otherwise than its baseline; scored
+    samples (``ganeval score``) have none."""
+    from ganeval.rundir import find_run_dirs, read_raw_config
+    from ganeval.spec import OUTPUT_FIELDS, is_eval_field
+
+    out: dict[str, dict[str, Any]] = {}
+    for run_dir in find_run_dirs(bench_dir):
+        config = read_raw_config(run_dir)
+        if isinstance(config, dict) and config and "scored_by" not in config:
+            out.setdefault(CellId.of(config).key, {k: v for k, v in config.items() if k != "seed"
+                                                   and not is_eval_field(k) and k not in OUTPUT_FIELDS})
+    return out
+
+
+def settings_warnings(baseline: dict[str, Any], bench_dir: Path) -> list[str]:
+    """One line per tracked cell whose training settings differ from those the baseline recorded:
+    such a check compares two setups, which a pass or a fail says nothing about by itself."""
+    recorded = baseline.get("settings")
+    if not isinstance(recorded, dict):
+        return []  # a baseline from before settings were recorded
+    now, lines = cell_settings(bench_dir), []
+    for key, then in sorted(recorded.items()):
+        if key not in now or not isinstance(then, dict):
+            continue
+        changed = sorted(k for k in set(then) | set(now[key]) if then.get(k) != now[key].get(k))
+        if changed:
+            shown = ", ".join(f"{k} {then.get(k)!r} -> {now[key].get(k)!r}" for k in changed[:4])
+            lines.append(f"{key} was trained with other settings than the baseline ({shown}"
+                         f"{', ...' if len(changed) > 4 else ''}): the check compares two setups")
+    return lines
 
 
 def load_baseline(path: Path) -> dict[str, Any]:

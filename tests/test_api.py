@@ -40,6 +40,18 @@ def test_report_and_check_take_the_folder(small_bench, tmp_path):
     assert result.failed == [] and {v.key.rsplit("/", 1)[1] for v in result.verdicts} >= {"modes_covered", "kl"}
 
 
+def test_check_says_when_the_bench_was_trained_otherwise_than_its_baseline(small_bench, tmp_path):
+    """Found by a new user: a 30-step bench passed against a 200-step baseline without a word."""
+    from ganeval.regression import init_baseline
+
+    doc = init_baseline(small_bench.out_dir, tmp_path / "base.json")
+    assert doc["settings"]["ring8/bce"]["steps"] == 20
+    other = bench("bce,hinge", "ring8", seeds=2, steps=10, sets=SMALL, out=tmp_path / "shorter", report=False)
+    warnings = check(other.out_dir, baseline=tmp_path / "base.json").warnings
+    assert any(w.startswith("ring8/bce was trained with other settings") and "steps 20 -> 10" in w for w in warnings)
+    assert check(small_bench.out_dir, baseline=tmp_path / "base.json").warnings == []
+
+
 def test_score_takes_a_tensor():
     ring = get_benchmark("ring8")
     perfect = score(ring.sample(2000, torch.Generator().manual_seed(0)), benchmark="ring8")
