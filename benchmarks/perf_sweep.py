@@ -4,7 +4,7 @@
 
 ring8 bce at the default settings. "one cell": the seed-batched trainer with
 len(lrs) x seeds members (seed s repeated for each learning rate) whose optimizers are
-``ganeval.train.member_optim.MemberAdam`` with each member's rate; "separate cells": one trainer
+``ganeval.member_optim.MemberAdam`` with each member's rate; "separate cells": one trainer
 of ``seeds`` members per learning rate with ``torch.optim.Adam``, stepped one after the other.
 Also: the per-member optimizer's own cost, the same 15-member cell with torch's Adam (one shared
 rate) against MemberAdam (per-member rates). Times are the best of interleaved rounds.
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf_common import describe, interleaved, publish, table  # noqa: E402
 
 from ganeval.spec import BenchSpec  # noqa: E402
-from ganeval.train.member_optim import MemberAdam  # noqa: E402
+from ganeval.member_optim import MemberAdam  # noqa: E402
 from ganeval.train.trainer import CellTrainer  # noqa: E402
 
 

@@ -9,7 +9,7 @@ a caller passes, warnings come back in the result.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,9 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
           seeds: int | Sequence[int] | None = None, spec: str | Path | None = None, protocol: str | None = None,
           sets: dict[str, Any] | None = None, set_pairs: Sequence[str] = (), steps: int | None = None,
           batch_size: int | None = None, device: str | None = None, inception_weights: str | Path | None = None,
-          plugins: Sequence[str] = (), out: str | Path | None = None, resume: bool = True, report: bool = True,
+          plugins: Sequence[str] = (), sweep: Sequence[str] | Mapping[str, Sequence[Any]] = (),
+          search: Sequence[str] | Mapping[str, str] = (), trials: int | None = None, search_seed: int | None = None,
+          out: str | Path | None = None, resume: bool = True, report: bool = True,
           executor: str = "local", address: str | None = None, progress=None) -> BenchResult:
     """Train every (benchmark, loss, variant) cell over seeds, evaluate, write ``results.csv`` (and
     ``report.md``). Defaults: ring8 and grid25, bce, wgan-gp and hinge, 3 seeds.
@@ -62,7 +64,13 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
     ``spec``/``protocol``: a spec file or a shipped protocol (``ganeval list``); the other arguments
     override it. ``sets``: any run setting by name (``{"lr_d": 2e-4}``); ``set_pairs``: the same as
     ``KEY=VALUE`` text. ``plugins``: ``.py`` files or module names that register losses, stabilizers,
-    ... ``out``: the bench folder (default: the bench whose ``spec.toml`` ``spec`` is, else
+    ... ``sweep``: a hyperparameter grid, ``{"lr_d": [1e-4, 1e-3], "lr_d+lr_g": [...]}`` or
+    ``["lr_d=1e-4,1e-3"]`` as on the command line; ``search``: a random search, ``{"lr_d":
+    "1e-5:1e-2:log"}`` or ``["lr_d=1e-5:1e-2:log"]``, with ``trials`` settings drawn from a Sobol
+    sequence seeded by ``search_seed`` (a search inside each grid point when both are given). Every
+    cell trains every setting over the seeds; settings that leave the step's structure alone
+    (learning rates, betas, penalty weights, ...) train as members of one batched model.
+    ``out``: the bench folder (default: the bench whose ``spec.toml`` ``spec`` is, else
     ``runs/bench-<spec hash>``); an unfinished bench there resumes. ``progress``: a
     :class:`ganeval.progress.Progress` (default: silent).
     """
@@ -77,7 +85,8 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
         seeds=parse_seeds(list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds, "seeds")
         if seeds is not None else None,
         device=device, sets=sets, set_pairs=set_pairs, steps=steps, batch_size=batch_size,
-        inception_weights=Path(inception_weights) if inception_weights is not None else None, plugins=plugins)
+        inception_weights=Path(inception_weights) if inception_weights is not None else None, plugins=plugins,
+        sweep=sweep, search=search, trials=trials, search_seed=search_seed)
     out_dir = Path(out) if out is not None else bench_out_dir(resolved, Path(spec) if spec is not None else None)
     outcome = run_bench(resolved, out_dir, resume=resume, progress=progress, executor=executor, address=address)
     frame = collect(out_dir)

@@ -17,9 +17,9 @@ from ganeval import fileio, rundir
 from ganeval.benchmarks import BENCHMARKS, get_benchmark
 from ganeval.errors import RunFolderError, SpecError
 from ganeval.metrics.catalog import METRICS
-from ganeval.results import collect, incomplete_runs, metric_columns, score_failed_seeds, summarize
-from ganeval.spec import CellId, cell_label
-from ganeval.tables import markdown_table, table_markdown
+from ganeval.results import SETTING, collect, incomplete_runs, metric_columns, score_failed_seeds, summarize
+from ganeval.spec import CellId
+from ganeval.tables import markdown_table, row_label, table_markdown
 from ganeval.trace_report import trace_matrix
 
 
@@ -50,11 +50,11 @@ def _run_dirs(frame: pd.DataFrame) -> list[Path]:
 
 def _cells(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(label, rows) per cell in order of appearance; labels carry the bench when comparing."""
-    keys = [k for k in ("bench", "loss", "variant") if k in frame.columns]
+    keys = [k for k in ("bench", "loss", "variant", SETTING) if k in frame.columns]
     out = []
-    for key, rows in frame.groupby(keys, sort=False):
+    for key, rows in frame.fillna({SETTING: ""} if SETTING in frame.columns else {}).groupby(keys, sort=False):
         key = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-        label = cell_label(key["loss"], key.get("variant"))
+        label = row_label(key["loss"], key.get("variant"), key.get(SETTING))
         out.append((f"{key['bench']}: {label}" if "bench" in key else label, rows.sort_values("seed")))
     return out
 
@@ -182,7 +182,8 @@ def _header(bench_dirs: Sequence[Path], frame: pd.DataFrame, specs: dict[Path, d
                 f" (resolved spec: [`{rundir.SPEC_FILE}`]({Path(d) / rundir.SPEC_FILE if len(bench_dirs) > 1 else rundir.SPEC_FILE}))"
                 + (f"; plugins {', '.join(f'`{p}`' for p in spec['plugins'])}" if spec.get("plugins") else "")
                 if spec else "- **what**: run folders without a bench spec (e.g. samples scored by `ganeval score`)")
-        lines += [what] + ([] if not env else [
+        study = study_text(spec)
+        lines += [what] + ([study] if study else []) + ([] if not env else [
             f"- **where**: {env.get('device_name', env.get('device', '?'))}; torch {env.get('torch', '?')};"
             f" torch-fidelity {env.get('torch_fidelity', '?')}; ganeval {env.get('ganeval', '?')};"
             f" git commit `{(env.get('git_commit') or 'unknown')[:12]}`"
@@ -237,6 +238,24 @@ def settings_table(bench_dirs: Sequence[Path], frame: pd.DataFrame, specs: dict[
             rows.append(label + [str(values.get(k, "")) for k in keys])
     head = (["bench"] if len(bench_dirs) > 1 else []) + ["cell", *keys]
     return markdown_table(head, rows) if rows else ""
+
+
+def study_text(spec: dict) -> str:
+    """The ``study`` line of a bench's header: what its sweep and search vary (from ``spec.toml``)."""
+    from ganeval.sweep import value_text
+
+    parts = [f"{key} in {{{', '.join(value_text(v) for v in values)}}}"
+             for key, values in (spec.get("sweep") or {}).items() if isinstance(values, list)]
+    search = dict(spec.get("search") or {})
+    if search:
+        trials, seed = search.pop("trials", "?"), search.pop("seed", 0)
+        ranges = ", ".join(f"{key} in [{text.replace(':log', '').replace(':', ', ')}]"
+                           + (" (log-uniform)" if str(text).endswith(":log") else "") for key, text in search.items())
+        parts.append(f"random search of {ranges}: {trials} trials (Sobol, seed {seed})")
+    if not parts:
+        return ""
+    return ("- **study**: " + "; ".join(parts) + ". Each row below is one setting of one loss; the settings table "
+            "shows the cells' other settings")
 
 
 @dataclass

@@ -126,8 +126,16 @@ def cli(verbose: bool) -> None:
 @click.option("--address", help="with --executor ray: address of a running Ray cluster  [default: start a local one]")
 @click.option("--tensorboard", is_flag=True, help="also write each seed-run's trace and events as TensorBoard logs in "
               "its folder (tensorboard --logdir OUT); the same as --set tensorboard=true")
+@click.option("--sweep", "sweep", multiple=True, metavar="KEY=V1,V2,...",
+              help="a hyperparameter grid: every cell trains each value over the seeds (repeatable: items cross; "
+                   "lr_d+lr_g=... ties keys); replaces a spec's [sweep]")
+@click.option("--search", "search", multiple=True, metavar="KEY=LOW:HIGH[:log]",
+              help="a random search over this range (repeatable), --trials settings from a Sobol sequence")
+@click.option("--trials", type=int, help="how many settings --search draws (more trials extend the same study)")
+@click.option("--search-seed", "search_seed", type=int, help="the search's seed  [default: 0]")
 def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_size, sets, device, plugins, out,
-          spec_file, protocol, resume, make_report, executor, address, tensorboard):
+          spec_file, protocol, resume, make_report, executor, address, tensorboard, sweep, search, trials,
+          search_seed):
     """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
     from ganeval import api, rundir
     from ganeval.progress import default_progress
@@ -140,7 +148,8 @@ def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_s
         sets = (*sets, "tensorboard=true")
     options = dict(losses=_split_names(losses, "--losses"), benchmarks=_split_names(benchmarks, "--benchmarks"),
                    variants=_split_names(variants, "--variants"), seeds=seeds, device=device, set_pairs=sets,
-                   steps=steps, batch_size=batch_size, inception_weights=inception_weights, plugins=plugins)
+                   steps=steps, batch_size=batch_size, inception_weights=inception_weights, plugins=plugins,
+                   sweep=sweep, search=search, trials=trials, search_seed=search_seed)
     out_dir = out if out is not None else bench_out_dir(build_spec(spec_file=spec_file, protocol=protocol, **options),
                                                         spec_file)
     result = api.bench(spec=spec_file, protocol=protocol, out=out_dir, resume=resume, report=make_report,

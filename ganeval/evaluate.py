@@ -24,7 +24,7 @@ from ganeval.diagnostics.trace import STEP, read_trace
 from ganeval.errors import SpecError
 from ganeval.generator import Generators, load_generators
 from ganeval.scoring import check_inputs, score_samples
-from ganeval.spec import RunSpec, check_run_value
+from ganeval.spec import CellId, RunSpec, check_run_value
 
 
 def finalize_metrics(run: RunSpec, run_dir: Path, metrics: dict[str, float]) -> tuple[dict[str, float], int | None]:
@@ -60,13 +60,17 @@ def _first_nonfinite_step(run_dir: Path) -> int | None:
 
 
 def metrics_document(run: RunSpec, seed: int, step: int, metrics: dict[str, float], details: dict[str, Any],
-                     diverged_step: int | None, train_time: float | None, eval_time: float) -> dict[str, Any]:
-    """The document of ``metrics.json`` and ``eval/step-<n>.json``."""
+                     diverged_step: int | None, train_time: float | None, eval_time: float,
+                     setting: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The document of ``metrics.json`` and ``eval/step-<n>.json``; ``setting``: the study setting
+    the run trained (default: ``run``'s own), part of its identity."""
+    setting = run.setting if setting is None else setting
     return {
         "format": rundir.RESULT_FORMAT,
         "benchmark": run.benchmark,
         "loss": run.loss,
         "variant": run.variant,
+        **({"setting": setting} if setting else {}),
         "seed": seed,
         "step": step,
         "status": "diverged" if diverged_step is not None else "ok",
@@ -107,13 +111,15 @@ def evaluate_generators(gens: Generators, run_dirs: Sequence[Path], run: RunSpec
             metrics, diverged_step = finalize_metrics(run, run_dir, metrics)
         else:
             diverged_step = _first_nonfinite_step(run_dir)
-        doc = metrics_document(run, gens.seeds[k], gens.step, metrics, details, diverged_step, gens.elapsed, eval_time)
+        doc = metrics_document(run, gens.seeds[k], gens.step, metrics, details, diverged_step, gens.elapsed, eval_time,
+                               setting=gens.member_run(k).setting)
         if raw_metrics is not None:
             doc["raw_metrics"] = raw_metrics
         if final and samples_figure:
             shown = samples[k][: bench.figure_samples]
             bench.save_samples_figure(rundir.samples_figure_path(run_dir), shown,
-                                      f"{run.benchmark} · {run.cell_name} · seed {gens.seeds[k]} · step {gens.step}",
+                                      f"{run.benchmark} · {CellId.of(gens.member_run(k)).label} · seed {gens.seeds[k]} · "
+                                      f"step {gens.step}",
                                       run)
             rundir.write_samples(run_dir, shown)
         if final:

@@ -162,15 +162,18 @@ def seconds_per_step(run, n_seeds: int, device: torch.device, steps: int = 3) ->
 
 
 def estimate_time(cells: Sequence[tuple[object, int]], device: torch.device, probe_seeds: int = 2) -> float:
-    """Seconds to train ``cells`` ((RunSpec, pending seeds) each): each distinct setting is timed on
-    ``probe_seeds`` seeds for a few steps and scaled linearly to its seed count (seed-batched steps
-    grow at most linearly in seeds on a CPU; on a GPU this over-estimates)."""
+    """Seconds to train ``cells`` ((RunSpec, pending members) each; a member is a seed, or a study's
+    (setting, seed) pair): each distinct cell structure is timed on ``probe_seeds`` members for a
+    few steps and scaled linearly to its member count (batched steps grow at most linearly in
+    members on a CPU; on a GPU this over-estimates)."""
+    from ganeval.train.members import structure
+
     measured: dict[str, float] = {}
     total = 0.0
     for run, n_seeds in cells:
         if n_seeds == 0:
             continue
-        key = repr(run.train_config())
+        key = structure(run)  # a study's members differing in batchable settings time alike
         k = min(probe_seeds, n_seeds)
         if key not in measured:
             measured[key] = seconds_per_step(run, k, device) / k

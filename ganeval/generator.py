@@ -38,6 +38,12 @@ class Generators:
     step: int
     elapsed: float
     streams: rng.SeedStreams
+    #: each member's own settings where a study's members share the model (their metrics documents
+    #: name their setting); None: every member is ``run``
+    member_runs: list | None = None
+
+    def member_run(self, k: int):
+        return self.member_runs[k] if self.member_runs is not None else self.run
 
     @property
     def device(self) -> torch.device:

@@ -3,6 +3,7 @@ per-cell summaries (mean, std and n over seeds) as pandas DataFrames."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,24 @@ INFO_COLUMNS = ["status", "step", "diverged_step", "train_time_s"]
 
 
 def collect(bench_dir: Path) -> pd.DataFrame:
-    """One row per complete seed-run: identity, status, timings, then every metric as a column."""
+    """One row per complete seed-run: identity, status, timings, then every metric as a column.
+
+    A study's runs also get one column per swept key (its value; empty for a run the key does not
+    apply to) after ``variant``, and a ``setting`` column: the run's whole setting as JSON text, the
+    identity that tables group by."""
     rows: list[dict[str, Any]] = []
+    keys: dict[str, None] = {}
     for run_dir in find_run_dirs(bench_dir):
         doc = read_metrics(run_dir)
         if doc is None:
             continue
         row = {k: doc.get(k) for k in ID_COLUMNS + INFO_COLUMNS}
+        setting = doc.get("setting") or {}
+        if setting:
+            row[SETTING] = setting_json(setting)
+            for key, value in setting.items():
+                keys.setdefault(key)
+                row[key] = value
         fidelity = doc.get("fidelity") or {}
         if fidelity.get("extractor"):
             row["extractor"] = fidelity["extractor"]
@@ -38,8 +50,49 @@ def collect(bench_dir: Path) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=ID_COLUMNS + INFO_COLUMNS)
-    frame = frame.sort_values(ID_COLUMNS, kind="stable").reset_index(drop=True)
-    return frame
+    if keys:  # the swept keys after the cell's identity, the setting's JSON last but the folder
+        order = ["benchmark", "loss", "variant", *keys]
+        rest = [c for c in frame.columns if c not in order and c not in (SETTING, "run_dir")]
+        frame = frame[[*order, *rest, SETTING, "run_dir"]]
+        frame[SETTING] = frame[SETTING].fillna("")
+        frame["_order"] = [_setting_order(row, list(keys)) for _, row in frame.iterrows()]
+        frame = frame.sort_values(["benchmark", "loss", "variant", "_order", "seed"], kind="stable")
+        return frame.drop(columns="_order").reset_index(drop=True)
+    return frame.sort_values(ID_COLUMNS, kind="stable").reset_index(drop=True)
+
+
+#: The column naming a study's setting (JSON text; empty outside a study).
+SETTING = "setting"
+
+
+def setting_json(setting: dict[str, Any]) -> str:
+    """A setting as the one text ``results.csv`` identifies it by (keys in the study's order)."""
+    return json.dumps(setting, separators=(", ", ": "))
+
+
+def _setting_order(row: pd.Series, keys: list[str]) -> tuple:
+    """Rows of one cell in the order of their settings' values (numbers by value, not as text)."""
+    out = []
+    for key in keys:
+        value = row.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append((1, float(value), "") if value == value else (0, 0.0, ""))
+        elif value is None:
+            out.append((0, 0.0, ""))
+        else:
+            out.append((2, 0.0, json.dumps(value)))
+    return tuple(out)
+
+
+def setting_keys(frame: pd.DataFrame) -> list[str]:
+    """The swept keys of a results frame, in its column order (those its settings name)."""
+    if SETTING not in frame.columns:
+        return []
+    keys: dict[str, None] = {}
+    for text in frame[SETTING].dropna():
+        if text:
+            keys.update(dict.fromkeys(json.loads(text)))
+    return [c for c in frame.columns if c in keys]
 
 
 def score_failed_seeds(frame: pd.DataFrame) -> pd.DataFrame:
@@ -93,7 +146,7 @@ def t_interval(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
 
 # Rows never average across benches or feature extractors: numbers from different extractors are
 # not comparable, so each extractor gets its own row.
-SUMMARY_KEYS = ["bench", "benchmark", "loss", "variant", "extractor"]
+SUMMARY_KEYS = ["bench", "benchmark", "loss", "variant", "setting", "extractor"]
 
 
 def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
@@ -107,8 +160,9 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataF
     metrics = metrics if metrics is not None else metric_columns(frame)
     keys = [k for k in SUMMARY_KEYS if k in frame.columns]
     frame = score_failed_seeds(frame)
-    if "extractor" in keys:
-        frame["extractor"] = frame["extractor"].fillna("")
+    for key in ("extractor", SETTING):
+        if key in keys:
+            frame[key] = frame[key].fillna("")
     groups = frame.groupby(keys, sort=False)
     out = pd.DataFrame(index=pd.MultiIndex.from_tuples(list(groups.groups.keys()), names=keys))
     out[("runs", "n")] = groups.size()
@@ -126,7 +180,16 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataF
 
 
 def flat_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary with one column per (metric, statistic), named ``metric.statistic``."""
+    """The summary with one column per (metric, statistic), named ``metric.statistic``; a study's
+    setting as one column per swept key."""
     flat = summary.copy()
     flat.columns = [f"{m}.{stat}" for m, stat in summary.columns]
-    return flat.reset_index()
+    flat = flat.reset_index()
+    if SETTING in flat.columns:
+        settings = [json.loads(text) if text else {} for text in flat[SETTING]]
+        keys = list(dict.fromkeys(k for s in settings for k in s))
+        at = flat.columns.get_loc(SETTING)
+        for i, key in enumerate(keys):
+            flat.insert(at + 1 + i, key, [s.get(key) for s in settings])
+        flat = flat.drop(columns=SETTING)
+    return flat

@@ -34,7 +34,7 @@ import torch
 
 from ganeval import fileio, schema
 from ganeval.errors import IntegrityError, RunFolderError, SpecError
-from ganeval.spec import CellId, RunSpec, check_run_value, with_new_defaults
+from ganeval.spec import IDENTITY, CellId, RunSpec, check_run_value, with_new_defaults
 
 log = logging.getLogger(__name__)
 
@@ -410,8 +410,10 @@ def read_config(run_dir: Path) -> tuple[RunSpec, int]:
         seed = doc.pop("seed")
         run = RunSpec.of(doc)
         for key in doc:
-            if key not in ("benchmark", "loss", "variant"):
+            if key not in IDENTITY:
                 check_run_value(key, getattr(run, key), str(path))
+        if not isinstance(run.swept, list) or any(not isinstance(k, str) or k not in doc for k in run.swept):
+            raise SpecError(f"{path}: 'swept' must list settings of this config, got {run.swept!r}")
     except SpecError as exc:
         raise RunFolderError(f"{exc} (a plugin's setting? load the plugin that declares it with --plugin)") from None
     except (TypeError, KeyError, AttributeError) as exc:
@@ -438,6 +440,8 @@ def result_problem(doc: Any) -> str | None:
     for key in ("benchmark", "loss", "variant"):  # they become folder and figure names
         if found is None and fileio.name_problem(doc[key]):
             found = f"{key!r} {ascii(doc[key])[:60]} {fileio.name_problem(doc[key])}"
+    if found is None and "setting" in doc:
+        found = schema.items_problem("setting", doc["setting"], schema.SETTING_VALUE)
     return found or schema.items_problem("metrics", doc["metrics"], (*schema.NUMBER, schema.NONE))
 
 

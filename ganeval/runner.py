@@ -23,7 +23,7 @@ import torch
 from ganeval import __version__, rundir
 from ganeval.device import device_name, resolve_device
 from ganeval.errors import RunFolderError
-from ganeval.executors import CellJob, CellOutcome, get_executor
+from ganeval.executors import CellJob, CellOutcome, Member, get_executor
 from ganeval.progress import Progress
 from ganeval.spec import BenchSpec, CellId, RunSpec, with_new_defaults
 
@@ -50,8 +50,13 @@ def bench_out_dir(spec: BenchSpec, spec_file: Path | None = None) -> Path:
 
 def default_out_dir(spec: BenchSpec, root: Path = Path("runs")) -> Path:
     """``runs/bench-<hash>``: the same spec always maps to the same folder, so re-running the same
-    command resumes it, and a different spec never lands on top of another's runs."""
-    digest = hashlib.sha256(spec.to_toml().encode()).hexdigest()[:8]
+    command resumes it, and a different spec never lands on top of another's runs. A search's
+    trial count is not part of the hash: re-running with more ``--trials`` extends the same study
+    (its first trials are the same settings, already trained)."""
+    import dataclasses
+
+    keyed = dataclasses.replace(spec, search={k: v for k, v in spec.search.items() if k != "trials"})
+    digest = hashlib.sha256(keyed.to_toml().encode()).hexdigest()[:8]
     return root / f"bench-{digest}"
 
 
@@ -112,12 +117,30 @@ def check_run_folder(run_dir: Path, run: RunSpec, seed: int) -> None:
 
 
 def jobs_for(spec: BenchSpec, out_dir: Path, resume: bool, ship_plugins: bool = False) -> list[CellJob]:
-    """One job per cell; ``ship_plugins``: the cells run in other processes, which need the plugins."""
+    """One job per batched cell: each grid cell's runs (one per study setting, or one) over the
+    seeds, runs that differ only in batchable settings sharing a job as members
+    (:mod:`ganeval.train.members`); ``ship_plugins``: the cells run in other processes, which need
+    the plugins."""
     from ganeval.plugins import shipped
+    from ganeval.train.members import group_runs
 
     plugins = shipped(spec.plugins) if ship_plugins else []
-    return [CellJob(run, {s: rundir.run_dir(out_dir, CellId.of(run), s) for s in spec.seeds}, resume,
-                    spec.batch_seeds, spec.device, plugins) for run in spec.cells()]
+    runs = spec.runs()
+    by_cell: dict[CellId, list[RunSpec]] = {}
+    for run in runs:
+        by_cell.setdefault(CellId.of(run).base, []).append(run)
+    jobs, folders = [], {}
+    for cell_runs in by_cell.values():
+        for group in group_runs(cell_runs):
+            members = []
+            for i in group:
+                cell = CellId.of(cell_runs[i])
+                folder = rundir.run_dir(out_dir, cell, spec.seeds[0]).parent
+                if folders.setdefault(folder, cell) != cell:  # e.g. a loss named like another's setting folder
+                    raise RunFolderError(f"{folders[folder].key} and {cell.key} would share the folder {folder}")
+                members += [Member(cell_runs[i], s, rundir.seed_dir(folder, s)) for s in spec.seeds]
+            jobs.append(CellJob(members, resume, spec.batch_seeds, spec.device, plugins))
+    return jobs
 
 
 def preflight(jobs: list[CellJob], device: torch.device | None = None) -> None:
@@ -131,58 +154,67 @@ def preflight(jobs: list[CellJob], device: torch.device | None = None) -> None:
         check_inputs(job.run)
     if device is not None:
         for job in jobs:
-            if pending_seeds(job):
-                check_memory(job.run, len(job.dirs) if job.batch_seeds else 1, device)
+            pending = pending_members(job)
+            if pending:
+                check_memory(job.run, len(pending) if job.batch_seeds else 1, device)
     for job in jobs:
         if job.resume:
-            for seed, d in job.dirs.items():
-                check_run_folder(d, job.run, seed)
+            for m in job.members:
+                check_run_folder(m.dir, m.run, m.seed)
 
 
-def pending_seeds(job: CellJob) -> list[int]:
-    return [s for s, d in job.dirs.items() if not (job.resume and rundir.is_complete(d, job.run.eval_config()))]
+def pending_members(job: CellJob) -> list[Member]:
+    return [m for m in job.members if not (job.resume and rundir.is_complete(m.dir, m.run.eval_config()))]
 
 
 def run_cell(job: CellJob, progress: Progress) -> CellOutcome:
-    """Train and evaluate the unfinished seed-runs of one cell: the body every executor runs."""
+    """Train and evaluate the unfinished members of one cell: the body every executor runs."""
     from ganeval.evaluate import evaluate_generators
     from ganeval.train.trainer import CellTrainer
 
-    run, dirs = job.run, job.dirs
+    run = job.run
     device = resolve_device(job.device)
-    todo = pending_seeds(job)
+    todo = pending_members(job)
     if not todo:
-        return CellOutcome(trained=0, skipped=len(dirs), device=str(device))
-    for s in todo:
-        rundir.write_config(dirs[s], run, s)
-    for group in [todo] if job.batch_seeds else [[s] for s in todo]:
-        group_dirs = [dirs[s] for s in group]
-        trainer = CellTrainer(run, group, group_dirs, device)
+        return CellOutcome(trained=0, skipped=len(job.members), device=str(device))
+    for m in todo:
+        rundir.write_config(m.dir, m.run, m.seed)
+    for group in [todo] if job.batch_seeds else [[m] for m in todo]:
+        runs, seeds, dirs = [m.run for m in group], [m.seed for m in group], [m.dir for m in group]
+        trainer = CellTrainer(runs, seeds, dirs, device)
         if job.resume:
             trainer.resume()
             if run.eval_checkpoints:
-                _recompute_lost_evals(run, group, group_dirs, trainer.step, device)
-        curve = (lambda t=trainer, g=group_dirs: evaluate_generators(t.generators(), g, final=False)) \
+                _recompute_lost_evals(runs, seeds, dirs, trainer.step, device)
+        curve = (lambda t=trainer, g=dirs: evaluate_generators(t.generators(), g, final=False)) \
             if run.eval_checkpoints else None
         trainer.train(on_steps=lambda n, k=len(group): progress.advance(n * k), on_checkpoint=curve)
-        progress.phase(f"evaluating {job.cell.key} (seed {', '.join(map(str, group))})")
-        evaluate_generators(trainer.generators(), group_dirs)
-    return CellOutcome(trained=len(todo), skipped=len(dirs) - len(todo), device=str(device))
+        progress.phase(f"evaluating {job.name} ({_members_text(group)})")
+        evaluate_generators(trainer.generators(), dirs)
+    return CellOutcome(trained=len(todo), skipped=len(job.members) - len(todo), device=str(device))
 
 
-def _recompute_lost_evals(run: RunSpec, seeds: list[int], dirs: list[Path], upto: int, device: torch.device) -> None:
+def _members_text(members: list[Member]) -> str:
+    settings = len({CellId.of(m.run) for m in members})
+    seeds = ", ".join(map(str, dict.fromkeys(m.seed for m in members)))
+    return f"seed {seeds}" if settings == 1 else f"{settings} settings x seed {seeds}"
+
+
+def _recompute_lost_evals(runs: list[RunSpec], seeds: list[int], dirs: list[Path], upto: int,
+                          device: torch.device) -> None:
     """Checkpoint evaluations a kill lost (it struck between a checkpoint and its evaluation),
-    recomputed from those checkpoints with the seeds batched as in training, so a resumed run has
+    recomputed from those checkpoints with the members batched as in training, so a resumed run has
     exactly the evaluations an uninterrupted one has."""
     from ganeval.evaluate import evaluate_generators
     from ganeval.train.trainer import CellTrainer
 
+    run = runs[0]
     done = [{step for step, _ in rundir.read_evals(d, run.eval_config())} for d in dirs]
     common = set.intersection(*(set(rundir.checkpoint_steps(d)) for d in dirs))
     for step in sorted(t for t in common if t <= upto and t < run.steps and not all(t in d for d in done)):
         log.info("recomputing the evaluation of step %d that an interrupted run lost", step)
-        trainer = CellTrainer(run, seeds, dirs, device)
-        trainer.load_payloads([rundir.load_checkpoint(d, step, run.train_config()) for d in dirs])
+        trainer = CellTrainer(runs, seeds, dirs, device)
+        trainer.load_payloads([rundir.load_checkpoint(d, step, r.train_config()) for d, r in zip(dirs, runs)])
         evaluate_generators(trainer.generators(), dirs, final=False)
 
 
@@ -190,7 +222,7 @@ def train_run(run: RunSpec, seed: int, run_dir: Path, device: str = "auto", resu
     """One seed-run into ``run_dir`` (``ganeval train``); returns its metrics document."""
     resolve_device(device)
     run_dir = Path(run_dir)
-    job = CellJob(run, {seed: run_dir}, resume, True, device)
+    job = CellJob([Member(run, seed, run_dir)], resume, True, device)
     bench_dir = rundir.enclosing_bench(run_dir)
     with contextlib.ExitStack() as locks:
         locks.enter_context(rundir.new_folder_unless_valid(run_dir))
@@ -211,25 +243,42 @@ def _announce_large_grid(jobs: list[CellJob], device: torch.device) -> None:
     """Before a large grid starts: how long it will take at the rate measured here, now."""
     from ganeval.feasibility import LARGE_GRID, estimate_time, format_duration
 
-    cells = [(job.run, len(pending_seeds(job))) for job in jobs]
+    cells = [(job.run, len(pending_members(job))) for job in jobs]
     seed_steps = sum(run.steps * n for run, n in cells)
     if seed_steps > LARGE_GRID:
         seconds = estimate_time(cells, device)
-        log.warning("large grid: %s seed-steps in %d cells; estimated training time on %s: %s (measured now on a "
-                    "few steps of each setting; evaluation not included)", f"{seed_steps:,}", len(jobs),
-                    device_name(device), format_duration(seconds))
+        members = sum(n for _, n in cells)
+        log.warning("large grid: %s member-steps (%s members: settings x seeds) in %d cells; estimated training "
+                    "time on %s: %s (measured now on a few steps of each batched cell; evaluation not included)",
+                    f"{seed_steps:,}", f"{members:,}", len(jobs), device_name(device), format_duration(seconds))
 
 
 def _cell_summary(job: CellJob) -> str:
-    """The cell's means as the results table computes them: a seed whose value is undefined (it
-    diverged, or no sample landed on a mode) counts with the metric's worst value, and the line
-    says how many did."""
+    """The cell's means as the results table computes them (per setting, for a job that batches a
+    study's settings): a seed whose value is undefined (it diverged, or no sample landed on a mode)
+    counts with the metric's worst value, and the line says how many did."""
+    by_setting: dict[CellId, list[Path]] = {}
+    for m in job.members:
+        by_setting.setdefault(CellId.of(m.run), []).append(m.dir)
+    if len(by_setting) == 1:
+        return _means_text(job.dirs)
+    parts = [f"{sweep_label(cell)}: {text}" for cell, dirs in by_setting.items() if (text := _means_text(dirs))]
+    return "; ".join(parts)
+
+
+def sweep_label(cell: CellId) -> str:
+    from ganeval.sweep import setting_label
+
+    return setting_label(cell.setting_dict)
+
+
+def _means_text(dirs: list[Path]) -> str:
     import pandas as pd
 
     from ganeval.metrics.catalog import METRICS
     from ganeval.results import score_failed_seeds
 
-    docs = [d for d in (rundir.read_metrics(p) for p in job.dirs.values()) if d]
+    docs = [d for d in (rundir.read_metrics(p) for p in dirs) if d]
     if not docs:
         return ""
     rows = [{"benchmark": d.get("benchmark"), "status": d.get("status"),
@@ -276,23 +325,23 @@ def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Pro
         rundir.write_env(out_dir, env)
         if not resume:
             for job in jobs:
-                for d in job.dirs.values():
+                for d in job.dirs:
                     rundir.clear_run(d)
         outcome = BenchOutcome(out_dir)
         devices: set[str] = set()
-        progress.start(sum(job.run.steps * len(pending_seeds(job)) for job in jobs), len(jobs))
+        progress.start(sum(job.run.steps * len(pending_members(job)) for job in jobs), len(jobs))
 
         def done(job: CellJob, result: CellOutcome) -> None:
             if result.device:
                 devices.add(result.device)
             if result.error is not None:
-                log.error("%s: %s", job.cell.key, result.error)
-                outcome.failures.append(f"{job.cell.key}: {result.error}")
-                progress.cell_done(job.cell.key, f"FAILED: {result.error}")
+                log.error("%s: %s", job.name, result.error)
+                outcome.failures.append(f"{job.name}: {result.error}")
+                progress.cell_done(job.name, f"FAILED: {result.error}")
                 return
             outcome.trained += result.trained
             outcome.skipped += result.skipped
-            progress.cell_done(job.cell.key, ("skipped (done) — " if not result.trained else "") + _cell_summary(job))
+            progress.cell_done(job.name, ("skipped (done) — " if not result.trained else "") + _cell_summary(job))
 
         try:
             runner.run(jobs, run_cell, done, progress)

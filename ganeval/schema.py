@@ -78,7 +78,10 @@ RESULT: Fields = {
     "step": req(int), "status": req(str), "metrics": req(dict), "diverged_step": opt(int, NONE),
     "train_time_s": opt(*NUMBER, NONE), "eval_time_s": opt(*NUMBER, NONE), "mode_counts": opt(list, NONE),
     "fidelity": opt(dict), "eval_options": opt(dict), "eval_config": opt(dict, NONE), "raw_metrics": opt(dict, NONE),
+    "setting": opt(dict),
 }
+#: the values of a study's setting (``metrics.json``'s "setting"): run-setting values
+SETTING_VALUE = (int, float, str, bool, list)
 #: one entry of events.json's "events"
 EVENT: Fields = {"step": req(int), "kind": req(str), "evidence": req(dict), "thresholds": opt(dict),
                  "end": opt(int, NONE), "open": opt(bool), "episodes": opt(list), "startup": opt(bool)}

@@ -34,6 +34,7 @@ class Setting:
     description: str = ""
     check: Callable[[Any], str | None] | None = None
     evaluation: bool = False
+    batchable: bool = False
 
     def validate(self, value: Any, where: str) -> Any:
         """``value`` converted to the setting's type, or SpecError naming ``where`` and the key."""
@@ -78,6 +79,8 @@ def register_settings(settings: tuple[Setting, ...] | list[Setting], owner: str)
             raise ValueError(f"{owner}: setting names are identifiers (a TOML key, run.NAME), got {s.name!r}")
         if s.type not in _TYPES:
             raise TypeError(f"{owner}: setting {s.name!r} has type {s.type!r}; use bool, int, float or str")
+        if s.batchable and (s.type is not float or s.evaluation):
+            raise TypeError(f"{owner}: setting {s.name!r} can only be batchable as a training setting of type float")
         if s.name in RESERVED:
             raise ValueError(f"{owner}: setting {s.name!r} is already a ganeval setting")
         s.validate(s.default, f"{owner}: default of")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from ganeval.errors import SpecError
 from ganeval.metrics.catalog import EXTRACTORS, FIDELITY_METRICS, IS_SPLITS
 from ganeval.registry import did_you_mean, unknown_name_message
 from ganeval.settings import RESERVED, SETTINGS, get_setting, owned_defaults
+from ganeval.sweep import setting_fragment, setting_label
 
 SPEC_VERSION = 1
 DEFAULT_BENCHMARKS = ["ring8", "grid25"]
@@ -35,23 +37,29 @@ Z_DISTRIBUTIONS = ("normal", "uniform")
 
 @dataclass(frozen=True)
 class CellId:
-    """One (benchmark, loss, variant) cell of a bench grid, and every way it is written down.
+    """One (benchmark, loss, variant[, setting]) cell of a bench grid, and every way it is written down.
 
-    ``key`` (``ring8/bce/sn``) names it in specs, baselines and messages; ``folder``
-    (``ring8/bce-sn``) is where its seed-runs live (see :mod:`ganeval.rundir`); ``label``
-    (``bce + sn``) heads table rows. No other module composes these strings.
+    ``key`` (``ring8/bce/sn``, or ``ring8/bce [lr_d=1e-04]`` for a study's setting) names it in
+    specs, baselines and messages; ``folder`` (``ring8/bce-sn``, ``ring8/bce@lr_d-1e-04``) is where
+    its seed-runs live (see :mod:`ganeval.rundir`); ``label`` (``bce + sn``) heads table rows. A
+    study's ``setting`` is part of the identity: ``(key, value)`` pairs, in the study's key order.
+    No other module composes these strings.
     """
 
     benchmark: str
     loss: str
     variant: str = "none"
+    setting: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
     def of(cls, row: Any) -> CellId:
-        """From anything with benchmark / loss / variant fields (a RunSpec, a results row, a dict)."""
+        """From anything with benchmark / loss / variant fields (a RunSpec, a results row, a
+        metrics or config document); its setting from a RunSpec's ``swept`` keys, a document's
+        ``setting`` (a table, or its JSON text in ``results.csv``) or a config's ``swept`` list."""
         get = row.get if isinstance(row, dict) or hasattr(row, "get") else lambda k, d=None: getattr(row, k, d)
         variant = get("variant", "none")
-        return cls(str(get("benchmark")), str(get("loss")), variant if isinstance(variant, str) and variant else "none")
+        return cls(str(get("benchmark")), str(get("loss")), variant if isinstance(variant, str) and variant else "none",
+                   _setting_pairs(get))
 
     @classmethod
     def from_key(cls, key: str) -> CellId:
@@ -65,13 +73,24 @@ class CellId:
         return self.variant == "none"
 
     @property
+    def base(self) -> CellId:
+        """The cell without its setting (the grid cell a study's settings share)."""
+        return CellId(self.benchmark, self.loss, self.variant)
+
+    @property
+    def setting_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.setting}
+
+    @property
     def key(self) -> str:
-        return f"{self.benchmark}/{self.loss}" + ("" if self.plain else f"/{self.variant}")
+        base = f"{self.benchmark}/{self.loss}" + ("" if self.plain else f"/{self.variant}")
+        return f"{base} [{setting_label(self.setting_dict)}]" if self.setting else base
 
     @property
     def name(self) -> str:
-        """The cell's folder name under its benchmark: ``bce`` or ``bce-sn``."""
-        return self.loss if self.plain else f"{self.loss}-{self.variant}"
+        """The cell's folder name under its benchmark: ``bce``, ``bce-sn`` or ``bce@lr_d-1e-04``."""
+        name = self.loss if self.plain else f"{self.loss}-{self.variant}"
+        return f"{name}@{setting_fragment(self.setting_dict)}" if self.setting else name
 
     @property
     def folder(self) -> Path:
@@ -79,7 +98,30 @@ class CellId:
 
     @property
     def label(self) -> str:
-        return cell_label(self.loss, self.variant)
+        """``bce + sn``, or ``bce (lr_d=1e-04)`` for a study's setting."""
+        base = cell_label(self.loss, self.variant)
+        return f"{base} ({setting_label(self.setting_dict)})" if self.setting else base
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _setting_pairs(get) -> tuple[tuple[str, Any], ...]:
+    setting = get("setting", None)
+    if isinstance(setting, str) and setting:
+        import json
+
+        try:
+            setting = json.loads(setting)
+        except ValueError:
+            raise SpecError(f"a setting must be a JSON table of swept values, got {setting[:60]!r}") from None
+    if isinstance(setting, Mapping):
+        return tuple((str(k), _frozen(v)) for k, v in setting.items())
+    swept = get("swept", None)
+    if isinstance(swept, (list, tuple)):
+        return tuple((k, _frozen(get(k, None))) for k in swept)
+    return ()
 
 
 def cell_label(loss: str, variant: str | None) -> str:
@@ -144,6 +186,9 @@ class RunSpec:
     extractor_weights: str = ""
     lpips_weights: str = ""
     eval_checkpoints: bool = False
+    #: the keys whose values come from a study's setting (``--sweep``/``--search``): part of the
+    #: run's identity (its folder, table row and baseline key), never a training setting itself
+    swept: list[str] = field(default_factory=list)
     #: settings declared by plugin entries (:mod:`ganeval.settings`), by name; flat in config.json
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -171,15 +216,24 @@ class RunSpec:
         """The cell's name in specs, baselines and messages (``ring8/bce/sn``)."""
         return CellId.of(self).key
 
+    @property
+    def setting(self) -> dict[str, Any]:
+        """The study setting this run trains (``{}`` outside a study): its swept keys' values."""
+        return {k: getattr(self, k) for k in self.swept}
+
     def to_dict(self) -> dict[str, Any]:
-        """Every setting, flat (plugin settings beside built-in ones), as config.json holds them."""
+        """Every setting, flat (plugin settings beside built-in ones), as config.json holds them;
+        ``swept`` only for a study's runs."""
         values = dataclasses.asdict(self)
         extra = values.pop("extra")
+        if not values["swept"]:
+            values.pop("swept")
         return {**values, **extra}
 
     def train_config(self) -> dict[str, Any]:
         """What a checkpoint depends on: a checkpoint is only resumed under the same values."""
-        return {k: v for k, v in self.to_dict().items() if not is_eval_field(k) and k not in OUTPUT_FIELDS}
+        return {k: v for k, v in self.to_dict().items()
+                if not is_eval_field(k) and k not in OUTPUT_FIELDS and k != "swept"}
 
     def eval_config(self) -> dict[str, Any]:
         """What the metrics depend on beyond the weights: metrics are stale when these change."""
@@ -220,8 +274,8 @@ def is_eval_field(key: str) -> bool:
 #: Fields that only add output (a run with them on trains and evaluates exactly the same).
 OUTPUT_FIELDS = ("tensorboard",)
 
-# Fields a spec or flag may set (the identity fields come from the grid).
-IDENTITY = ("benchmark", "loss", "variant")
+# Fields a spec or flag may set (the identity fields come from the grid and the study).
+IDENTITY = ("benchmark", "loss", "variant", "swept")
 _FIELD_NAMES = {f.name for f in fields(RunSpec)} - {"extra"}
 RUN_FIELDS = {f.name: f for f in fields(RunSpec) if f.name not in IDENTITY and f.name != "extra"}
 RESERVED.update(RUN_FIELDS, IDENTITY)
@@ -309,11 +363,18 @@ def parse_set(pair: str) -> tuple[str, Any]:
     if "=" not in pair:
         raise SpecError(f"--set expects KEY=VALUE, got {_shown(pair)}")
     key, raw = (part.strip() for part in pair.split("=", 1))
+    return key, parse_typed(key, raw, "--set")
+
+
+def parse_typed(key: str, raw: str, where: str) -> Any:
+    """One value of setting ``key`` written as text (``--set``, ``--sweep``), read as its type and
+    validated; the rules of :func:`parse_set`."""
+    raw = raw.strip()
     plugin_setting = get_setting(key) if key not in RUN_FIELDS else None
     if key not in RUN_FIELDS and plugin_setting is None:
-        raise SpecError(_unknown_key(key, [*RUN_FIELDS, *SETTINGS.names()], "--set"))
+        raise SpecError(_unknown_key(key, [*RUN_FIELDS, *SETTINGS.names()], where))
     if not raw.isprintable():
-        raise SpecError(f"--set: {key!r} must be one value on one line, got {_shown(raw)}")
+        raise SpecError(f"{where}: {key!r} must be one value on one line, got {_shown(raw)}")
     kind = plugin_setting.type.__name__ if plugin_setting is not None else str(RUN_FIELDS[key].type)
     if kind == "int":
         value: Any = _parse_number(raw, "int")
@@ -325,7 +386,7 @@ def parse_set(pair: str) -> tuple[str, Any]:
         value = _parse_list(raw, "float" if "float" in kind else "str")
     else:
         value = _unquote(raw)
-    return key, check_run_value(key, value, "--set")
+    return check_run_value(key, value, where)
 
 
 def _type_name(value: Any) -> str:
@@ -437,6 +498,11 @@ class BenchSpec:
     #: plugins the bench loads (absolute file paths or module names) and their files' SHA-256
     plugins: list[str] = field(default_factory=list)
     plugin_sha256: dict[str, str] = field(default_factory=dict)
+    #: a hyperparameter study: ``[sweep]`` (a grid: ``KEY`` or tied ``"K1+K2"`` -> values) and
+    #: ``[search]`` (``trials``, ``seed``, ``KEY = "LOW:HIGH[:log]"``); every cell trains every
+    #: setting that applies to it, over the seeds (:meth:`runs`)
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
+    search: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, names: bool = True) -> BenchSpec:
         """Check every value. ``names=False`` reads a recorded spec whose plugins are not loaded
@@ -489,11 +555,55 @@ class BenchSpec:
                 parse_variant(cell.variant, cell.loss)
             for k, value in values.items():
                 values[k] = check_run_value(k, value, f"[cell.{key!r}]")
+        self.runs()  # the study's values, and that each swept key is a setting of some cell
         return self
 
     def cells(self) -> list[RunSpec]:
         """Every (benchmark, loss, variant) run configuration of the grid, fully resolved."""
         return [self.resolve(b, l, v) for b in self.benchmarks for l in self.losses for v in self.variants]
+
+    @property
+    def is_study(self) -> bool:
+        return bool(self.sweep or self.search)
+
+    def settings(self) -> list[dict[str, Any]]:
+        """The study's settings: the ``[sweep]`` grid crossed with the ``[search]`` trials (a search
+        inside each grid point), each value checked by its key's own validator; ``[]`` outside a study."""
+        from ganeval.sweep import cross, grid_from_table, search_from_table
+
+        grid = grid_from_table(self.sweep, lambda k, v: check_run_value(k, v, "sweep"), "sweep") if self.sweep else []
+        found = search_from_table(self.search, lambda k, v: check_run_value(k, v, "search"), "search") \
+            if self.search else []
+        return cross(grid, found)
+
+    def runs(self) -> list[RunSpec]:
+        """Every run configuration the bench trains over its seeds: each grid cell under each study
+        setting, the setting's keys applied last (a study's axis beats every other source). A key
+        applies to a cell when it is a ganeval setting or a setting of an entry the cell uses (a
+        plugin loss's own knob applies to that loss only); a cell that none of the keys applies to
+        trains once, as it would outside the study."""
+        cells = self.cells()
+        settings = self.settings()
+        if not settings:
+            return cells
+        used = {k for s in settings for k in s}
+        applies = {k for k in used if k in RUN_FIELDS or any(k in c.extra for c in cells)}
+        for k in sorted(used - applies):
+            owner = SETTINGS.get(k).owner if k in SETTINGS else "no entry"
+            raise SpecError(f"study: {k!r} is not a setting of any cell of this bench (it belongs to {owner})")
+        out = []
+        for base in cells:
+            seen: set[str] = set()
+            for setting in settings:
+                own = {k: v for k, v in setting.items() if k in RUN_FIELDS or k in base.extra}
+                canonical = repr(sorted(own.items()))
+                if canonical in seen:
+                    continue
+                seen.add(canonical)
+                builtin = {k: v for k, v in own.items() if k in RUN_FIELDS}
+                extra = {**base.extra, **{k: v for k, v in own.items() if k not in RUN_FIELDS}}
+                out.append(dataclasses.replace(base, **builtin, extra=extra, swept=list(own)))
+        return out
 
     def resolve(self, benchmark: str, loss: str, variant: str = "none") -> RunSpec:
         from ganeval.benchmarks import get_benchmark
@@ -535,17 +645,21 @@ class BenchSpec:
         if self.plugins:
             doc["plugins"] = self.plugins
             doc["plugin_sha256"] = {ref: self.plugin_sha256[ref] for ref in self.plugins if self.plugin_sha256.get(ref)}
+        if self.sweep:
+            doc["sweep"] = self.sweep
+        if self.search:
+            doc["search"] = self.search
         doc["cell"] = {}
         for run in self.cells():
             values = run.to_dict()
             for k in IDENTITY:
-                values.pop(k)
+                values.pop(k, None)
             doc["cell"][run.cell_key] = values
         return "# ganeval bench spec (resolved): re-run with `ganeval bench --spec THIS_FILE`\n" + tomli_w.dumps(doc)
 
 
 _TOP_KEYS = {"spec_version", "benchmarks", "losses", "variants", "seeds", "device", "batch_seeds",
-             "benchmark", "loss", "variant", "cell", "plugins", "plugin_sha256"}
+             "benchmark", "loss", "variant", "cell", "plugins", "plugin_sha256", "sweep", "search"}
 
 
 def load_spec(path: Path) -> BenchSpec:
@@ -652,6 +766,10 @@ def spec_from_dict(doc: dict[str, Any], where: str = "spec", names: bool = True)
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise SpecError(f"{where}: 'plugin_sha256' must be a table of file hashes")
             spec.plugin_sha256 = dict(value)
+        elif key in ("sweep", "search"):
+            if not isinstance(value, dict):
+                raise SpecError(f"{where}: [{key}] must be a table, got {value!r}")
+            setattr(spec, key, dict(value))
         elif key == "spec_version":
             pass
         elif key in RUN_FIELDS:
@@ -675,7 +793,10 @@ def build_spec(*, spec_file: Path | None = None, protocol: str | None = None, lo
                benchmarks: list[str] | None = None, variants: list[str] | None = None,
                seeds: list[int] | None = None, device: str | None = None, sets: dict[str, Any] | None = None,
                set_pairs: list[str] | tuple[str, ...] = (), steps: int | None = None, batch_size: int | None = None,
-               inception_weights: Path | None = None, plugins: list[str] | tuple[str, ...] = ()) -> BenchSpec:
+               inception_weights: Path | None = None, plugins: list[str] | tuple[str, ...] = (),
+               sweep: Sequence[str] | Mapping[str, Sequence[Any]] = (),
+               search: Sequence[str] | Mapping[str, str] = (), trials: int | None = None,
+               search_seed: int | None = None) -> BenchSpec:
     """The bench a command asks for: a spec file or a shipped protocol (or the defaults), then the
     named arguments on top. Arguments beat every table of the spec file, so they are applied at
     the most specific level too. ``plugins`` (files or module names) are loaded and recorded, and
@@ -711,9 +832,33 @@ def build_spec(*, spec_file: Path | None = None, protocol: str | None = None, lo
         check_inception_weights(inception_weights)  # now, not at the first evaluation (or never)
         cli_run["extractor"] = "inception-v3-compat"
         cli_run["extractor_weights"] = str(inception_weights)
+    _apply_study(spec, sweep, search, trials, search_seed)
     spec.validate()
     spec.run.update(cli_run)
     for table in (spec.benchmark_overrides, spec.loss_overrides, spec.variant_overrides, spec.cell_overrides):
         for values in table.values():
             values.update(cli_run)
     return spec
+
+
+def _apply_study(spec: BenchSpec, sweep: Sequence[str] | Mapping[str, Sequence[Any]],
+                 search: Sequence[str] | Mapping[str, str], trials: int | None, search_seed: int | None) -> None:
+    """A sweep or search given as arguments replaces the spec file's; ``trials`` / ``search_seed``
+    alone change the spec's own search (more trials extend it: the first ones stay the same)."""
+    from ganeval.sweep import search_table, sweep_table
+
+    if isinstance(sweep, str) or isinstance(search, str):
+        raise SpecError("sweep and search take a list of 'KEY=VALUES' items or a table, not one string")
+    if sweep:
+        spec.sweep = ({k: list(v) for k, v in sweep.items()} if isinstance(sweep, Mapping)
+                      else sweep_table(list(sweep), lambda key, text: parse_typed(key, text, "--sweep")))
+    if search:
+        if trials is None:
+            raise SpecError("--search needs --trials N (how many settings to draw)")
+        items = [f"{k}={v}" for k, v in search.items()] if isinstance(search, Mapping) else list(search)
+        spec.search = search_table(items, trials, 0 if search_seed is None else search_seed)
+    elif trials is not None or search_seed is not None:
+        if not spec.search:
+            raise SpecError("--trials and --search-seed go with --search KEY=LOW:HIGH[:log] (or a spec's [search])")
+        spec.search = {**spec.search, **({"trials": trials} if trials is not None else {}),
+                       **({"seed": search_seed} if search_seed is not None else {})}

@@ -12,8 +12,9 @@ a cell's resolved run settings. Three sources, all returning ``list[dict]``:
 * :func:`cross` of the two.
 
 Every value is validated by a ``check(key, value) -> value`` callback (default: the run-spec
-validator, so a swept key is any run setting, a plugin's included once the lead's registrable
-settings land). :func:`setting_fragment` gives a readable, collision-free folder-name fragment.
+validator, so a swept key is any run setting, a plugin's included). :func:`setting_fragment`
+gives a readable, collision-free folder-name fragment, :func:`setting_label` the text that names a
+setting in keys and tables.
 """
 
 from __future__ import annotations
@@ -37,11 +38,15 @@ from ganeval.errors import SpecError
 Check = Callable[[str, Any], Any]
 Setting = dict[str, Any]
 
-__all__ = ["BATCHABLE", "SearchDim", "cross", "default_check", "fragments", "grid", "grid_from_table",
-           "group_for_batching", "parse_search", "parse_sweep", "parse_value", "search", "search_from_table",
-           "setting_fragment", "setting_label", "swept_keys"]
+__all__ = ["MAX_SETTINGS", "MAX_TRIALS", "SearchDim", "cross", "default_check", "fragments", "grid", "grid_from_table",
+           "parse_search", "parse_sweep", "parse_value", "search", "search_from_table", "search_table",
+           "setting_fragment", "setting_label", "swept_keys", "sweep_table", "value_text"]
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: The most trials one search draws, and the most settings one study trains (grid points x trials):
+#: each setting is a folder per cell and seed, so a study beyond this is a typo, not a plan.
+MAX_TRIALS = 10_000
+MAX_SETTINGS = 10_000
 
 
 def default_check(where: str) -> Check:
@@ -137,6 +142,8 @@ def grid(axes: Sequence[tuple[tuple[str, ...], Sequence[Any]]], check: Check | N
             dup = next(c for c in canon if canon.count(c) > 1)
             raise SpecError(f"{where}: {'+'.join(keys)} lists the same value twice ({dup})")
         columns.append(settings)
+    if math.prod(len(c) for c in columns) > MAX_SETTINGS:
+        raise SpecError(f"{where}: {math.prod(len(c) for c in columns):,} settings; at most {MAX_SETTINGS:,}")
     out = []
     for combo in itertools.product(*columns):
         merged: Setting = {}
@@ -148,13 +155,26 @@ def grid(axes: Sequence[tuple[tuple[str, ...], Sequence[Any]]], check: Check | N
 
 def parse_sweep(items: Sequence[str], check: Check | None = None, where: str = "--sweep") -> list[Setting]:
     """``["lr_d=1e-4,1e-3", "lr_d+lr_g=..."]`` -> the grid of settings (empty items: ``[]``)."""
-    if not items:
-        return []
-    axes = []
+    table = sweep_table(items, where=where)
+    return grid_from_table(table, check, where) if table else []
+
+
+def sweep_table(items: Sequence[str], parse: Callable[[str, str], Any] | None = None,
+                where: str = "--sweep") -> dict[str, list[Any]]:
+    """``--sweep`` items as the spec's ``[sweep]`` table: ``{"lr_d+lr_g": [1e-4, 1e-3], ...}``.
+
+    ``parse(key, text)`` reads one value as that key's type (the bench passes ``--set``'s parser,
+    so a swept value is read exactly as ``--set KEY=VALUE`` would read it); default: a TOML
+    literal or the bare word (:func:`parse_value`)."""
+    table: dict[str, list[Any]] = {}
     for item in items:
         keys, right = _split_item(item, where)
-        axes.append((keys, [parse_value(v) for v in _split_values(right, f"{where} {item!r}")]))
-    return grid(axes, check, where)
+        name = "+".join(keys)
+        if name in table:
+            raise SpecError(f"{where}: {name} is swept twice (give its values in one item: {name}=V1,V2,...)")
+        texts = _split_values(right, f"{where} {item!r}")
+        table[name] = [parse(keys[0], t) if parse is not None else parse_value(t) for t in texts]
+    return table
 
 
 def grid_from_table(table: Mapping[str, Any], check: Check | None = None, where: str = "[sweep]") -> list[Setting]:
@@ -213,8 +233,10 @@ def search(dims: Sequence[SearchDim], trials: int, seed: int, check: Check | Non
     check = check or default_check(where)
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise SpecError(f"{where}: the number of trials must be a positive integer, got {trials!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SpecError(f"{where}: the search seed must be an integer >= 0, got {seed!r}")
+    if trials > MAX_TRIALS:
+        raise SpecError(f"{where}: at most {MAX_TRIALS:,} trials, got {trials:,}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise SpecError(f"{where}: the search seed must be an integer in [0, 2^63), got {seed!r}")
     if not dims:
         raise SpecError(f"{where}: nothing to search (give KEY=LOW:HIGH[:log])")
     _no_repeated_keys([d.keys for d in dims], where)
@@ -241,6 +263,20 @@ def parse_search(items: Sequence[str], trials: int, seed: int = 0, check: Check 
     return search(dims, trials, seed, check, where)
 
 
+def search_table(items: Sequence[str], trials: int, seed: int = 0, where: str = "--search") -> dict[str, Any]:
+    """``--search`` items, ``--trials`` and ``--search-seed`` as the spec's ``[search]`` table
+    (``{"trials": 20, "seed": 0, "lr_d": "1e-5:1e-2:log"}``), each range checked now."""
+    table: dict[str, Any] = {"trials": trials, "seed": seed}
+    for item in items:
+        keys, right = _split_item(item, where)
+        _search_dim(keys, right, where)
+        name = "+".join(keys)
+        if name in table:
+            raise SpecError(f"{where}: {name} is searched twice")
+        table[name] = right.strip()
+    return table
+
+
 def search_from_table(table: Mapping[str, Any], check: Check | None = None, where: str = "[search]") -> list[Setting]:
     """A spec's ``[search]`` table: ``trials = 20``, ``seed = 0`` and ``KEY = "LOW:HIGH[:log]"``."""
     table = dict(table)
@@ -257,10 +293,14 @@ def search_from_table(table: Mapping[str, Any], check: Check | None = None, wher
 
 
 def cross(*parts: Sequence[Setting]) -> list[Setting]:
-    """Every combination of the given setting lists (an empty list is neutral)."""
+    """Every combination of the given setting lists (an empty list is neutral): a search crossed with
+    a grid runs the same trials at every grid point."""
     parts = [p for p in parts if p]
     if not parts:
         return []
+    if math.prod(len(p) for p in parts) > MAX_SETTINGS:
+        sizes = " x ".join(str(len(p)) for p in parts)
+        raise SpecError(f"a study of {sizes} = {math.prod(len(p) for p in parts):,} settings; at most {MAX_SETTINGS:,}")
     for a, b in itertools.combinations(parts, 2):
         shared = set(a[0]) & set(b[0])
         if shared:
@@ -344,40 +384,29 @@ def fragments(settings: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
-def setting_label(setting: Mapping[str, Any]) -> str:
-    """A table label: ``lr_d=1e-04, lr_g=1e-04`` (keys in the setting's order, numbers as in
-    folder names but never hashed: a label is for reading)."""
-    parts = []
-    for key, value in setting.items():
-        text = _number_text(value) if isinstance(value, float) else (
-            "true" if value is True else "false" if value is False else
-            "[" + ", ".join(_number_text(v) if isinstance(v, float) else str(v) for v in value) + "]"
-            if isinstance(value, (list, tuple)) else str(value))
-        parts.append(f"{key}={text}")
-    return ", ".join(parts)
+def value_text(value: Any, digits: int | None = None) -> str:
+    """A value as labels and tables write it: numbers exactly (``1e-04``, or the shortest text that
+    reads back as the same float) or, with ``digits``, rounded to that many significant digits;
+    booleans ``true``/``false``; lists ``[0.5, 0.999]``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if digits is not None and math.isfinite(value):
+            return _number_text(float(f"{value:.{digits}g}"))
+        text = _number_text(value)
+        return text if math.isfinite(value) and float(text) == value else repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(value_text(v, digits) for v in value) + "]"
+    return str(value)
+
+
+def setting_label(setting: Mapping[str, Any], digits: int | None = None) -> str:
+    """A setting as keys and messages name it: ``lr_d=1e-04, lr_g=1e-04`` (keys in the setting's
+    order). Exact, so two settings of one study never share a label; ``digits`` rounds numbers for
+    display (a table row), where the exact values are in the results."""
+    return ", ".join(f"{key}={value_text(value, digits)}" for key, value in setting.items())
 
 
 def swept_keys(settings: Sequence[Mapping[str, Any]]) -> list[str]:
     """Every key any setting sets, in first-seen order: the columns ``results.csv`` gains."""
     return list(dict.fromkeys(k for s in settings for k in s))
-
-
-#: Settings that do not change the structure of a training step, so that members differing only in
-#: them can train as one batched model (given per-member values in the optimizer and losses):
-#: learning rates and Adam betas (``ganeval.train.member_optim``), penalty weights, clip
-#: thresholds, EMA beta. Which of these the trainer batches is the trainer's decision; pass its set.
-BATCHABLE = frozenset({"lr_d", "lr_g", "betas", "gp_weight", "r1_gamma", "clip_grad", "clip_value", "ema_beta"})
-
-
-def group_for_batching(settings: Sequence[Mapping[str, Any]],
-                       batchable: frozenset[str] | set[str] = BATCHABLE) -> list[tuple[Setting, list[int]]]:
-    """Group settings that differ only in ``batchable`` keys: ``[(structural part, [indices])]``,
-    groups in first-seen order. Each group can train as one cell whose members are (setting, seed)
-    pairs; settings differing in a structural key (n_critic, batch size, architecture) do not share
-    a cell."""
-    groups: dict[str, tuple[Setting, list[int]]] = {}
-    for i, setting in enumerate(settings):
-        structural = {k: v for k, v in setting.items() if k not in batchable}
-        key = _canonical(structural)
-        groups.setdefault(key, (structural, []))[1].append(i)
-    return list(groups.values())

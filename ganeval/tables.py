@@ -66,11 +66,22 @@ def _row_labels(summary: pd.DataFrame) -> list[list[str]]:
     labels = []
     for idx in summary.index:
         key = dict(zip(names, idx if isinstance(idx, tuple) else (idx,)))
-        label = [cell_label(key["loss"], key.get("variant"))]
+        label = [row_label(key["loss"], key.get("variant"), key.get("setting"))]
         if "bench" in key:
             label.insert(0, str(key["bench"]))
         labels.append(label)
     return labels
+
+
+def row_label(loss: str, variant: str | None, setting: str | None = None) -> str:
+    """A table row's name: ``bce + sn``, and a study's setting with its numbers to 4 digits
+    (``hinge (lr_d=3.162e-04)``); the results keep them exact."""
+    base = cell_label(loss, variant)
+    if not setting:
+        return base
+    from ganeval.sweep import setting_label
+
+    return f"{base} ({setting_label(json.loads(setting), digits=4)})"
 
 
 def header(metric: str) -> str:

@@ -95,6 +95,13 @@ SCALAR_COLUMNS = ("d_loss", "g_loss", "penalty", "d_real", "d_fake", "d_real_abo
                   "lr_d", "lr_g")
 
 
+def _per_seed_value(value: float | torch.Tensor, S: int, dev: torch.device) -> torch.Tensor:
+    """``[S]`` float32: a shared value (a float) or one value per member (a study's learning rates)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().float().to(dev).expand(S)
+    return torch.full((S,), float(value), device=dev)
+
+
 def _param_norm(params: Sequence[torch.Tensor], seeds: int | None) -> torch.Tensor:
     sq = [p.detach().float().square().reshape(seeds, -1).sum(1) if seeds else p.detach().float().square().sum().view(1)
           for p in params]
@@ -154,7 +161,8 @@ class StepStatistics:
     def row(self, *, d_loss: torch.Tensor, g_loss: torch.Tensor, penalty: torch.Tensor, d_real: torch.Tensor,
             d_fake: torch.Tensor, d_grads: Sequence[torch.Tensor | None] | None = None,
             g_grads: Sequence[torch.Tensor | None] | None = None, real: torch.Tensor | None = None,
-            fake: torch.Tensor | None = None, lr_d: float = float("nan"), lr_g: float = float("nan"),
+            fake: torch.Tensor | None = None, lr_d: float | torch.Tensor = float("nan"),
+            lr_g: float | torch.Tensor = float("nan"),
             spectral: bool | None = None, d_param_norm: torch.Tensor | None = None,
             g_param_norm: torch.Tensor | None = None) -> torch.Tensor:
         """``[S, len(columns)]``. Losses ``[S]``; D outputs ``[S, B]``; samples ``[S, B, ...]``;
@@ -179,7 +187,7 @@ class StepStatistics:
             g_param_norm = self.param_norm(self.g_params)
         # torch.full, not torch.tensor: a fill kernel is allowed inside a CUDA-graph capture, a
         # host-to-device copy is not.
-        lr = torch.stack([torch.full((S,), float(lr_d), device=dev), torch.full((S,), float(lr_g), device=dev)], dim=1)
+        lr = torch.stack([_per_seed_value(lr_d, S, dev), _per_seed_value(lr_g, S, dev)], dim=1)
         real_out, fake_out = d_real.detach().float(), d_fake.detach().float()
         both = torch.cat([real_out, fake_out], dim=-1)
         scalars = torch.stack([

@@ -8,9 +8,10 @@ from ganeval.executors.base import (
     CellJob,
     CellOutcome,
     Executor,
+    Member,
     execute,
     get_executor,
     register_executor,
 )
 
-__all__ = ["EXECUTORS", "CellBody", "CellJob", "CellOutcome", "Executor", "execute", "get_executor", "register_executor"]
+__all__ = ["EXECUTORS", "CellBody", "CellJob", "CellOutcome", "Executor", "Member", "execute", "get_executor", "register_executor"]

@@ -26,11 +26,20 @@ WORKER_RETRIES = 3
 
 
 @dataclass
-class CellJob:
-    """One cell to run: its resolved settings and each seed's run folder."""
+class Member:
+    """One member of a cell: a seed under its own resolved settings, and its run folder."""
 
     run: object  # RunSpec
-    dirs: dict[int, Path]
+    seed: int
+    dir: Path
+
+
+@dataclass
+class CellJob:
+    """One cell to run: its members (seeds, or a study's (setting, seed) pairs whose settings differ
+    only where a batched model allows) and each member's run folder."""
+
+    members: list[Member]
     resume: bool = True
     batch_seeds: bool = True
     device: str = "auto"  # resolved where the cell runs, not where it is submitted
@@ -38,8 +47,25 @@ class CellJob:
     plugins: list = field(default_factory=list)
 
     @property
+    def run(self):
+        """The settings every member shares (the first member's; others differ in batchable ones only)."""
+        return self.members[0].run
+
+    @property
     def cell(self) -> CellId:
-        return CellId.of(self.run)
+        """The cell, with its setting when every member trains the same one."""
+        cells = {CellId.of(m.run) for m in self.members}
+        return cells.pop() if len(cells) == 1 else CellId.of(self.run).base
+
+    @property
+    def name(self) -> str:
+        """How progress and failures name the job: the cell's key, and how many settings it batches."""
+        settings = len({CellId.of(m.run) for m in self.members})
+        return self.cell.key + (f" ({settings} settings)" if settings > 1 else "")
+
+    @property
+    def dirs(self) -> list[Path]:
+        return [m.dir for m in self.members]
 
 
 @dataclass
@@ -72,13 +98,13 @@ def describe(exc: BaseException) -> str:
 
 def execute(job: CellJob, body: CellBody, progress: Progress) -> CellOutcome:
     """Run ``body`` on ``job``, turning any exception into a failed outcome (see the module doc)."""
-    progress.cell_started(job.cell.key, len(job.dirs))
+    progress.cell_started(job.name, len(job.members))
     try:
         return body(job, progress)
     except StorageError:  # the disk is full: every cell would fail alike, so the bench stops here
         raise
     except Exception as exc:  # noqa: BLE001 - every other failure of one cell is that cell's, not the bench's
-        log.info("cell %s failed", job.cell.key, exc_info=True)  # -v shows the traceback
+        log.info("cell %s failed", job.name, exc_info=True)  # -v shows the traceback
         try:
             import torch
 

@@ -93,7 +93,9 @@ def cell_task(job: CellJob, files: dict[str, bytes], body: CellBody, queue, thre
     with tempfile.TemporaryDirectory(prefix="ganeval-cell-") as tmp:
         root = Path(tmp)
         rundir.write_tree(root, files)
-        local = dataclasses.replace(job, dirs={s: rundir.seed_dir(root, s) for s in job.dirs})
+        base = job_root(job)
+        local = dataclasses.replace(job, members=[dataclasses.replace(m, dir=root / m.dir.relative_to(base))
+                                                  for m in job.members])
         try:  # the bench's losses, stabilizers, ... registered in this worker too
             load_shipped(job.plugins)
         except GanevalError as exc:
@@ -104,17 +106,24 @@ def cell_task(job: CellJob, files: dict[str, bytes], body: CellBody, queue, thre
     return outcome, written
 
 
+def job_root(job: CellJob) -> Path:
+    """The folder every member's run folder lies in (files travel relative to it)."""
+    return Path(os.path.commonpath([str(m.dir) for m in job.members])) if len(job.members) > 1 \
+        else job.members[0].dir.parent
+
+
 def cell_files(job: CellJob) -> dict[str, bytes]:
-    """What the task needs to resume the cell: ``{seed-<k>/relative path: bytes}``."""
+    """What the task needs to resume the cell: ``{member folder relative to the job's root/path: bytes}``."""
     if not job.resume:
         return {}
     common = None
-    for d in job.dirs.values():
+    for d in job.dirs:
         steps = set(rundir.checkpoint_steps(d))
         common = steps if common is None else common & steps
     step = max(common) if common else None
-    return {f"{rundir.seed_dir(Path(), s)}/{rel}": data
-            for s, d in job.dirs.items() for rel, data in rundir.resume_files(d, step).items()}
+    root = job_root(job)
+    return {f"{d.relative_to(root).as_posix()}/{rel}": data
+            for d in job.dirs for rel, data in rundir.resume_files(d, step).items()}
 
 
 class RayExecutor(Executor):
@@ -167,8 +176,7 @@ class RayExecutor(Executor):
                         outcome, files = ray.get(ref)
                     except Exception as exc:  # noqa: BLE001 - a task that failed after its retries
                         outcome, files = CellOutcome(error=describe(exc)), {}
-                    root = next(iter(job.dirs.values())).parent
-                    rundir.write_tree(root, files)
+                    rundir.write_tree(job_root(job), files)
                     on_done(job, outcome)
         finally:
             self._forward(queue, progress)

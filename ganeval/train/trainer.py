@@ -1,9 +1,10 @@
-"""Seed-batched GAN training: every seed of a (benchmark, loss, variant) cell trains as one
-batched model, each with its own initialisation, data stream and optimiser state.
+"""Seed-batched GAN training: every member of a (benchmark, loss, variant) cell — a seed, or a
+(study setting, seed) pair — trains as one batched model, each with its own initialisation, data
+stream, optimiser state and batchable settings (``members.py``).
 
-Seed k trained among others follows the same computation as seed k trained alone (the equality
-is tested to float tolerance), and a seed that diverges to NaN cannot touch the others: no
-operation mixes seeds. On CUDA the whole step can be captured in a CUDA graph (``graphs.py``).
+Member k trained among others follows the same computation as member k trained alone (the
+equality is tested to float tolerance), and a member that diverges to NaN cannot touch the others:
+no operation mixes members. On CUDA the whole step can be captured in a CUDA graph (``graphs.py``).
 """
 
 from __future__ import annotations
@@ -27,26 +28,42 @@ from ganeval.errors import IntegrityError, SpecError
 from ganeval.generator import Generators, latent
 from ganeval.losses import get_loss, gradient_penalty, r1_penalty
 from ganeval.models import build_models
-from ganeval.optimizers import make_optimizer
+from ganeval.optimizers import make_member_optimizer, make_optimizer
 from ganeval.rundir import checkpoint_steps, load_checkpoint, save_checkpoint, trace_path, write_layers
 from ganeval.spec import RunSpec
+from ganeval.train.members import MemberRun, MemberValues
 from ganeval.variants import StepContext, parse_variant
 
 log = logging.getLogger(__name__)
 
 
-def clip_per_seed(grads: Sequence[torch.Tensor], max_norm: float, seeds: int) -> tuple[torch.Tensor, ...]:
-    """Scale each seed's gradients so that their total L2 norm is at most ``max_norm``."""
+def clip_per_seed(grads: Sequence[torch.Tensor], max_norm: float | torch.Tensor, seeds: int) -> tuple[torch.Tensor, ...]:
+    """Scale each seed's gradients so that their total L2 norm is at most ``max_norm`` (a float, or
+    one threshold per member ``[S]``)."""
     norm = squared_sums(grads, seeds).sum(dim=0).sqrt()  # [S]
     scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
     return tuple(g * scale.view(seeds, *([1] * (g.dim() - 1))) for g in grads)
 
 
+def _member_hyperparameter(value: Any, k: int, seeds: int) -> Any:
+    """Member k's value of an optimizer hyperparameter: per-member tensors ``[S]`` (a batched
+    study's learning rates) become member k's float, as a single-run optimizer holds it."""
+    if isinstance(value, torch.Tensor) and value.dim() == 1 and value.shape[0] == seeds:
+        return float(value[k])
+    if isinstance(value, (tuple, list)):
+        return type(value)(_member_hyperparameter(v, k, seeds) for v in value)
+    return value
+
+
 def _slice_state(state: dict[str, Any], k: int, seeds: int) -> dict[str, Any]:
-    """Seed k's part of a model or optimiser state dict (tensors with a leading seed dim)."""
+    """Seed k's part of a model or optimiser state dict (tensors with a leading seed dim). A
+    member's optimiser ``param_groups`` keep its own hyperparameters only, so its checkpoint is the
+    one it would have written training alone."""
     out: dict[str, Any] = {}
     for key, value in state.items():
-        if isinstance(value, dict):
+        if key == "param_groups" and isinstance(value, list):
+            out[key] = [{name: _member_hyperparameter(v, k, seeds) for name, v in group.items()} for group in value]
+        elif isinstance(value, dict):
             out[key] = _slice_state(value, k, seeds)
         elif isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == seeds:
             out[key] = value[k:k + 1].detach().to("cpu", copy=True)
@@ -72,15 +89,22 @@ def _stack_states(states: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 class CellTrainer:
-    """Trains seeds ``seeds`` of one cell; ``run_dirs[k]`` is seed k's run folder."""
+    """Trains the members of one cell: member k is seed ``seeds[k]`` under settings ``run`` (one
+    RunSpec for all) or ``run[k]`` (a study's members, equal but for batchable settings);
+    ``run_dirs[k]`` is member k's run folder."""
 
-    def __init__(self, run: RunSpec, seeds: Sequence[int], run_dirs: Sequence[Path], device: torch.device,
-                 cuda_graph: bool = True):
+    def __init__(self, run: RunSpec | Sequence[RunSpec], seeds: Sequence[int], run_dirs: Sequence[Path],
+                 device: torch.device, cuda_graph: bool = True):
+        self.runs = [run] * len(seeds) if isinstance(run, RunSpec) else list(run)
+        if len(self.runs) != len(seeds) or len(run_dirs) != len(seeds):
+            raise ValueError("one run, seed and run folder per member")
+        run = self.runs[0]
         self.run = run
         self.seeds = list(seeds)
         self.S = len(self.seeds)
         self.run_dirs = [Path(d) for d in run_dirs]
         self.device = torch.device(device)
+        self.members = MemberValues(self.runs, self.device)
         self.benchmark: Benchmark = get_benchmark(run.benchmark)
         self.loss = get_loss(run.loss)
         self.streams = rng.SeedStreams(self.seeds, self.device)
@@ -91,12 +115,25 @@ class CellTrainer:
         self.stats = StepStatistics(self.G, self.D, self.S, run.spectral_every)
         self.columns = self.stats.columns
         self.g_params, self.d_params = self.stats.g_params, self.stats.d_params
-        self.opt_g = make_optimizer(run, self.g_params, run.lr_g, capturable)
-        self.opt_d = make_optimizer(run, self.d_params, run.lr_d, capturable)
+        if self.members.varying & {"lr_d", "lr_g", "betas"}:  # a study of optimizer settings: per member
+            self.opt_g = make_member_optimizer(self.runs, self.g_params, self.members.values("lr_g"), capturable)
+            self.opt_d = make_member_optimizer(self.runs, self.d_params, self.members.values("lr_d"), capturable)
+        else:
+            self.opt_g = make_optimizer(run, self.g_params, run.lr_g, capturable)
+            self.opt_d = make_optimizer(run, self.d_params, run.lr_d, capturable)
+        # the batchable settings, each a float or one value per member [S]
+        self.gp_weight = self.members.get("gp_weight")
+        self.r1_weight = self.members.get("r1_gamma", lambda g: g / 2 * run.r1_every)
+        self.clip_grad = self.members.get("clip_grad")
+        clip_value = self.members.get("clip_value")
+        self.clip_bounds = [(-MemberValues.view(clip_value, p), MemberValues.view(clip_value, p)) for p in self.d_params] \
+            if isinstance(clip_value, torch.Tensor) else None
+        self.lr_d, self.lr_g = self.members.get("lr_d"), self.members.get("lr_g")
         # stabilizers that add behaviour (a plugin's penalty or gradient hook), in the variant's order
         self.hooks = [v for v in parse_variant(run.variant) if v.has_hooks]
+        self.ctx_run = MemberRun(run, self.members) if self.members.varying else run
         # a loss's own settings reach its functions as keywords (losses stay pure functions)
-        self.loss_kwargs = {s.name: getattr(run, s.name) for s in self.loss.settings}
+        self.loss_kwargs = {s.name: self.members.get(s.name) for s in self.loss.settings}
         self.G_ema: nn.Module | None = None
         if run.ema_beta > 0:  # the averaged G starts as a copy of G and is what gets evaluated
             self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
@@ -104,9 +141,13 @@ class CellTrainer:
             self._raw_params = list(self.G.parameters())
             self._ema_buffers = list(self.G_ema.buffers())
             self._raw_buffers = list(self.G.buffers())
+            ema_weight = self.members.get("ema_beta", lambda b: 1.0 - b)
+            self._ema_weights = [MemberValues.view(ema_weight, p) for p in self._ema_params] \
+                if isinstance(ema_weight, torch.Tensor) else None
         self.step = 0
         self.elapsed = 0.0
-        self.config = run.train_config()
+        self.configs = [r.train_config() for r in self.runs]
+        self.config = self.configs[0]
         self.use_graph = cuda_graph and self.device.type == "cuda"
         self.batch_options = self.benchmark.batch_options(run)
         self.fuse_d = not any(getattr(m, "uses_batch_statistics", False) for m in self.D.modules())
@@ -121,11 +162,11 @@ class CellTrainer:
         (Karras et al. 2020) every ``r1_every`` generator steps, scaled by ``r1_every``."""
         return self.run.r1_gamma > 0 and step % self.run.r1_every == 0
 
-    def _update(self, params, grads, optimizer, clip: float) -> tuple[torch.Tensor, ...]:
+    def _update(self, params, grads, optimizer) -> tuple[torch.Tensor, ...]:
         """Clip (per seed, if asked), hand the gradients to the optimizer, step. Returns the gradients
         as applied, which is what the trace records."""
-        if clip > 0:
-            grads = clip_per_seed(grads, clip, self.S)
+        if self.run.clip_grad > 0:
+            grads = clip_per_seed(grads, self.clip_grad, self.S)
         for p, g in zip(params, grads):
             p.grad = g
         optimizer.step()
@@ -161,10 +202,10 @@ class CellTrainer:
             penalty = zero
             if run.gp_weight > 0:
                 alpha = self.streams.uniform(rng.PENALTY, step, k, (B,))
-                penalty = penalty + run.gp_weight * gradient_penalty(self.D, real, fake, alpha)
+                penalty = penalty + self.gp_weight * gradient_penalty(self.D, real, fake, alpha)
             if r1:
-                penalty = penalty + (run.r1_gamma / 2 * run.r1_every) * r1_penalty(self.D, real, batch_dims=2)
-            ctx = StepContext(run, step, k, self.G, self.D, real, fake, d_real, d_fake, self.streams) \
+                penalty = penalty + self.r1_weight * r1_penalty(self.D, real, batch_dims=2)
+            ctx = StepContext(self.ctx_run, step, k, self.G, self.D, real, fake, d_real, d_fake, self.streams) \
                 if self.hooks else None
             for v in self.hooks:
                 if v.d_penalty is not None:
@@ -177,21 +218,24 @@ class CellTrainer:
                 d_norm = self.stats.param_norm(self.d_params)
             if run.simultaneous:  # G's gradient at the D that D's own was taken at (n_critic is 1)
                 g_first = self._g_gradients(z, real, step)
-            grads = self._update(self.d_params, grads, self.opt_d, run.clip_grad)
+            grads = self._update(self.d_params, grads, self.opt_d)
             if run.clip_value > 0:
                 with torch.no_grad():
-                    for p in self.d_params:
-                        p.clamp_(-run.clip_value, run.clip_value)
+                    for i, p in enumerate(self.d_params):
+                        if self.clip_bounds is None:
+                            p.clamp_(-run.clip_value, run.clip_value)
+                        else:
+                            p.clamp_(*self.clip_bounds[i])
         for i in range(run.g_steps):  # PacGAN's stacked-MNIST code updates G twice on the same z
             g_fake, g_loss, g_grads = g_first if i == 0 and g_first is not None else self._g_gradients(z, real, step)
             g_norm = self.stats.param_norm(self.g_params) if record else None
-            g_grads = self._update(self.g_params, g_grads, self.opt_g, run.clip_grad)
+            g_grads = self._update(self.g_params, g_grads, self.opt_g)
         if self.G_ema is not None:
             self._update_ema()
         if not record:
             return None
         return self.stats.row(d_loss=d_loss, g_loss=g_loss, penalty=penalty, d_real=d_real, d_fake=d_fake,
-                              d_grads=grads, g_grads=g_grads, real=real, fake=g_fake, lr_d=run.lr_d, lr_g=run.lr_g,
+                              d_grads=grads, g_grads=g_grads, real=real, fake=g_fake, lr_d=self.lr_d, lr_g=self.lr_g,
                               spectral=spectral, d_param_norm=d_norm, g_param_norm=g_norm)
 
     def _per_seed(self, value, what: str) -> torch.Tensor:
@@ -214,7 +258,7 @@ class CellTrainer:
             with torch.no_grad():  # G's gradient does not flow through D(real)
                 d_real = self.D(real)
         g_loss = self._per_seed(self.loss.g_loss(d_fake, d_real, **self.loss_kwargs), f"loss {self.run.loss}: g_loss")
-        ctx = StepContext(self.run, step, 0, self.G, self.D, real, g_fake, d_real, d_fake, self.streams) \
+        ctx = StepContext(self.ctx_run, step, 0, self.G, self.D, real, g_fake, d_real, d_fake, self.streams) \
             if self.hooks else None
         total = g_loss
         for v in self.hooks:
@@ -228,8 +272,13 @@ class CellTrainer:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        """ema <- beta * ema + (1 - beta) * G, per element (so per seed); buffers are copied."""
-        torch._foreach_lerp_(self._ema_params, self._raw_params, 1.0 - self.run.ema_beta)
+        """ema <- beta * ema + (1 - beta) * G, per element (so per seed, with each member's beta);
+        buffers are copied."""
+        if self._ema_weights is None:
+            torch._foreach_lerp_(self._ema_params, self._raw_params, 1.0 - self.run.ema_beta)
+        else:
+            for e, r, w in zip(self._ema_params, self._raw_params, self._ema_weights):
+                e.lerp_(r, w)
         for e, r in zip(self._ema_buffers, self._raw_buffers):
             e.copy_(r)
 
@@ -238,7 +287,7 @@ class CellTrainer:
         return {
             "seed": self.seeds[k],
             "elapsed": self.elapsed,
-            "config": self.config,
+            "config": self.configs[k],
             "G": _slice_state(self.G.state_dict(), k, self.S),
             "D": _slice_state(self.D.state_dict(), k, self.S),
             "opt_G": _slice_state(self.opt_g.state_dict(), k, self.S),
@@ -269,7 +318,7 @@ class CellTrainer:
             common &= set(checkpoint_steps(d))
         for step in sorted(common, reverse=True):
             try:
-                payloads = [load_checkpoint(d, step, self.config) for d in self.run_dirs]
+                payloads = [load_checkpoint(d, step, c) for d, c in zip(self.run_dirs, self.configs)]
             except IntegrityError as exc:
                 log.warning("cannot resume from step %d: %s", step, exc)
                 continue
@@ -339,4 +388,5 @@ class CellTrainer:
     # --- sampling ---------------------------------------------------------------------------------
     def generators(self) -> Generators:
         """The live generators at the current step, for evaluation (shares the modules)."""
-        return Generators(self.run, self.seeds, self.G, self.G_ema, self.step, self.elapsed, self.streams)
+        return Generators(self.run, self.seeds, self.G, self.G_ema, self.step, self.elapsed, self.streams,
+                          member_runs=self.runs)

@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from ganeval.train.member_optim import MemberAdam, MemberRMSprop, member_values
+from ganeval.member_optim import MemberAdam, MemberRMSprop, member_values
 
 SHAPES = [(4, 7, 5), (4, 1, 5), (4, 3)]  # [S, in, out] weight, [S, 1, out] bias, [S, F]
 S = 4

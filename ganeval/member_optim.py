@@ -12,7 +12,7 @@ operation (same rounding order), so that
 
 * with every hyperparameter shared (floats) the update *is* torch's, bit for bit;
 * member k with ``lr[k]`` equals ``torch.optim.Adam(lr=lr[k])`` on that member alone (tested to
-  float tolerance over 50 steps, ``tests/train/test_member_optim.py``).
+  float tolerance over 50 steps, ``tests/test_member_optim.py``).
 
 The state dict has torch's layout (``step``, ``exp_avg``, ``exp_avg_sq`` / ``square_avg`` ...,
 tensors with the member dim first), so the trainer's per-seed slicing of optimizer state keeps
