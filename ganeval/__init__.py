@@ -27,11 +27,11 @@ from ganeval.models import ModelFamily, register_model  # noqa: E402
 from ganeval.optimizers import Optimizer, register_optimizer  # noqa: E402
 from ganeval.plugins import load_plugin  # noqa: E402
 from ganeval.settings import Setting  # noqa: E402
-from ganeval.variants import StepContext, Variant, register_variant  # noqa: E402
+from ganeval.variants import StepContext, Variant, per_member, register_variant  # noqa: E402
 
 __all__ = [
     "Benchmark", "BenchResult", "CheckResult", "Executor", "GanevalError", "Loss", "ModelFamily", "Optimizer",
     "ReportResult", "ScoreResult", "Setting", "StepContext", "Variant", "__version__", "bench", "check", "get_benchmark",
-    "load_plugin", "register_benchmark", "register_executor", "register_loss", "register_model",
+    "load_plugin", "per_member", "register_benchmark", "register_executor", "register_loss", "register_model",
     "register_optimizer", "register_variant", "report", "score",
 ]

@@ -247,10 +247,12 @@ def _announce_large_grid(jobs: list[CellJob], device: torch.device) -> None:
     seed_steps = sum(run.steps * n for run, n in cells)
     if seed_steps > LARGE_GRID:
         seconds = estimate_time(cells, device)
-        members = sum(n for _, n in cells)
-        log.warning("large grid: %s member-steps (%s members: settings x seeds) in %d cells; estimated training "
-                    "time on %s: %s (measured now on a few steps of each batched cell; evaluation not included)",
-                    f"{seed_steps:,}", f"{members:,}", len(jobs), device_name(device), format_duration(seconds))
+        study = any(m.run.swept for job in jobs for m in job.members)
+        what = (f"{seed_steps:,} member-steps ({sum(n for _, n in cells):,} members: settings x seeds)" if study
+                else f"{seed_steps:,} seed-steps")
+        log.warning("large grid: %s in %d cells; estimated training time on %s: %s (measured now on a few steps of "
+                    "each batched cell; evaluation not included)", what, len(jobs), device_name(device),
+                    format_duration(seconds))
 
 
 def _cell_summary(job: CellJob) -> str:

@@ -11,8 +11,9 @@ a cell's resolved run settings. Three sources, all returning ``list[dict]``:
   more trials keeps (and need not retrain) the trials it has;
 * :func:`cross` of the two.
 
-Every value is validated by a ``check(key, value) -> value`` callback (default: the run-spec
-validator, so a swept key is any run setting, a plugin's included). :func:`setting_fragment`
+Every value is validated by a ``check(key, value) -> value`` callback (the bench passes the
+run-spec validator, ``ganeval.spec.check_run_value``, so a swept key is any run setting, a
+plugin's included; without one, values are taken as given). :func:`setting_fragment`
 gives a readable, collision-free folder-name fragment, :func:`setting_label` the text that names a
 setting in keys and tables.
 """
@@ -38,7 +39,7 @@ from ganeval.errors import SpecError
 Check = Callable[[str, Any], Any]
 Setting = dict[str, Any]
 
-__all__ = ["MAX_SETTINGS", "MAX_TRIALS", "SearchDim", "cross", "default_check", "fragments", "grid", "grid_from_table",
+__all__ = ["MAX_SETTINGS", "MAX_TRIALS", "SearchDim", "cross", "fragments", "grid", "grid_from_table",
            "parse_search", "parse_sweep", "parse_value", "search", "search_from_table", "search_table",
            "setting_fragment", "setting_label", "swept_keys", "sweep_table", "value_text"]
 
@@ -49,11 +50,8 @@ MAX_TRIALS = 10_000
 MAX_SETTINGS = 10_000
 
 
-def default_check(where: str) -> Check:
-    """The run-spec validator (``ganeval.spec.check_run_value``) as a ``check`` callback."""
-    from ganeval.spec import check_run_value
-
-    return lambda key, value: check_run_value(key, value, where)
+def _as_given(key: str, value: Any) -> Any:
+    return value
 
 
 def parse_value(text: str) -> Any:
@@ -130,7 +128,7 @@ def _no_repeated_keys(groups: Sequence[tuple[str, ...]], where: str) -> None:
 def grid(axes: Sequence[tuple[tuple[str, ...], Sequence[Any]]], check: Check | None = None,
          where: str = "--sweep") -> list[Setting]:
     """The cross product of ``axes`` (each: tied keys and their values), first axis slowest."""
-    check = check or default_check(where)
+    check = check or _as_given
     _no_repeated_keys([keys for keys, _ in axes], where)
     columns = []
     for keys, values in axes:
@@ -230,7 +228,7 @@ def search(dims: Sequence[SearchDim], trials: int, seed: int, check: Check | Non
            where: str = "--search") -> list[Setting]:
     """``trials`` settings drawn from a scrambled Sobol sequence seeded by ``seed``: trial i is the
     i-th point of that sequence, whatever ``trials`` is (so a longer search extends a shorter one)."""
-    check = check or default_check(where)
+    check = check or _as_given
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise SpecError(f"{where}: the number of trials must be a positive integer, got {trials!r}")
     if trials > MAX_TRIALS:

@@ -48,6 +48,17 @@ class StepContext:
     streams: Any
 
 
+def per_member(value: Any, like: Tensor) -> Any:
+    """A setting's value shaped to broadcast against ``like`` (member dimension first): a float
+    stays a float; a per-member tensor ``[members]`` (a ``batchable`` setting that a study varies
+    within one batched model) becomes ``[members, 1, ..., 1]``. Losses and penalties are already
+    ``[members]`` and take the value as it is; samples and D's outputs need this:
+    ``fake * ganeval.per_member(ctx.run.my_scale, fake)``."""
+    if isinstance(value, Tensor):
+        return value.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
+    return value
+
+
 Penalty = Callable[[StepContext], Tensor]  # -> [S], added to the player's loss
 GradientHook = Callable[[StepContext, tuple[Tensor, ...]], tuple[Tensor, ...]]  # grads -> grads, per seed
 

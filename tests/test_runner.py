@@ -191,7 +191,6 @@ def test_the_live_cell_line_shows_the_tables_means_and_says_which_seed_was_count
     """A seed with no sample on a mode leaves KL undefined; the table counts it as ln(modes). The
     live line must show the same mean (not the mean of the other seeds) and say so."""
     import math
-    from types import SimpleNamespace
 
     from ganeval import runner as bench_mod
     from ganeval.results import summarize
@@ -202,7 +201,7 @@ def test_the_live_cell_line_shows_the_tables_means_and_says_which_seed_was_count
     docs = {k: {"benchmark": "ring8", "loss": "wgan-gp", "variant": "", "seed": i, "status": "ok", "metrics": m}
             for i, (k, m) in enumerate(metrics.items())}
     monkeypatch.setattr(bench_mod.rundir, "read_metrics", lambda d: docs[d])
-    line = bench_mod._cell_summary(SimpleNamespace(dirs={0: "a", 1: "b", 2: "c"}))
+    line = bench_mod._means_text(["a", "b", "c"])
     frame = pd.DataFrame([{**{k: d[k] for k in ("benchmark", "loss", "variant", "seed", "status")},
                            **{k: (math.nan if v is None else v) for k, v in d["metrics"].items()}} for d in docs.values()])
     table_kl = float(summarize(frame)[("kl", "mean")].iloc[0])

@@ -5,11 +5,34 @@ import re
 
 import pytest
 
+from ganeval import sweep
 from ganeval.errors import SpecError
-from ganeval.sweep import (
-    SearchDim, cross, fragments, grid_from_table, parse_search, parse_sweep, parse_value, search_from_table,
-    setting_fragment,
-)
+from ganeval.spec import check_run_value
+from ganeval.sweep import SearchDim, cross, fragments, setting_fragment
+
+
+def check(key, value):
+    """The validator a bench passes: the run-spec's own."""
+    return check_run_value(key, value, "test")
+
+
+def parse_sweep(items, check=check, **kw):
+    return sweep.parse_sweep(items, check=check, **kw)
+
+
+def parse_search(items, trials, seed=0, check=check, **kw):
+    return sweep.parse_search(items, trials, seed, check=check, **kw)
+
+
+def grid_from_table(table, check=check, **kw):
+    return sweep.grid_from_table(table, check=check, **kw)
+
+
+def search_from_table(table, check=check, **kw):
+    return sweep.search_from_table(table, check=check, **kw)
+
+
+parse_value = sweep.parse_value
 
 
 def test_grid_crosses_items_and_ties_keys():
@@ -173,13 +196,3 @@ def test_labels_and_columns():
     assert setting_label({"lr_d": 1e-4, "lr_g": 3e-4}) == "lr_d=1e-04, lr_g=3e-04"
     assert setting_label({"betas": [0.5, 0.999], "spectral_norm": True}) == "betas=[0.5, 0.999], spectral_norm=true"
     assert swept_keys(parse_sweep(["lr_d+lr_g=1e-4,1e-3", "n_critic=1,5"])) == ["lr_d", "lr_g", "n_critic"]
-
-
-def test_batchable_settings_share_a_cell_structural_ones_do_not():
-    from ganeval.sweep import group_for_batching
-    settings = parse_sweep(["n_critic=1,5", "lr_d+lr_g=1e-4,3e-4,1e-3"])
-    groups = group_for_batching(settings)
-    assert groups == [({"n_critic": 1}, [0, 1, 2]), ({"n_critic": 5}, [3, 4, 5])]
-    # a pure learning-rate sweep is one cell; with n_critic declared batchable, everything is
-    assert group_for_batching(parse_sweep(["lr_d=1e-4,1e-3"])) == [({}, [0, 1])]
-    assert len(group_for_batching(settings, batchable={"lr_d", "lr_g", "n_critic"})) == 1

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ganeval.errors import SpecError
+from ganeval.variants import per_member
 
 #: ganeval's own settings that may differ between the members of one batched cell.
 BATCHABLE = frozenset({"lr_d", "lr_g", "betas", "gp_weight", "r1_gamma", "clip_grad", "clip_value", "ema_beta"})
@@ -80,7 +81,7 @@ class MemberValues:
                 diff = sorted(k for k, v in run.train_config().items() if base.train_config().get(k) != v)
                 raise SpecError(f"runs that differ in {', '.join(diff)} cannot train as one batched cell")
         self.varying = frozenset(k for k in batchable_keys(base)
-                                 if any(getattr(r, k) != getattr(base, k) for r in self.runs[1:]))
+                                 if any(getattr(r, k, None) != getattr(base, k, None) for r in self.runs[1:]))
         self._tensors: dict[str, torch.Tensor] = {}
 
     def values(self, key: str) -> list[Any]:
@@ -99,13 +100,7 @@ class MemberValues:
                                               device=self.device)
         return self._tensors[key]
 
-    @staticmethod
-    def view(value: Any, like: torch.Tensor) -> Any:
-        """``value`` broadcastable against ``like`` ``[members, ...]``: a float as is, a tensor
-        ``[members]`` as ``[members, 1, ..., 1]``."""
-        if isinstance(value, torch.Tensor):
-            return value.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
-        return value
+    view = staticmethod(per_member)
 
 
 class MemberRun:
@@ -122,10 +117,3 @@ class MemberRun:
         if name in self._members.varying:
             return self._members.get(name)
         return getattr(self._run, name)
-
-
-def per_member(value: Any, like: torch.Tensor) -> Any:
-    """A setting's value shaped to broadcast against ``like`` (member dimension first): a float
-    stays a float; a per-member tensor ``[members]`` becomes ``[members, 1, ..., 1]``. For plugin
-    code that reads a ``batchable`` setting: ``x * ganeval.per_member(ctx.run.my_weight, x)``."""
-    return MemberValues.view(value, like)

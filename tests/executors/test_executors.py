@@ -177,9 +177,9 @@ def test_ray_sends_only_what_resuming_needs(tmp_path):
 
     s = spec()
     job = jobs_for(s, tmp_path, True)[0]
-    for seed, d in job.dirs.items():
-        rundir.write_config(d, job.run, seed)
-    CellTrainer(job.run, s.seeds, list(job.dirs.values()), torch.device("cpu")).train(stop_at=45)
+    for m in job.members:
+        rundir.write_config(m.dir, m.run, m.seed)
+    CellTrainer(job.run, s.seeds, job.dirs, torch.device("cpu")).train(stop_at=45)
     files = cell_files(job)
     assert sorted(files) == [f"seed-{k}/{name}" for k in (0, 1) for name in
                              ("checkpoints/step-40.pt", "checkpoints/step-40.pt.sha256", "config.json", "trace.csv")]
@@ -193,9 +193,9 @@ def test_a_local_bench_resumes_under_ray(local_ray, tmp_path):
 
     out, s = tmp_path / "mixed", spec()
     job = jobs_for(s, out, True)[0]  # a "killed" local bench: only the bce cell started, up to step 40
-    for seed, d in job.dirs.items():
-        rundir.write_config(d, job.run, seed)
-    CellTrainer(job.run, s.seeds, list(job.dirs.values()), torch.device("cpu")).train(stop_at=45)
+    for m in job.members:
+        rundir.write_config(m.dir, m.run, m.seed)
+    CellTrainer(job.run, s.seeds, job.dirs, torch.device("cpu")).train(stop_at=45)
     assert rundir.checkpoint_steps(job.dirs[0]) == [20, 40]
     outcome = run_bench(s, out, executor="ray")
     assert outcome.failures == [] and outcome.trained == 6
