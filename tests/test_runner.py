@@ -1,6 +1,7 @@
 """Reliability of `ganeval bench`: killed at several points it resumes to the same results; one
 writer per folder; a cell that fails is reported and the bench goes on."""
 
+import io
 import json
 import os
 import signal
@@ -208,3 +209,128 @@ def test_the_live_cell_line_shows_the_tables_means_and_says_which_seed_was_count
     assert table_kl == pytest.approx((0.5 + 0.682 + math.log(8)) / 3)
     assert f"kl {table_kl:.3g} (1 of 3 seeds undefined, counted as the worst, {math.log(8):.3g})" in line
     assert "modes_covered 4," in line and "hq_rate 0.022" in line
+
+
+# --- studies: --sweep / --search ------------------------------------------------------------------
+PLUGIN = Path(__file__).resolve().parents[1] / "examples" / "plugins" / "my_gan_tricks.py"
+
+
+def measured(folder: Path) -> pd.DataFrame:
+    """results.csv without what wall time and folder layout change."""
+    return pd.read_csv(folder / "results.csv").drop(columns=["train_time_s", "run_dir"])
+
+
+@pytest.mark.slow
+def test_a_sweep_trains_every_setting_over_the_seeds_and_another_folder_gets_the_same_numbers(tmp_path, capsys):
+    args = ["bench", "--benchmarks", "ring8", "--losses", "bce,hinge", "--seeds", "2", *TINY, "--sweep", "lr_d=1e-4,1e-3"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    frame = pd.read_csv(tmp_path / "a" / "results.csv")
+    assert len(frame) == 8 and list(frame.columns[:5]) == ["benchmark", "loss", "variant", "lr_d", "seed"]
+    assert {(loss, lr) for loss, lr in zip(frame["loss"], frame["lr_d"])} == {
+        (loss, lr) for loss in ("bce", "hinge") for lr in (1e-4, 1e-3)}
+    for _, row in frame.iterrows():  # each member's own values, in its own folder
+        config = json.loads((tmp_path / "a" / row["run_dir"] / "config.json").read_text())
+        assert config["lr_d"] == row["lr_d"] and config["swept"] == ["lr_d"] and "@lr_d-" in row["run_dir"]
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    pd.testing.assert_frame_equal(measured(tmp_path / "a"), measured(tmp_path / "b"), check_exact=True)
+    capsys.readouterr()
+    # the report's rows say which value each has; --format csv/json: one column per swept key
+    assert main(["report", str(tmp_path / "a"), "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert "lr_d" in table.columns and sorted(set(table["lr_d"])) == [1e-4, 1e-3] and len(table) == 4
+    assert main(["report", str(tmp_path / "a"), "--format", "json"]) == 0
+    assert {r["lr_d"] for r in json.loads(capsys.readouterr().out)} == {1e-4, 1e-3}
+    report = (tmp_path / "a" / "report.md").read_text()
+    assert "| hinge (lr_d=1e-04) |" in report and "- **study**: lr_d in {1e-04, 1e-03}" in report
+    # the resolved spec re-runs the same study into the same folder: nothing retrained
+    assert main(["bench", "--spec", str(tmp_path / "a" / "spec.toml"), "--no-report"]) == 0
+    assert "(0 seed-runs trained, 8 already done" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_search_draws_distinct_values_in_range_repeatably_and_more_trials_keep_the_first(tmp_path, capsys):
+    args = ["bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "1", *TINY, "--no-report",
+            "--search", "lr_d=1e-5:1e-2:log", "--search-seed", "7"]
+    assert main([*args, "--trials", "3", "--out", str(tmp_path / "a")]) == 0
+    values = pd.read_csv(tmp_path / "a" / "results.csv")["lr_d"]
+    assert values.nunique() == 3 and values.between(1e-5, 1e-2).all()
+    assert main([*args, "--trials", "3", "--out", str(tmp_path / "b")]) == 0
+    pd.testing.assert_frame_equal(measured(tmp_path / "a"), measured(tmp_path / "b"), check_exact=True)
+    capsys.readouterr()
+    assert main([*args, "--trials", "4", "--out", str(tmp_path / "a")]) == 0
+    assert "(1 seed-runs trained, 3 already done" in capsys.readouterr().out
+    longer = pd.read_csv(tmp_path / "a" / "results.csv")["lr_d"]
+    assert set(values) < set(longer) and len(longer) == 4
+
+
+@pytest.mark.slow
+def test_tied_keys_and_a_plugins_own_setting_sweep_the_same_way(tmp_path):
+    out = tmp_path / "b"
+    assert main(["bench", "--plugin", str(PLUGIN), "--benchmarks", "ring8", "--losses", "bce", "--variants", "r2",
+                 "--seeds", "2", *TINY, "--sweep", "lr_d+lr_g=1e-4,1e-3", "--sweep", "r2_gamma=1,10", "--out", str(out),
+                 "--no-report"]) == 0
+    frame = pd.read_csv(out / "results.csv")
+    assert len(frame) == 8 and (frame["lr_d"] == frame["lr_g"]).all()
+    assert sorted(set(zip(frame["lr_d"], frame["r2_gamma"]))) == [(1e-4, 1.0), (1e-4, 10.0), (1e-3, 1.0), (1e-3, 10.0)]
+    assert frame.groupby(["lr_d", "r2_gamma"])["modes_covered"].size().eq(2).all()
+
+
+def study_cmd(out: Path) -> list[str]:
+    return [*bench_cmd(out)[:7], "bce", *bench_cmd(out)[8:], "--sweep", "lr_d=1e-4,1e-3",
+            "--sweep", "n_critic=1,2"]
+
+
+@pytest.mark.slow
+def test_a_study_killed_or_interrupted_mid_way_resumes_to_the_uninterrupted_results(tmp_path):
+    killed = tmp_path / "killed"
+    first = killed / "ring8" / "bce@lr_d-1e-03__n_critic-1"  # the first batched cell: n_critic 1, both rates
+    second = killed / "ring8" / "bce@lr_d-1e-03__n_critic-2"
+
+    def run_until_then(trigger: Path, sig: int) -> None:
+        proc = subprocess.Popen(study_cmd(killed), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        deadline = time.monotonic() + 300
+        while not trigger.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert trigger.exists(), proc.stderr.read().decode()[-2000:]
+        (os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig))
+        proc.wait(timeout=120)
+
+    run_until_then(first / "seed-1" / "checkpoints" / "step-100.pt.sha256", signal.SIGKILL)  # mid batched cell
+    assert not (first / "seed-0" / "metrics.json").exists()
+    run_until_then(second / "seed-0" / "checkpoints" / "step-200.pt.sha256", signal.SIGINT)  # Ctrl-C mid second
+    again = subprocess.run(study_cmd(killed), env=ENV, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    whole = subprocess.run(study_cmd(tmp_path / "whole"), env=ENV, capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    a, b = measured(killed), measured(tmp_path / "whole")
+    assert len(a) == 8
+    pd.testing.assert_frame_equal(a, b, check_exact=True)  # bit-identical metrics on CPU
+    for rel in ("ring8/bce@lr_d-1e-04__n_critic-2/seed-1/trace.csv", "ring8/bce@lr_d-1e-03__n_critic-1/seed-0/trace.csv"):
+        rows_a, rows_b = ((root / rel).read_text().splitlines() for root in (killed, tmp_path / "whole"))
+        assert [r.rsplit(",", 1)[0] for r in rows_a] == [r.rsplit(",", 1)[0] for r in rows_b]
+
+
+def test_the_progress_counts_members_and_the_memory_check_sees_them(tmp_path, monkeypatch):
+    from ganeval import feasibility
+    from ganeval.progress import Progress
+    from ganeval.runner import run_bench
+    from ganeval.spec import build_spec
+
+    class Totals(Progress):
+        def start(self, total_seed_steps, total_cells):
+            self.total, self.cells = total_seed_steps, total_cells
+
+        def cell_started(self, name, seeds):
+            self.started = [*getattr(self, "started", []), (name, seeds)]
+
+    seen = []
+    real = feasibility.check_memory
+    monkeypatch.setattr(feasibility, "check_memory", lambda run, n, device: seen.append(n) or real(run, n, device))
+    spec = build_spec(benchmarks=["ring8"], losses=["bce"], seeds=[0, 1, 2], sweep=["lr_d=1e-4,1e-3", "n_critic=1,2"],
+                      set_pairs=["hidden=8", "batch_size=16", "eval_samples=100"], steps=4)
+    progress = Totals()
+    run_bench(spec, tmp_path / "b", progress=progress)
+    assert progress.total == 4 * 2 * 2 * 3 and progress.cells == 2  # steps x settings x seeds, in 2 batched cells
+    assert progress.started == [("ring8/bce (2 settings)", 6), ("ring8/bce (2 settings)", 6)]
+    assert seen == [6, 6]

@@ -1,5 +1,7 @@
 """Where a run setting comes from: defaults < protocol < paper < spec tables (most specific wins) < flags."""
 
+import re
+
 import pytest
 
 from ganeval.spec import BenchSpec, build_spec, load_spec, parse_sets
@@ -83,3 +85,108 @@ def test_parse_set_refuses_anything_else(pair, message):
 
     with pytest.raises(SpecError, match=message.replace("(", r"\(")):
         parse_set(pair)
+
+
+# --- studies: [sweep] / [search], --sweep / --search ------------------------------------------------
+def study_runs(**kw):
+    spec = build_spec(benchmarks=["ring8"], losses=kw.pop("losses", ["bce"]), seeds=[0], **kw)
+    return [(f"{run.benchmark}/{run.loss}", run.setting) for run in spec.runs()], spec
+
+
+def test_a_sweep_trains_every_value_in_every_cell_the_setting_last():
+    runs, _ = study_runs(losses=["bce", "hinge"], sweep=["lr_d=1e-4,1e-3"], set_pairs=["lr_d=5e-3"])
+    assert runs == [("ring8/bce", {"lr_d": 1e-4}), ("ring8/bce", {"lr_d": 1e-3}),
+                    ("ring8/hinge", {"lr_d": 1e-4}), ("ring8/hinge", {"lr_d": 1e-3})]
+
+
+def test_tied_keys_take_one_value_and_items_cross():
+    runs, spec = study_runs(sweep=["lr_d+lr_g=1e-4,1e-3", "n_critic=1,2"])
+    assert [s for _, s in runs] == [
+        {"lr_d": 1e-4, "lr_g": 1e-4, "n_critic": 1}, {"lr_d": 1e-4, "lr_g": 1e-4, "n_critic": 2},
+        {"lr_d": 1e-3, "lr_g": 1e-3, "n_critic": 1}, {"lr_d": 1e-3, "lr_g": 1e-3, "n_critic": 2}]
+    assert all(r.lr_g == r.lr_d for r in spec.runs())
+
+
+def test_swept_values_are_read_as_set_reads_them():
+    runs, _ = study_runs(sweep=["betas=[0.5,0.999],[0.0,0.9]", "z_dist=normal,uniform"])
+    assert [s["betas"] for _, s in runs][::2] == [[0.5, 0.999], [0.0, 0.9]]
+    assert {s["z_dist"] for _, s in runs} == {"normal", "uniform"}
+
+
+def test_a_search_inside_each_grid_point_is_reproducible_and_extends():
+    a, _ = study_runs(sweep=["n_critic=1,2"], search=["lr_d=1e-5:1e-2:log"], trials=3, search_seed=7)
+    b, _ = study_runs(sweep=["n_critic=1,2"], search=["lr_d=1e-5:1e-2:log"], trials=3, search_seed=7)
+    assert a == b
+    values = [s["lr_d"] for _, s in a]
+    assert values[:3] == values[3:] and len(set(values)) == 3 and all(1e-5 <= v <= 1e-2 for v in values)
+    more, _ = study_runs(search=["lr_d=1e-5:1e-2:log"], trials=5, search_seed=7)
+    assert [s["lr_d"] for _, s in more][:3] == values[:3]
+    other, _ = study_runs(search=["lr_d=1e-5:1e-2:log"], trials=3, search_seed=8)
+    assert [s["lr_d"] for _, s in other] != values[:3]
+
+
+def test_the_resolved_spec_re_runs_the_same_study(tmp_path):
+    _, spec = study_runs(losses=["bce", "hinge"], sweep=["lr_d+lr_g=1e-4,1e-3"], search=["gp_weight=0.1:10:log"],
+                         trials=2, search_seed=3)
+    (tmp_path / "spec.toml").write_text(spec.to_toml())
+    again = load_spec(tmp_path / "spec.toml")
+    assert [r.to_dict() for r in again.runs()] == [r.to_dict() for r in spec.runs()]
+    assert again.sweep == {"lr_d+lr_g": [1e-4, 1e-3]}
+    assert again.search == {"trials": 2, "seed": 3, "gp_weight": "0.1:10:log"}
+
+
+def test_a_spec_file_and_a_protocol_take_a_sweep(tmp_path):
+    (tmp_path / "s.toml").write_text('losses = ["bce"]\nbenchmarks = ["ring8"]\n[sweep]\n"lr_d+lr_g" = [1e-4, 2e-4]\n')
+    assert [r.lr_g for r in load_spec(tmp_path / "s.toml").runs()] == [1e-4, 2e-4]
+    spec = build_spec(spec_file=tmp_path / "s.toml", sweep=["lr_d=3e-4"])  # a flag replaces the table
+    assert [r.setting for r in spec.runs()] == [{"lr_d": 3e-4}]
+    spec = build_spec(protocol="veegan-2d", sweep=["lr_d=1e-4,1e-3"])
+    assert {r.lr_d for r in spec.runs()} == {1e-4, 1e-3} and len(spec.runs()) == 2 * len(spec.cells())
+
+
+def test_more_trials_extend_the_same_default_folder():
+    from ganeval.runner import default_out_dir
+
+    def folder(**kw):
+        return default_out_dir(build_spec(benchmarks=["ring8"], losses=["bce"], search=["lr_d=1e-5:1e-2:log"], **kw))
+
+    assert folder(trials=3) == folder(trials=5)
+    assert folder(trials=3) != folder(trials=3, search_seed=1)
+
+
+def test_a_plugin_setting_applies_to_the_cells_whose_entries_own_it():
+    from ganeval.plugins import load_plugins
+
+    load_plugins(["examples/plugins/my_gan_tricks.py"])
+    spec = build_spec(benchmarks=["ring8"], losses=["bce", "bce-smooth"], seeds=[0], sweep=["smooth=0.8,0.9"])
+    assert [r.cell_key for r in spec.runs()] == [
+        "ring8/bce", "ring8/bce-smooth [smooth=0.8]", "ring8/bce-smooth [smooth=0.9]"]
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(sweep=["lr_dd=1e-4"]), "unknown key 'lr_dd'"),
+    (dict(sweep=["lr_d=1e-4,fast"]), "--sweep: 'lr_d' must be a number"),
+    (dict(sweep=["lr_d=-1"]), "'lr_d' must be positive"),
+    (dict(sweep=["lr_d="]), "empty value"),
+    (dict(sweep=["lr_d=1e-4,0.0001"]), "the same value twice"),
+    (dict(sweep=["lr_d=1e-4", "lr_d=1e-3"]), "swept twice"),
+    (dict(sweep={"lr_d": []}), "has no values"),
+    (dict(search=["lr_d=1e-2:1e-5"], trials=3), "LOW < HIGH"),
+    (dict(search=["lr_d=0:1e-2:log"], trials=3), "log scale needs LOW > 0"),
+    (dict(search=["gp_weight=-1:1:log"], trials=3), "log scale needs LOW > 0"),
+    (dict(search=["lr_d=1e-5:1e-2"], trials=10_001), "at most 10,000 trials"),
+    (dict(search=["lr_d=1e-5:1e-2"]), "--search needs --trials"),
+    (dict(trials=3), "--trials and --search-seed go with --search"),
+    (dict(sweep=["lr_d=1e-4"], search=["lr_d=1e-5:1e-2"], trials=2), "both swept and searched"),
+    (dict(search=["ema_beta=0.5:1.5"], trials=4), "'ema_beta' must be a number in [0, 1)"),
+    (dict(sweep=["r2_gamma=1,2"]), "not a setting of any cell"),
+    (dict(sweep="lr_d=1e-4"), "not one string"),
+])
+def test_bad_studies_are_refused_in_one_line_before_any_work(kw, message):
+    from ganeval.errors import SpecError
+    from ganeval.plugins import load_plugins
+
+    load_plugins(["examples/plugins/my_gan_tricks.py"])  # r2_gamma exists, but no cell uses variant r2
+    with pytest.raises(SpecError, match=re.escape(message)) as info:
+        build_spec(benchmarks=["ring8"], losses=["bce"], **kw)
+    assert "\n" not in str(info.value)

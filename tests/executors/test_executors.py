@@ -209,3 +209,20 @@ def test_without_ray_the_flag_says_how_to_install_it(tmp_path, capsys, monkeypat
     assert main(["bench", "--executor", "ray", "--out", str(tmp_path / "b")]) == 2
     assert "pip install 'ganeval[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow
+def test_ray_trains_a_study_as_local_does(local_ray, tmp_path):
+    """A study's batched cells (members in several setting folders) travel to a Ray worker and back."""
+    def study(out):
+        s = BenchSpec(benchmarks=["ring8"], losses=["bce", "wgan-gp"], seeds=[0, 1],
+                      sweep={"lr_d+lr_g": [1e-4, 1e-3]}, search={"trials": 2, "seed": 5, "gp_weight": "1:10:log"})
+        s.run.update({**SETTINGS, "n_critic": 1})
+        return run_bench(s.validate(), out, executor=executor_name)
+
+    for executor_name in ("ray", "local"):
+        outcome = study(tmp_path / executor_name)
+        assert outcome.failures == [] and outcome.trained == 2 * 2 * 2 * 2
+    pd.testing.assert_frame_equal(results(tmp_path / "ray"), results(tmp_path / "local"), check_exact=True)
+    folders = {p.parent.parent.name for p in (tmp_path / "ray").rglob("metrics.json")}
+    assert len(folders) == 8 and all("@" in f for f in folders)
