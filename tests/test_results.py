@@ -53,3 +53,29 @@ def test_a_kl_undefined_for_want_of_any_sample_on_a_mode_is_its_maximum():
 
 def test_a_single_value_has_no_interval():
     assert all(math.isnan(x) for x in t_interval(pd.Series([3.0])))
+
+
+def test_a_studys_rows_carry_their_setting_in_value_order_and_group_by_it(tmp_path):
+    from ganeval import rundir
+    from ganeval.results import collect, flat_summary, setting_keys
+    from ganeval.spec import CellId
+
+    # written in an order that text sorting gets wrong (1e-05 sorts after 0.0001 as text)
+    for lr, modes in ((1e-3, 6.0), (1e-05, 1.0), (1e-4, 3.0)):
+        for seed in (0, 1):
+            cell = CellId("ring8", "bce", setting=(("lr_d", lr),))
+            doc = {"format": rundir.RESULT_FORMAT, "benchmark": "ring8", "loss": "bce", "variant": "none",
+                   "setting": {"lr_d": lr}, "seed": seed, "step": 10, "status": "ok",
+                   "metrics": {"modes_covered": modes + seed, "n_modes": 8.0}}
+            run_dir = rundir.run_dir(tmp_path, cell, seed)
+            (run_dir).mkdir(parents=True)
+            (run_dir / "config.json").write_text("{}")
+            rundir.write_metrics(run_dir, doc)
+    frame = collect(tmp_path)
+    assert list(frame["lr_d"]) == [1e-05, 1e-05, 1e-4, 1e-4, 1e-3, 1e-3]
+    assert setting_keys(frame) == ["lr_d"] and frame["setting"].iloc[0] == '{"lr_d": 1e-05}'
+    summary = summarize(frame, ["modes_covered"])
+    assert list(summary[("modes_covered", "mean")]) == [1.5, 3.5, 6.5]
+    flat = flat_summary(summary)
+    assert list(flat["lr_d"]) == [1e-05, 1e-4, 1e-3] and "setting" not in flat.columns
+    assert CellId.of(frame.iloc[0]).key == "ring8/bce [lr_d=1e-05]"
