@@ -136,7 +136,8 @@ def registries() -> str:
         out.append("plugin settings:")
         for name, owned in SETTINGS.items():
             s = owned.setting
-            out.append(f"  {name:<16} {s.type.__name__}, default {s.default!r} ({owned.owner})"
+            out.append(f"  {name:<16} {s.type.__name__}, default {s.default!r} ({owned.owner}"
+                       + (", batchable in a study" if s.batchable else "") + ")"
                        + (f": {s.description}" if s.description else ""))
     out.append("metrics:")
     out += [f"  {name:<16} ({m.direction}) {m.description}" for name, m in METRICS.items()]
