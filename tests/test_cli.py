@@ -167,3 +167,32 @@ def test_a_tiny_stacked_mnist_bench_reports_fidelity_with_its_extractor(mnist, s
     assert "lpips_diversity" in capsys.readouterr().out
     doc = json.loads((run / "eval" / "step-4.json").read_text())
     assert doc["metrics"]["lpips_diversity"] > 0 and doc["metrics"]["lpips_real"] > 0
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--sweep", "lr_dd=1e-4"], "unknown key 'lr_dd'"),
+    (["--sweep", "lr_d="], "empty value"),
+    (["--sweep", "lr_d=1e-4,1e-4"], "the same value twice"),
+    (["--search", "lr_d=1e-2:1e-4", "--trials", "2"], "LOW < HIGH"),
+    (["--search", "lr_d=0:1e-2:log", "--trials", "2"], "log scale needs LOW > 0"),
+    (["--search", "lr_d=1e-5:1e-2", "--trials", "20000"], "at most 10,000 trials"),
+    (["--trials", "3"], "go with --search"),
+])
+def test_a_bad_study_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, flags, message):
+    out = tmp_path / "b"
+    assert main(["bench", "--benchmarks", "ring8", "--losses", "bce", *TINY, *flags, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_large_study_prints_its_time_first_counting_members(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from ganeval import feasibility
+
+    monkeypatch.setattr(feasibility, "LARGE_GRID", 10)
+    with caplog.at_level(logging.WARNING):
+        assert main(["bench", "--benchmarks", "ring8", "--losses", "bce", "--seeds", "2", *TINY, "--no-report",
+                     "--search", "lr_d=1e-4:1e-2:log", "--trials", "3", "--out", str(tmp_path / "b")]) == 0
+    assert "large grid: 180 member-steps (6 members: settings x seeds) in 1 cells; estimated training time" in caplog.text
