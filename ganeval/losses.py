@@ -133,6 +133,9 @@ class Loss:
     batch (else it gets None). ``settings``: the loss's own knobs (:class:`ganeval.Setting`), passed
     to both functions as keywords (``d_loss(real, fake, smooth=0.9)``). ``defaults`` keys are setting
     names (``n_critic``, ``gp_weight``, ``optimizer``, ``betas``, ...), merged into every run of the loss.
+    ``state``: values the loss keeps across steps, ``{name: initial value}``; the trainer holds each
+    as a tensor ``[members, ...]``, passes the dict as ``state=`` to both functions (update it in
+    place), and checkpoints, slices and restacks it per member like the optimizer's state.
     """
 
     name: str
@@ -143,6 +146,7 @@ class Loss:
     defaults: dict[str, Any] = field(default_factory=dict)
     g_uses_real: bool = field(default=False, kw_only=True)
     settings: tuple[Setting, ...] = field(default_factory=tuple, kw_only=True)
+    state: dict[str, Any] = field(default_factory=dict, kw_only=True)
 
 
 LOSSES: Registry[Loss] = Registry("loss")

@@ -95,6 +95,7 @@ ENV: Fields = {
 CHECKPOINT: Fields = {
     "format": req(int), "step": req(int), "elapsed": req(*NUMBER), "config": req(dict), "G": req(dict), "D": req(dict),
     "opt_G": req(dict), "opt_D": req(dict), "G_ema": opt(dict), "trace_state": opt(dict), "seed": opt(int),
+    "plugin_state": opt(dict),
 }
 #: one metric of a baseline file, and its tolerance
 BASELINE_ENTRY: Fields = {"values": req(list), "tolerance": req(dict), "direction": opt(str),

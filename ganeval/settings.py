@@ -66,8 +66,9 @@ class _Owned:
 SETTINGS: Registry[_Owned] = Registry("setting")
 
 
-#: Names ganeval's own settings use (the RunSpec fields; :mod:`ganeval.spec` fills it at import).
-RESERVED: set[str] = set()
+#: Names ganeval's own settings use (the RunSpec fields; :mod:`ganeval.spec` fills it at import), and
+#: ``state``, the keyword a loss with per-member state receives it by.
+RESERVED: set[str] = {"state"}
 
 
 def register_settings(settings: tuple[Setting, ...] | list[Setting], owner: str) -> None:
@@ -110,14 +111,29 @@ def owned_defaults(owners: list[str]) -> dict[str, Any]:
     return {name: o.setting.default for name, o in SETTINGS.items() if o.owner in owners}
 
 
+def check_state(state: Any, owner: str) -> None:
+    """An entry's per-member ``state`` declaration: identifier names, each with an initial value (a
+    number: one float per member; a tensor: that tensor per member)."""
+    import torch
+
+    if not isinstance(state, dict):
+        raise TypeError(f"{owner}: state must be a dict of name -> initial value, got {state!r}")
+    for name, initial in state.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"{owner}: state names are identifiers, got {name!r}")
+        if isinstance(initial, bool) or not isinstance(initial, (int, float, torch.Tensor)):
+            raise TypeError(f"{owner}: state {name!r} needs an initial number or tensor, got {initial!r}")
+
+
 def register_entry(registry: Registry, entry: Any, cls: type) -> Any:
     """The one way an entry (a Loss, Variant, ModelFamily, Optimizer) is registered: of the right
-    class, a new name, its own settings declared, its defaults naming settings that exist."""
+    class, a new name, its own settings and state declared, its defaults naming settings that exist."""
     if not isinstance(entry, cls):
         raise TypeError(f"register_{registry.kind} takes a ganeval.{cls.__name__}, got {entry!r}")
     if entry.name in registry:
         raise ValueError(f"{registry.kind} {entry.name!r} is already registered")
     owner = f"{registry.kind} {entry.name}"
+    check_state(getattr(entry, "state", {}), owner)
     register_settings(entry.settings, owner)
     check_defaults(getattr(entry, "defaults", {}), owner)
     return registry.register(entry.name, entry)

@@ -33,7 +33,9 @@ class StepContext:
     tensor under a CUDA graph); ``critic_step``: which of the n_critic D updates (0 for G);
     ``streams``: the per-seed random streams (:class:`ganeval.rng.SeedStreams`), to draw noise that
     is the same for seed k alone or batched: ``ctx.streams.uniform(ganeval.rng.PLUGIN + i, ctx.step,
-    ctx.critic_step, (B,))`` or ``.normal(...)``, with purposes from ``rng.PLUGIN`` up.
+    ctx.critic_step, (B,))`` or ``.normal(...)``, with purposes from ``rng.PLUGIN`` up. ``state``: the
+    hook's own variant's state (its ``state`` declaration), tensors ``[S, ...]`` that persist across
+    steps and checkpoints: update them in place (``ctx.state["avg"].lerp_(x, 0.01)``).
     """
 
     run: Any
@@ -46,6 +48,7 @@ class StepContext:
     d_real: Tensor | None
     d_fake: Tensor
     streams: Any
+    state: dict[str, Tensor] | None = None
 
 
 def per_member(value: Any, like: Tensor) -> Any:
@@ -80,6 +83,8 @@ class Variant:
     #: gradients of D's (G's) parameters, in ``D.parameters()`` order, before the optimizer steps
     d_grads: GradientHook | None = field(default=None, kw_only=True)
     g_grads: GradientHook | None = field(default=None, kw_only=True)
+    #: values the hooks keep across steps, ``{name: initial value}`` (see :class:`StepContext`)
+    state: dict[str, Any] = field(default_factory=dict, kw_only=True)
 
     def __post_init__(self):
         for name in ("defaults", "conflicts", "incompatible_losses"):
@@ -161,3 +166,43 @@ def apply_variant_defaults(name: str, values: dict[str, Any]) -> dict[str, Any]:
     for variant in parse_variant(name):
         values.update(variant.defaults)
     return values
+
+
+# --- LeCam (Tseng et al. 2021): a stabilizer with state, written through the public interface ----
+def lecam_penalty(ctx: StepContext) -> Tensor:
+    """LeCam regularization, lambda * (E[relu(D(x) - a_F)^2] + E[relu(a_R - D(G(z)))^2]), ``[S]``.
+
+    a_R and a_F are moving averages of D's mean output on real and on generated samples, updated at
+    every critic step before the penalty is taken, with decay ``lecam_decay`` (0 for the first
+    ``lecam_start`` generator steps, so the averages start at the outputs themselves), as in the
+    authors' BigGAN code (google/lecam-gan: ``lecam_reg`` and ``ema_losses``, decay 0.99,
+    ``start_itr=1000``; lambda 0.3 for CIFAR-10). The averages are the variant's state: kept per
+    seed and member, checkpointed and restored exactly."""
+    state, run = ctx.state, ctx.run
+    assert state is not None
+    real_mean = ctx.d_real.detach().mean(-1)
+    fake_mean = ctx.d_fake.detach().mean(-1)
+    decay = run.lecam_decay
+    step = ctx.step if isinstance(ctx.step, Tensor) else torch.tensor(ctx.step, device=real_mean.device)
+    weight = torch.where(step < run.lecam_start, torch.ones_like(real_mean), 1.0 - torch.as_tensor(
+        decay, dtype=real_mean.dtype, device=real_mean.device).expand_as(real_mean))
+    state["ema_real"].lerp_(real_mean, weight)
+    state["ema_fake"].lerp_(fake_mean, weight)
+    reg = (torch.relu(ctx.d_real - state["ema_fake"].unsqueeze(-1)).square().mean(-1)
+           + torch.relu(state["ema_real"].unsqueeze(-1) - ctx.d_fake).square().mean(-1))
+    return run.lecam_weight * reg
+
+
+register_variant(Variant(
+    "lecam", "LeCam regularization: D's outputs on real data are pulled below the moving average of its outputs "
+             "on generated data and vice versa (lecam_weight, lecam_decay; averages start after lecam_start steps)",
+    "Tseng et al. 2021, 'Regularizing GANs under Limited Data' (lambda 0.3, decay 0.99, start 1000)",
+    settings=(Setting("lecam_weight", float, 0.3, "lambda, the weight of the LeCam penalty in D's loss",
+                      check=lambda v: None if v >= 0 else "must be >= 0", batchable=True),
+              Setting("lecam_decay", float, 0.99, "decay of the moving averages of D's outputs",
+                      check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)", batchable=True),
+              Setting("lecam_start", int, 1000, "generator steps before the averages start to average",
+                      check=lambda v: None if 0 <= v <= 10**9 else "must be in [0, 1e9]")),
+    state={"ema_real": 0.0, "ema_fake": 0.0},
+    d_penalty=lecam_penalty,
+))

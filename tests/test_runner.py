@@ -334,3 +334,32 @@ def test_the_progress_counts_members_and_the_memory_check_sees_them(tmp_path, mo
     assert progress.total == 4 * 2 * 2 * 3 and progress.cells == 2  # steps x settings x seeds, in 2 batched cells
     assert progress.started == [("ring8/bce (2 settings)", 6), ("ring8/bce (2 settings)", 6)]
     assert seen == [6, 6]
+
+
+@pytest.mark.slow
+def test_a_stateful_stabilizer_killed_or_interrupted_resumes_to_the_uninterrupted_results(tmp_path):
+    """LeCam keeps moving averages across steps: after kill -9 and after Ctrl-C the bench resumes
+    them from the checkpoint, and the numbers are those of an uninterrupted bench, bit for bit."""
+    def cmd(out):
+        return [*bench_cmd(out)[:7], "hinge", *bench_cmd(out)[8:], "--variants", "lecam", "--set", "lecam_start=50"]
+
+    killed = tmp_path / "killed"
+    run_dir = killed / "ring8" / "hinge-lecam"
+    for trigger, sig in ((run_dir / "seed-1" / "checkpoints" / "step-100.pt.sha256", signal.SIGKILL),
+                         (run_dir / "seed-1" / "checkpoints" / "step-300.pt.sha256", signal.SIGINT)):
+        proc = subprocess.Popen(cmd(killed), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        deadline = time.monotonic() + 300
+        while not trigger.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert trigger.exists(), proc.stderr.read().decode()[-2000:]
+        (os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig))
+        proc.wait(timeout=120)
+        assert not (run_dir / "seed-0" / "metrics.json").exists()
+    for out in (killed, tmp_path / "whole"):
+        done = subprocess.run(cmd(out), env=ENV, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+    pd.testing.assert_frame_equal(measured(killed), measured(tmp_path / "whole"), check_exact=True)
+    rel = "ring8/hinge-lecam/seed-0/trace.csv"
+    rows_a, rows_b = ((root / rel).read_text().splitlines() for root in (killed, tmp_path / "whole"))
+    assert [r.rsplit(",", 1)[0] for r in rows_a] == [r.rsplit(",", 1)[0] for r in rows_b]

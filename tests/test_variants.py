@@ -69,7 +69,7 @@ def test_clipped_gradient_norms_in_the_trace_never_exceed_the_threshold(tmp_path
     assert max(r["d_grad_norm"] for r in read_trace(free.run_dirs[0] / "trace.csv")) > 0.05
 
 
-@pytest.mark.parametrize("variant", ["sn", "r1", "clip-grad", "bn", "ttur", "ema", "sn+ttur", "r1+ema"])
+@pytest.mark.parametrize("variant", ["sn", "r1", "clip-grad", "bn", "ttur", "ema", "sn+ttur", "r1+ema", "lecam"])
 def test_a_batched_seed_with_a_variant_matches_the_seed_alone(tmp_path, variant, same_as_alone):
     steps = 15
     batch = trainer(tmp_path, variant, [4, 7, 9], "batch", steps=steps, r1_every=2 if "r1" in variant else 1)
@@ -145,3 +145,105 @@ def test_a_gradient_hook_changes_only_its_players_update(tmp_path):
     t.train()
     assert all(torch.equal(v, d0[k]) for k, v in t.D.state_dict().items())
     assert not all(torch.equal(v, g0[k]) for k, v in t.G.state_dict().items())
+
+
+# --- LeCam: a stabilizer with state -----------------------------------------------------------------
+def lecam_by_hand(d_real, d_fake, steps, weight=0.3, decay=0.99, start=1000):
+    """The authors' definition (google/lecam-gan ``lecam_reg``, ``ema_losses``) for one seed, in numpy:
+    per critic step, the averages take the batch means (decay 0 before ``start``), then the penalty."""
+    import numpy as np
+
+    ema_r = ema_f = 0.0
+    out = []
+    for step, real, fake in zip(steps, d_real, d_fake):
+        d = 0.0 if step < start else decay
+        ema_r = ema_r * d + float(np.mean(real)) * (1 - d)
+        ema_f = ema_f * d + float(np.mean(fake)) * (1 - d)
+        out.append(weight * (np.mean(np.maximum(real - ema_f, 0) ** 2) + np.mean(np.maximum(ema_r - fake, 0) ** 2)))
+    return out
+
+
+def test_lecam_equals_the_authors_definition_across_its_start_step():
+    from ganeval.spec import RunSpec
+    from ganeval.variants import StepContext, lecam_penalty
+
+    gen = torch.Generator().manual_seed(0)
+    steps = [0, 1, 2, 3, 4, 5]
+    d_real = [torch.randn(2, 16, generator=gen) + 1 for _ in steps]
+    d_fake = [torch.randn(2, 16, generator=gen) - 1 for _ in steps]
+    run = RunSpec.of({"benchmark": "ring8", "loss": "bce", "variant": "lecam", "lecam_weight": 0.3,
+                      "lecam_decay": 0.9, "lecam_start": 3})
+    state = {"ema_real": torch.zeros(2), "ema_fake": torch.zeros(2)}
+    ours = []
+    for step, real, fake in zip(steps, d_real, d_fake):
+        ctx = StepContext(run, step, 0, None, None, None, None, real, fake, None, state=state)
+        ours.append(lecam_penalty(ctx))
+    for seed in (0, 1):
+        expected = lecam_by_hand([r[seed].numpy() for r in d_real], [f[seed].numpy() for f in d_fake], steps,
+                                 0.3, 0.9, 3)
+        assert [float(o[seed]) for o in ours] == pytest.approx(expected, rel=1e-5)
+    assert VARIANTS.get("lecam").state == {"ema_real": 0.0, "ema_fake": 0.0}
+
+
+@pytest.mark.parametrize("stop", [25, 31])
+def test_a_stabilizer_with_state_resumes_bit_identically(tmp_path, stop):
+    """The state lives in the checkpoint: killed after the step-20 (or -30) checkpoint and resumed,
+    LeCam's averages continue as if nothing happened (they would restart at 0 if they were lost)."""
+    from ganeval.rundir import load_checkpoint
+
+    over = dict(steps=40, ckpt_every=10, lecam_start=5, lecam_decay=0.9)
+    full = trainer(tmp_path, "lecam", [0, 1], "full", **over)
+    full.train()
+    killed = trainer(tmp_path, "lecam", [0, 1], "resumed", **over)
+    killed.train(stop_at=stop)
+    resumed = trainer(tmp_path, "lecam", [0, 1], "resumed", **over)
+    assert resumed.resume() == stop // 10 * 10
+    assert not torch.equal(resumed.plugin_state["variant lecam"]["ema_real"], torch.zeros(2))
+    resumed.train()
+    for k in range(2):
+        a, b = (load_checkpoint(t.run_dirs[k], 40) for t in (full, resumed))
+        assert a["plugin_state"]["variant lecam"]["ema_real"].shape == (1,)
+        for net in ("G", "D"):
+            for key in a[net]:
+                assert torch.equal(a[net][key], b[net][key]), (net, key)
+        assert torch.equal(a["plugin_state"]["variant lecam"]["ema_fake"], b["plugin_state"]["variant lecam"]["ema_fake"])
+    lost = trainer(tmp_path, "lecam", [0, 1], "lost", **over)  # what losing the state would do: not the same
+    lost.train(stop_at=stop)
+    lost = trainer(tmp_path, "lecam", [0, 1], "lost", **over)
+    lost.resume()
+    for tensor in lost.plugin_state["variant lecam"].values():
+        tensor.zero_()
+    lost.train()
+    assert not torch.equal(load_checkpoint(lost.run_dirs[0], 40)["D"]["net.0.weight"],
+                           load_checkpoint(full.run_dirs[0], 40)["D"]["net.0.weight"])
+
+
+def test_a_plugins_own_state_reaches_its_hooks_and_its_loss(tmp_path):
+    """A loss and a stabilizer of one's own, each with state, through the public interface only."""
+    import ganeval
+
+    seen = {}
+
+    def counting_d(real, fake, state):
+        state["calls"].add_(1)
+        return torch.nn.functional.softplus(-real).mean(-1) + torch.nn.functional.softplus(fake).mean(-1)
+
+    def counting_g(fake, real, state):
+        return torch.nn.functional.softplus(-fake).mean(-1)
+
+    def hook(ctx):
+        ctx.state["sum"].add_(ctx.d_fake.detach().mean(-1, keepdim=True))
+        seen["shape"] = tuple(ctx.state["sum"].shape)
+        return torch.zeros_like(ctx.state["sum"][:, 0])
+
+    if "state-test" not in ganeval.losses.LOSSES:
+        ganeval.register_loss(ganeval.Loss("state-test", "bce counting its D calls", "", counting_d, counting_g,
+                                           state={"calls": 0.0}))
+        register_variant(Variant("state-test", "sums D's fake outputs", state={"sum": torch.zeros(3)},
+                                 d_penalty=hook))
+    t = trainer(tmp_path, "state-test", [0, 1], "s", loss="state-test", steps=4, n_critic=2)
+    t.train()
+    assert torch.equal(t.plugin_state["loss"]["calls"], torch.tensor([8.0, 8.0]))
+    assert seen["shape"] == (2, 3)
+    with pytest.raises(TypeError, match="initial number or tensor"):
+        register_variant(Variant("state-test-bad", "x", state={"n": "zero"}, d_penalty=hook))

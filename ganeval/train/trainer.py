@@ -88,6 +88,14 @@ def _stack_states(states: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _initial_state(value: Any, members: int, device: torch.device) -> torch.Tensor:
+    """A declared state's initial value for every member: ``[S]`` from a number, ``[S, *shape]`` from
+    a tensor of that shape (float32 unless the tensor says otherwise)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(device).unsqueeze(0).repeat(members, *([1] * value.dim())).contiguous()
+    return torch.full((members,), float(value), dtype=torch.float32, device=device)
+
+
 class CellTrainer:
     """Trains the members of one cell: member k is seed ``seeds[k]`` under settings ``run`` (one
     RunSpec for all) or ``run[k]`` (a study's members, equal but for batchable settings);
@@ -132,8 +140,14 @@ class CellTrainer:
         # stabilizers that add behaviour (a plugin's penalty or gradient hook), in the variant's order
         self.hooks = [v for v in parse_variant(run.variant) if v.has_hooks]
         self.ctx_run = MemberRun(run, self.members) if self.members.varying else run
+        # state a loss or stabilizer keeps across steps, one tensor [S, ...] per name, by entry
+        self.plugin_state = {key: {name: _initial_state(value, self.S, self.device) for name, value in entry.state.items()}
+                             for key, entry in (("loss", self.loss), *((f"variant {v.name}", v) for v in self.hooks))
+                             if entry.state}
         # a loss's own settings reach its functions as keywords (losses stay pure functions)
         self.loss_kwargs = {s.name: self.members.get(s.name) for s in self.loss.settings}
+        if "loss" in self.plugin_state:
+            self.loss_kwargs["state"] = self.plugin_state["loss"]
         self.G_ema: nn.Module | None = None
         if run.ema_beta > 0:  # the averaged G starts as a copy of G and is what gets evaluated
             self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
@@ -209,10 +223,12 @@ class CellTrainer:
                 if self.hooks else None
             for v in self.hooks:
                 if v.d_penalty is not None:
+                    ctx.state = self.plugin_state.get(f"variant {v.name}")
                     penalty = penalty + self._per_seed(v.d_penalty(ctx), f"variant {v.name}: d_penalty")
             grads = torch.autograd.grad((d_loss + penalty).sum(), self.d_params)
             for v in self.hooks:
                 if v.d_grads is not None:
+                    ctx.state = self.plugin_state.get(f"variant {v.name}")
                     grads = tuple(v.d_grads(ctx, grads))
             if record and k == run.n_critic - 1:  # the weights the traced gradients were taken at
                 d_norm = self.stats.param_norm(self.d_params)
@@ -263,10 +279,12 @@ class CellTrainer:
         total = g_loss
         for v in self.hooks:
             if v.g_penalty is not None:
+                ctx.state = self.plugin_state.get(f"variant {v.name}")
                 total = total + self._per_seed(v.g_penalty(ctx), f"variant {v.name}: g_penalty")
         grads = torch.autograd.grad(total.sum(), self.g_params)
         for v in self.hooks:
             if v.g_grads is not None:
+                ctx.state = self.plugin_state.get(f"variant {v.name}")
                 grads = tuple(v.g_grads(ctx, grads))
         return g_fake, g_loss, grads
 
@@ -293,6 +311,7 @@ class CellTrainer:
             "opt_G": _slice_state(self.opt_g.state_dict(), k, self.S),
             "opt_D": _slice_state(self.opt_d.state_dict(), k, self.S),
             "trace_state": _slice_state(self.stats.state_dict(), k, self.S),
+            **({"plugin_state": _slice_state(self.plugin_state, k, self.S)} if self.plugin_state else {}),
             **({"G_ema": _slice_state(self.G_ema.state_dict(), k, self.S)} if self.G_ema is not None else {}),
         }
 
@@ -308,6 +327,13 @@ class CellTrainer:
         self.stats.load_state_dict(_stack_states([p["trace_state"] for p in payloads]))
         if self.G_ema is not None:
             self.G_ema.load_state_dict(_stack_states([p["G_ema"] for p in payloads]))
+        if self.plugin_state:
+            saved = _stack_states([p.get("plugin_state", {}) for p in payloads])
+            for key, tensors in self.plugin_state.items():
+                for name, tensor in tensors.items():
+                    if name not in saved.get(key, {}):
+                        raise IntegrityError(f"the checkpoint holds no state {name!r} of {key} (saved by other code?)")
+                    tensor.copy_(saved[key][name])  # in place: the step (and a CUDA graph) holds these tensors
         self.step = int(payloads[0]["step"])
         self.elapsed = max(float(p["elapsed"]) for p in payloads)
 

@@ -185,3 +185,13 @@ def test_the_slice_of_a_per_member_hyperparameter_is_that_members_float():
                                "betas": (torch.tensor([0.5, 0.0], dtype=torch.float64), 0.999), "eps": 1e-8}],
              "state": {}}
     assert _slice_state(state, 1, 2)["param_groups"] == [{"lr": 1e-3, "betas": (0.0, 0.999), "eps": 1e-8}]
+
+
+def test_lecam_weights_and_decays_batch_as_members_like_each_alone(tmp_path):
+    spec = BenchSpec(benchmarks=["ring8"], losses=["hinge"], variants=["lecam"], seeds=[3],
+                     sweep={"lecam_weight": [0.1, 3.0], "lecam_decay": [0.5, 0.99]})
+    spec.run.update({**SMALL, "lecam_start": 4})
+    runs = spec.validate().runs()
+    assert group_runs(runs) == [[0, 1, 2, 3]]
+    cell = assert_members_train_alone(tmp_path, runs, seeds=(3,))
+    assert {"lecam_weight", "lecam_decay"} <= cell.members.varying
