@@ -56,7 +56,7 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
           batch_size: int | None = None, device: str | None = None, inception_weights: str | Path | None = None,
           plugins: Sequence[str] = (), sweep: Sequence[str] | Mapping[str, Sequence[Any]] = (),
           search: Sequence[str] | Mapping[str, str] = (), trials: int | None = None, search_seed: int | None = None,
-          out: str | Path | None = None, resume: bool = True, report: bool = True,
+          success: Mapping[str, Mapping[str, Any]] | None = None, out: str | Path | None = None, resume: bool = True, report: bool = True,
           executor: str = "local", address: str | None = None, progress=None) -> BenchResult:
     """Train every (benchmark, loss, variant) cell over seeds, evaluate, write ``results.csv`` (and
     ``report.md``). Defaults: ring8 and grid25, bce, wgan-gp and hinge, 3 seeds.
@@ -67,7 +67,9 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
     ... ``sweep``: a hyperparameter grid, ``{"lr_d": [1e-4, 1e-3], "lr_d+lr_g": [...]}`` or
     ``["lr_d=1e-4,1e-3"]`` as on the command line; ``search``: a random search, ``{"lr_d":
     "1e-5:1e-2:log"}`` or ``["lr_d=1e-5:1e-2:log"]``, with ``trials`` settings drawn from a Sobol
-    sequence seeded by ``search_seed`` (a search inside each grid point when both are given). Every
+    sequence seeded by ``search_seed`` (a search inside each grid point when both are given);
+    ``success``: what a successful seed-run is, per benchmark (``{"ring8": {"modes_covered": ">= 7"}}``),
+    for the study's success rates. Every
     cell trains every setting over the seeds; settings that leave the step's structure alone
     (learning rates, betas, penalty weights, ...) train as members of one batched model.
     ``out``: the bench folder (default: the bench whose ``spec.toml`` ``spec`` is, else
@@ -86,7 +88,7 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
         if seeds is not None else None,
         device=device, sets=sets, set_pairs=set_pairs, steps=steps, batch_size=batch_size,
         inception_weights=Path(inception_weights) if inception_weights is not None else None, plugins=plugins,
-        sweep=sweep, search=search, trials=trials, search_seed=search_seed)
+        sweep=sweep, search=search, trials=trials, search_seed=search_seed, success=success)
     out_dir = Path(out) if out is not None else bench_out_dir(resolved, Path(spec) if spec is not None else None)
     outcome = run_bench(resolved, out_dir, resume=resume, progress=progress, executor=executor, address=address)
     frame = collect(out_dir)

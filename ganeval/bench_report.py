@@ -240,6 +240,28 @@ def settings_table(bench_dirs: Sequence[Path], frame: pd.DataFrame, specs: dict[
     return markdown_table(head, rows) if rows else ""
 
 
+def study_section(bench_dir: Path, frame: pd.DataFrame, spec: dict, report_dir: Path, figures: bool = True
+                  ) -> list[str]:
+    """The study section of a bench with a sweep or search, and its ``study.csv``, from the files
+    alone: success rates under the spec's ``[success]`` criteria (or the defaults), best settings,
+    probability of improvement, IQM and profiles, and one sentence per benchmark."""
+    from ganeval.errors import GanevalError
+    from ganeval.results import setting_keys
+    from ganeval.study import parse_success
+    from ganeval.study_report import study_markdown, write_study_csv
+
+    if not (spec.get("sweep") or spec.get("search")) or frame.empty:
+        return []
+    rows = frame.drop(columns=[c for c in ("_root", "bench") if c in frame.columns])
+    keys = setting_keys(rows)
+    try:
+        criteria = parse_success(spec.get("success") or {})
+        write_study_csv(rows, Path(bench_dir) / rundir.STUDY_FILE, keys, criteria)
+        return [study_markdown(rows, report_dir, keys, criteria=criteria, figures=figures), ""]
+    except GanevalError as exc:
+        return ["## Study: robustness over settings", "", f"No study statistics: {exc}.", ""]
+
+
 def study_text(spec: dict) -> str:
     """The ``study`` line of a bench's header: what its sweep and search vary (from ``spec.toml``)."""
     from ganeval.sweep import value_text
@@ -386,6 +408,8 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
                     made.append(f"![{benchmark}: {caption}]({rel})")
             if made:
                 lines += ["### Figures", ""] + [x for m in made for x in (m, "")]
+    if len(dirs) == 1:
+        lines += study_section(dirs[0], frame, specs[dirs[0]], output.parent, figures)
     table = settings_table(dirs, frame, specs) if not frame.empty else ""
     if table:
         lines += ["## Settings", "", "Resolved per cell (`spec.toml`); every other setting is in each run's `config.json`.",

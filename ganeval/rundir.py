@@ -4,7 +4,7 @@ Stages talk to each other only through these folders (training writes, evaluatio
 writes, aggregation, report and check read), so this module is the one place that knows::
 
     BENCH/
-      spec.toml  env.json  results.csv  report.md  figures/  .ganeval.lock
+      spec.toml  env.json  results.csv  report.md  figures/  .ganeval.lock  [study.csv]
       <benchmark>/<loss>[-<variant>]/seed-<k>/
          config.json  trace.csv  layers.json  events.json  samples.png  samples.pt  metrics.json
          checkpoints/step-<n>.pt (+ .sha256)   eval/step-<n>.json
@@ -44,6 +44,8 @@ CUSTOM_BENCHMARK = "custom"
 SPEC_FILE = "spec.toml"
 ENV_FILE = "env.json"
 RESULTS_FILE = "results.csv"
+#: a study's statistics (a bench with a sweep or search), one row per benchmark x loss x variant
+STUDY_FILE = "study.csv"
 REPORT_FILE = "report.md"
 FIGURES_DIR = "figures"
 LOCK_FILE = ".ganeval.lock"

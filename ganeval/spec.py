@@ -503,6 +503,9 @@ class BenchSpec:
     #: setting that applies to it, over the seeds (:meth:`runs`)
     sweep: dict[str, list[Any]] = field(default_factory=dict)
     search: dict[str, Any] = field(default_factory=dict)
+    #: what counts as a successful seed-run, per benchmark (``[success.ring8] modes_covered = ">= 7"``):
+    #: the study report's success rates and a study's baseline read it (defaults: ``study.DEFAULT_SUCCESS``)
+    success: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def validate(self, names: bool = True) -> BenchSpec:
         """Check every value. ``names=False`` reads a recorded spec whose plugins are not loaded
@@ -556,6 +559,10 @@ class BenchSpec:
             for k, value in values.items():
                 values[k] = check_run_value(k, value, f"[cell.{key!r}]")
         self.runs()  # the study's values, and that each swept key is a setting of some cell
+        if self.success:
+            from ganeval.study import parse_success
+
+            parse_success(self.success, "[success]")
         return self
 
     def cells(self) -> list[RunSpec]:
@@ -649,6 +656,8 @@ class BenchSpec:
             doc["sweep"] = self.sweep
         if self.search:
             doc["search"] = self.search
+        if self.success:
+            doc["success"] = self.success
         doc["cell"] = {}
         for run in self.cells():
             values = run.to_dict()
@@ -659,7 +668,7 @@ class BenchSpec:
 
 
 _TOP_KEYS = {"spec_version", "benchmarks", "losses", "variants", "seeds", "device", "batch_seeds",
-             "benchmark", "loss", "variant", "cell", "plugins", "plugin_sha256", "sweep", "search"}
+             "benchmark", "loss", "variant", "cell", "plugins", "plugin_sha256", "sweep", "search", "success"}
 
 
 def load_spec(path: Path) -> BenchSpec:
@@ -766,7 +775,7 @@ def spec_from_dict(doc: dict[str, Any], where: str = "spec", names: bool = True)
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise SpecError(f"{where}: 'plugin_sha256' must be a table of file hashes")
             spec.plugin_sha256 = dict(value)
-        elif key in ("sweep", "search"):
+        elif key in ("sweep", "search", "success"):
             if not isinstance(value, dict):
                 raise SpecError(f"{where}: [{key}] must be a table, got {value!r}")
             setattr(spec, key, dict(value))
@@ -796,7 +805,7 @@ def build_spec(*, spec_file: Path | None = None, protocol: str | None = None, lo
                inception_weights: Path | None = None, plugins: list[str] | tuple[str, ...] = (),
                sweep: Sequence[str] | Mapping[str, Sequence[Any]] = (),
                search: Sequence[str] | Mapping[str, str] = (), trials: int | None = None,
-               search_seed: int | None = None) -> BenchSpec:
+               search_seed: int | None = None, success: Mapping[str, Mapping[str, Any]] | None = None) -> BenchSpec:
     """The bench a command asks for: a spec file or a shipped protocol (or the defaults), then the
     named arguments on top. Arguments beat every table of the spec file, so they are applied at
     the most specific level too. ``plugins`` (files or module names) are loaded and recorded, and
@@ -833,6 +842,10 @@ def build_spec(*, spec_file: Path | None = None, protocol: str | None = None, lo
         cli_run["extractor"] = "inception-v3-compat"
         cli_run["extractor_weights"] = str(inception_weights)
     _apply_study(spec, sweep, search, trials, search_seed)
+    if success is not None:
+        if not isinstance(success, Mapping):
+            raise SpecError(f"success: expected {{benchmark: {{metric: condition}}}}, got {success!r}")
+        spec.success = {**spec.success, **{str(b): dict(c) if isinstance(c, Mapping) else c for b, c in success.items()}}
     spec.validate()
     spec.run.update(cli_run)
     for table in (spec.benchmark_overrides, spec.loss_overrides, spec.variant_overrides, spec.cell_overrides):

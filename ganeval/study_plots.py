@@ -174,9 +174,10 @@ def profile_figure(frame: pd.DataFrame, path: Path, metric: str = "modes_covered
     if prof.empty:
         return False
     fig, ax = plt.subplots(figsize=(5.4, 3.8))
+    runs = study._cell_names(frame).value_counts()
     for (loss, variant), part in prof.groupby(["loss", "variant"], sort=False):
         name = loss if str(variant) in ("none", "", "nan") else f"{loss}+{variant}"
-        line, = ax.plot(part.tau, part.fraction, label=name, lw=1.5)
+        line, = ax.plot(part.tau, part.fraction, label=f"{name} ({int(runs.get(name, 0))} runs)", lw=1.5)
         ax.fill_between(part.tau, part.low, part.high, color=line.get_color(), alpha=0.15, lw=0)
     benches = ", ".join(sorted(frame["benchmark"].unique()))
     ax.set_xlabel(f"tau (normalised {metric}: {_norm_text(metric)})")

@@ -24,13 +24,64 @@ log = logging.getLogger(__name__)
 __all__ = ["study_markdown", "write_study_csv"]
 
 
+#: The bootstrap of a bench's study section and ``study.csv``: resamples and seed, recorded in both,
+#: so every interval can be recomputed.
+N_BOOT = 2000
+SEED = 0
+
+
 def write_study_csv(frame: pd.DataFrame, path: Path, keys: Sequence[str] | None = None,
-                    criteria: Mapping[str, study.SuccessCriterion] | None = None, n_boot: int = 2000,
-                    seed: int = 0) -> pd.DataFrame:
-    """``study_table`` written atomically to ``path`` (``study.csv``); returns the table."""
-    table = study.study_table(frame, keys, criteria=criteria, n_boot=n_boot, seed=seed)
+                    criteria: Mapping[str, study.SuccessCriterion] | None = None, n_boot: int = N_BOOT,
+                    seed: int = SEED, level: float = 0.95) -> pd.DataFrame:
+    """``study_table`` written atomically to ``path`` (``study.csv``), with the bootstrap's resamples,
+    seed and level in its last columns; returns the table."""
+    table = study.study_table(frame, keys, criteria=criteria, level=level, n_boot=n_boot, seed=seed)
+    table = table.assign(level=level, bootstrap_resamples=n_boot, bootstrap_seed=seed)
     fileio.write_text(Path(path), table.to_csv(index=False, float_format="%.6g"))
     return table
+
+
+def study_sentences(frame: pd.DataFrame, table: pd.DataFrame, keys: Sequence[str], metric: str = "modes_covered",
+                    level: float = 0.95, n_boot: int = N_BOOT, seed: int = SEED) -> list[str]:
+    """One sentence per benchmark a reader can act on, derived from ``table`` (``study_table``) and
+    the runs: how many settings each loss works at, and whether the runs can tell the two losses
+    with the most working settings apart on ``metric`` (a probability of improvement whose
+    interval holds 0.5 is said to be undecided, never a win)."""
+    out = []
+    conf = f"{100 * level:.0f} %"
+    scored = study.score_failed_seeds(frame)
+    sign = 1.0 if study._direction(metric) == "higher" else -1.0
+    names = study._cell_names(scored)
+    for bench, rows in table.groupby("benchmark", sort=False):
+        rows = rows.assign(cell_name=[_cell(r) for r in rows.itertuples()])
+        ranked = rows.sort_values(["working_settings", "success_rate"], ascending=False, kind="stable")
+        counts = ", ".join(f"{r.cell_name} at {r.working_settings}" for r in ranked.itertuples())
+        total = int(rows["settings"].max())
+        text = (f"**{bench}**: of {total} setting{'s' if total != 1 else ''}, the losses work (at least half "
+                f"the seeds succeed) at: {counts}.")
+        if len(ranked) >= 2 and metric in scored.columns:
+            a, b = ranked.iloc[0], ranked.iloc[1]
+            here = scored["benchmark"] == bench
+            xa = sign * pd.to_numeric(scored.loc[here & (names == _name_of(a)), metric], errors="coerce")
+            xb = sign * pd.to_numeric(scored.loc[here & (names == _name_of(b)), metric], errors="coerce")
+            xa, xb = xa.dropna().to_numpy(), xb.dropna().to_numpy()
+            if len(xa) and len(xb):
+                p, lo, hi = study.probability_of_improvement(xa, xb, level, n_boot, seed)
+                stat = (f"P({a.cell_name} > {b.cell_name}) = {p:.2f} [{_num(lo, '.2f')}, {_num(hi, '.2f')}] on {metric} "
+                        f"over {len(xa)} and {len(xb)} runs")
+                if lo > 0.5:
+                    text += f" {a.cell_name} does better than {b.cell_name}: {stat}."
+                elif hi < 0.5:
+                    text += f" Yet on {metric} {b.cell_name} does better than {a.cell_name}: {stat}."
+                else:
+                    text += (f" The runs cannot tell {a.cell_name} from {b.cell_name} on {metric}: {stat}, an interval "
+                             f"that holds 0.5 ({conf}).")
+        out.append(text)
+    return out
+
+
+def _name_of(row) -> str:
+    return row.loss if str(row.variant) in ("none", "", "nan") else f"{row.loss}+{row.variant}"
 
 
 def _pct(x: float) -> str:
@@ -56,7 +107,10 @@ def study_markdown(frame: pd.DataFrame, report_dir: Path | None = None, keys: Se
     out = ["## Study: robustness over settings", ""]
     swept = ", ".join(f"`{k}` ({frame[k].nunique()} values)" for k in keys) or "none"
     out.append(f"Swept: {swept}. Every statistic pools the settings and seeds of a cell; a failed run "
-               "counts as its metric's worst value and never as a success.")
+               f"counts as its metric's worst value and never as a success. Intervals: {n_boot:,} bootstrap "
+               f"resamples, seed {seed} (also in `study.csv`).")
+    out.append("")
+    out += [f"- {sentence}" for sentence in study_sentences(frame, table, keys, metric, level, n_boot, seed)]
     out.append("")
     # success rates
     out.append(f"### Success rate over settings × seeds ({conf} Wilson interval)")
@@ -110,8 +164,10 @@ def study_markdown(frame: pd.DataFrame, report_dir: Path | None = None, keys: Se
             rows.append(row)
         out.append(f"### Probability of improvement on {metric} ({direction} is better)")
         out.append("")
+        runs = study._cell_names(frame).value_counts()
         out.append(f"P(row > column) + ½ P(tie) over every pair of runs (settings × seeds), mean over the benchmarks "
-                   f"both were run on; {conf} stratified bootstrap interval. 0.5 = no difference.")
+                   f"both were run on; {conf} stratified bootstrap interval. 0.5 = no difference. Runs per loss: "
+                   + ", ".join(f"{name} {int(runs.get(name, 0))}" for name in names) + ".")
         out.append("")
         out.append(markdown_table(["row over column"] + names, rows))
         out.append("")
