@@ -332,3 +332,25 @@ def test_a_total_collapse_fails_whenever_the_test_shows_it(metric):
         assert (v.verdict == "worse") == (v.p_value < level), (base, v)
         flagged += v.verdict == "worse"
     assert 30 < flagged < 300  # both outcomes occur: the test, not the tolerance, decides
+
+
+def test_metrics_json_holding_integers_is_checked(collapse, tmp_path, capsys):
+    """A metrics.json holding ``7`` rather than ``7.0`` (a user's own script writing it, or any JSON
+    writer that drops the ``.0``) makes pandas build integer columns; baseline init and check crashed
+    on them under pandas 3 (``TypeError: Invalid value '[]' for dtype 'int64'``)."""
+    bench = tmp_path / "ints"
+    shutil.copytree(collapse / "base", bench)
+    rewritten = 0
+    for path in bench.rglob("metrics.json"):
+        doc = json.loads(path.read_text())
+        doc["metrics"] = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in doc["metrics"].items()}
+        rewritten += isinstance(doc["metrics"]["modes_covered"], int)
+        path.write_text(json.dumps(doc))
+    assert rewritten == 6 and '"modes_covered": 7,' in (bench / "ring8/mygan/seed-3/metrics.json").read_text()
+    assert main(["baseline", "init", str(bench), "-o", str(tmp_path / "b.json")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["metrics"]["ring8/mygan/modes_covered"]["values"] == [
+        0.0, 6.0, 7.0, 7.0, 7.0, 8.0]
+    capsys.readouterr()
+    assert main(["check", str(bench), "--baseline", str(tmp_path / "b.json")]) == 0
+    assert main(["check", str(collapse / "collapsed"), "--baseline", str(tmp_path / "b.json")]) == 1
+    assert main(["report", str(bench)]) == 0
