@@ -244,7 +244,8 @@ def check(bench_dir: str | Path, *, baseline: str | Path, alpha: float = 0.05, t
     """Compare a bench with a baseline file: a tracked metric regresses when it got worse beyond its
     tolerance and a test across seeds (Bonferroni over the tracked metrics at ``alpha``) says seed
     noise is an unlikely explanation. ``tolerances``: ``METRIC=VALUE[%]`` overrides for this check."""
-    from ganeval.regression import apply_tolerances, load_baseline, parse_tolerances, settings_warnings
+    from ganeval.regression import (apply_tolerances, guard_warnings, load_baseline, parse_tolerances,
+                                    settings_warnings)
     from ganeval.regression import check as run_check
     from ganeval.rundir import check_bench_dir, require_readable, spec_warning
 
@@ -256,4 +257,5 @@ def check(bench_dir: str | Path, *, baseline: str | Path, alpha: float = 0.05, t
     warning = spec_warning(bench_dir)
     base = apply_tolerances(load_baseline(Path(baseline)), parse_tolerances(list(tolerances)))
     warnings = ([warning] if warning else []) + settings_warnings(base, bench_dir)
-    return CheckResult(run_check(bench_dir, base, alpha), alpha, warnings)
+    verdicts = run_check(bench_dir, base, alpha)
+    return CheckResult(verdicts, alpha, warnings + guard_warnings(base, alpha, verdicts))

@@ -15,7 +15,9 @@ more event per seed, a decade of gradient spread). The ``spread`` kind is still 
 baselines. The test depends on what one seed's value is (``kind`` in :mod:`ganeval.metrics.catalog`):
 
 - **continuous** (modes covered, high-quality rate, KL, FID, ...): the mean over seeds, with a
-  one-sided Welch t-test (unequal spreads; seed counts may differ).
+  one-sided Welch t-test (unequal spreads; seed counts may differ). Where a side holds an infinitely
+  bad value (a failed seed's FID), means and spreads say nothing, and the test is Fisher's exact
+  test on the number of such seeds.
 - **binary** (``diverged``: 0 or 1 per seed): the number of seeds with the outcome, with a one-sided
   Fisher exact test on the 2x2 table of seeds. A t-test on 0/1 values against a baseline with no
   diverged seed has zero variance on one side and reports p ~ 0.1 for two seeds in three: it is
@@ -23,17 +25,29 @@ baselines. The test depends on what one seed's value is (``kind`` in :mod:`ganev
 - **count** (``n_events``: events per seed): total events now vs in the baseline, with an exact
   test of two Poisson rates (conditional binomial: given the total, events now follow
   Binomial(total, seeds now / all seeds) when the rate per seed is unchanged).
-- For binary and count metrics, **a baseline without any occurrence** cannot say what noise looks
-  like, and any rise beyond the tolerance fails (the test's p is still reported).
+
+**The stated level holds for every verdict.** Each test runs at the Bonferroni level, and a
+baseline without any occurrence gets no exception: an earlier rule failed any rise beyond the
+tolerance from a zero baseline whatever the test said, and with nothing changed (new seeds, same
+code) it failed a 20 %-per-seed divergence rate in 5.3 % of checks at 3 seeds and 8.6 % at 5, up
+to 24 times the per-metric level. The exact tests are conditional and so never exceed their level
+at any true rate; the price is that a few seeds cannot show some changes at all (at 3 seeds against
+3, even every seed diverging gives Fisher p = 0.05), and such metrics are named as *cannot be
+guarded* (:func:`guard_warnings`) instead of passing in silence. The one verdict without a level is
+a side with a single seed (or no spread on either side): no test is possible, and the tolerance
+alone decides (the level shows as NaN).
 
 A seed that failed is a bad result, not a missing one: before any comparison, metrics it left
 undefined take their worst value (:func:`ganeval.results.score_failed_seeds`). A tracked metric
 missing on either side fails with a message, never passes silently.
 
-Power is stated, not hoped for: :func:`detectable` is the smallest worsening that is flagged at
-the bench's seed count with 80 % power (continuous: t-test minimum detectable effect from the
-baseline's seed spread; binary and count: the smallest count the exact test flags), never less
-than the tolerance; :func:`guard_warnings` names metrics that cannot be guarded at all.
+Power is stated, not hoped for: :func:`detectable` is the smallest worsening that the check flags
+with 80 % power, computed for the rule actually applied (moved beyond the tolerance *and* the test
+below its level), with the baseline's seed spread or rate taken as the truth and both the baseline's
+and the bench's seeds drawn anew (:func:`power`): for means, the Welch test's power integrated over
+the two sample variances (its degrees of freedom vary with them, so no single noncentral t is
+right at 3 seeds); for binary and count metrics, an exact sum over the outcomes. It is infinite
+where no worsening reaches 80 %.
 """
 
 from __future__ import annotations
@@ -317,12 +331,17 @@ def _quiet(fn, *args, **kwargs):
 
 
 def _p_value(base: list[float], now: list[float], direction: str) -> float:
-    """One-sided Welch t-test that ``now`` is worse than ``base``; NaN if it cannot be computed."""
+    """One-sided Welch t-test that ``now`` is worse than ``base``; NaN if it cannot be computed (a
+    side with one seed). Both sides without any spread: 0 if ``now`` is worse, else 1 (the limit of
+    the test as the spreads shrink; scipy returns NaN there)."""
     from scipy import stats
 
     b, n = _defined(base), _defined(now)
     if len(b) < 2 or len(n) < 2:
         return math.nan
+    if max(b) == min(b) and max(n) == min(n):
+        worse = n[0] < b[0] if direction == "higher" else n[0] > b[0]
+        return 0.0 if worse else 1.0
     alternative = "less" if direction == "higher" else "greater"
     return float(_quiet(stats.ttest_ind, n, b, equal_var=False, alternative=alternative).pvalue)
 
@@ -351,34 +370,152 @@ def _counts(values: list[float]) -> tuple[int, int]:
     return int(round(sum(v))), len(v)
 
 
-def _mde(std: float, n_base: int, n_now: int, level: float) -> float:
-    """Minimum detectable effect of the one-sided t-test at ``level`` with 80 % power."""
+def _infinitely_bad(values: list[float], direction: str) -> int:
+    """Seeds whose value is infinitely bad (a failed seed's FID or KID)."""
+    bad = -math.inf if direction == "higher" else math.inf
+    return sum(1 for v in _defined(values) if v == bad)
+
+
+# --- power: what the check can see -----------------------------------------------------------------
+#: quantile points per sample variance in the Welch power integral (64 x 64 pairs: the power is then
+#: within 0.001 of a million-draw simulation at 3 to 20 seeds)
+POWER_GRID = 64
+
+
+def _welch_power(shift: float, sigma: float, n_base: int, n_now: int, tol: float, level: float) -> float:
+    """P(flagged) when the bench's mean is worse than the baseline's by ``shift``: both sides normal
+    with standard deviation ``sigma``, flagged when the mean moved beyond ``tol`` and Welch's
+    one-sided p < ``level``.
+
+    The difference of means D ~ N(shift, sigma² (1/n_base + 1/n_now)) is independent of the two
+    sample variances, which set both the standard error and the Welch–Satterthwaite degrees of
+    freedom; Welch rejects when D > t(1 - level, df) · SE. So the power is the mean, over the joint
+    distribution of the two sample variances (a grid of their chi-square quantiles), of
+    P(D > max(tol, t · SE))."""
+    return float(_welch_power_curve(sigma, n_base, n_now, tol, level)(shift))
+
+
+def _welch_power_curve(sigma: float, n_base: int, n_now: int, tol: float, level: float):
+    import numpy as np
     from scipy import stats
 
-    df = n_base + n_now - 2
-    return float((stats.t.ppf(1 - level, df) + stats.t.ppf(POWER, df)) * std * math.sqrt(1 / n_base + 1 / n_now))
+    u = (np.arange(POWER_GRID) + 0.5) / POWER_GRID
+    a = (stats.chi2.ppf(u, n_base - 1) / (n_base - 1))[:, None] / n_base  # S_base² / (sigma² n_base)
+    b = (stats.chi2.ppf(u, n_now - 1) / (n_now - 1))[None, :] / n_now
+    df = (a + b) ** 2 / (a ** 2 / (n_base - 1) + b ** 2 / (n_now - 1))
+    threshold = np.maximum(tol, stats.t.ppf(1 - level, df) * sigma * np.sqrt(a + b)).ravel()
+    spread = sigma * math.sqrt(1 / n_base + 1 / n_now)
+    return lambda shift: float(stats.norm.cdf((shift - threshold) / spread).mean())
+
+
+def _first_flagged(kind: str, k_base: int, n_base: int, n_now: int, tol: float, level: float) -> float:
+    """The smallest count now that the check flags against ``k_base`` in the baseline (flagging is
+    monotone in it); inf if none (binary: none up to every seed)."""
+    import numpy as np
+    from scipy import stats
+
+    top = n_now if kind == "binary" else max(64, 4 * (k_base + 1) * n_now)
+    while True:
+        k = np.arange(top + 1)
+        rise = k / n_now - k_base / n_base > tol
+        if kind == "binary":  # hypergeometric tail: P(X >= k) of k + k_base outcomes among all seeds
+            p = stats.hypergeom.sf(k - 1, n_base + n_now, k + k_base, n_now)
+        else:  # binomial tail given the total (poisson_p)
+            p = np.where(k + k_base > 0, stats.binom.sf(k - 1, k + k_base, n_now / (n_now + n_base)), 1.0)
+        hit = np.flatnonzero(rise & (p < level))
+        if hit.size:
+            return float(hit[0])
+        if kind == "binary" or top > 10 ** 7:
+            return math.inf
+        top *= 4
+
+
+def _discrete_power_curve(kind: str, rate: float, n_base: int, n_now: int, tol: float, level: float):
+    """``rate_now -> P(flagged)`` with the baseline's seeds drawn at ``rate`` per seed (binomial for
+    binary, Poisson for count) and the bench's at ``rate_now``: an exact sum over the outcomes."""
+    import numpy as np
+    from scipy import stats
+
+    if kind == "binary":
+        k_base = np.arange(n_base + 1)
+        p_base = stats.binom.pmf(k_base, n_base, rate)
+    else:
+        top = int(stats.poisson.ppf(1 - 1e-12, n_base * rate)) if rate > 0 else 0
+        k_base = np.arange(top + 1)
+        p_base = stats.poisson.pmf(k_base, n_base * rate)
+    first = np.array([_first_flagged(kind, int(k), n_base, n_now, tol, level) for k in k_base])
+    finite = np.isfinite(first)
+
+    def curve(rate_now: float) -> float:
+        if kind == "binary":
+            tail = stats.binom.sf(first[finite] - 1, n_now, min(rate_now, 1.0))
+        else:
+            tail = stats.poisson.sf(first[finite] - 1, n_now * rate_now)
+        return float((p_base[finite] * tail).sum())
+
+    return curve
+
+
+def power(kind: str, base: list[float], n_now: int, tol: float, level: float, worse_by: float) -> float:
+    """P(the check flags the metric) at ``n_now`` seeds when the truth got worse by ``worse_by``
+    (a mean, or a fraction or rate per seed), the baseline's seed spread or rate taken as the truth
+    and the baseline's ``len(base)`` seeds drawn anew as well (see the module docstring). NaN where
+    no test is possible (a side with one seed)."""
+    if kind == "continuous":
+        _, std, n_base = _stats(base)
+        if n_base < 2 or n_now < 2 or not math.isfinite(std):
+            return math.nan
+        if std == 0:
+            return 1.0 if worse_by > tol else 0.0
+        return _welch_power(worse_by, std, n_base, n_now, tol, level)
+    k_base, n_base = _counts(base)
+    if n_base == 0 or n_now == 0:
+        return math.nan
+    rate = k_base / n_base
+    return _discrete_power_curve(kind, rate, n_base, n_now, tol, level)(rate + worse_by)
 
 
 def detectable(kind: str, base: list[float], n_now: int, tol: float, level: float) -> float:
     """The smallest worsening (in the metric's units: a mean, or a fraction or rate per seed) that
-    the check flags at ``n_now`` seeds: with 80 % power for a continuous metric (from the baseline's
-    seed spread), for certain for binary and count metrics (the smallest flagged count).
-    Never below the tolerance; inf where nothing can be flagged."""
+    the check flags with 80 % power at ``n_now`` seeds (:func:`power`). Infinite where no worsening
+    reaches it (a binary metric at few seeds: even every seed failing); the tolerance itself where no
+    test is possible (one seed on a side) or the baseline has no spread, since the tolerance alone
+    then decides; NaN where the baseline holds an infinitely bad value (no spread to plan with)."""
     if kind == "continuous":
-        _, std, n_base = _stats(base)
-        if n_base < 2 or n_now < 2 or not math.isfinite(std):
-            return tol  # no test possible: the tolerance alone decides
-        return max(tol, _mde(std, n_base, n_now, level))
+        mean, std, n_base = _stats(base)
+        return _detectable_shift(std, n_base, n_now, tol, level) if math.isfinite(mean) else math.nan
     k_base, n_base = _counts(base)
     if n_base == 0 or n_now == 0:
         return math.inf
-    test = fisher_p if kind == "binary" else poisson_p
-    top = n_now if kind == "binary" else max(10 * (k_base + 1) * n_now, 50)
-    for k in range(top + 1):
-        rise = k / n_now - k_base / n_base
-        if rise > tol and (k_base == 0 or test(k, n_now, k_base, n_base) < level):
-            return rise
-    return math.inf
+    return _detectable_rise(kind, k_base / n_base, n_base, n_now, tol, level)
+
+
+def _detectable_shift(std: float, n_base: int, n_now: int, tol: float, level: float) -> float:
+    """:func:`detectable` of a mean whose seeds spread by ``std``."""
+    from scipy import optimize
+
+    if n_base < 2 or n_now < 2 or not std > 0:
+        return tol
+    curve = _welch_power_curve(std, n_base, n_now, tol, level)
+    top = tol + std
+    while curve(top) < POWER:
+        top = tol + 2 * (top - tol)
+    return float(optimize.brentq(lambda d: curve(d) - POWER, tol, top, xtol=1e-9 * top, rtol=1e-10))
+
+
+def _detectable_rise(kind: str, rate: float, n_base: int, n_now: int, tol: float, level: float) -> float:
+    """:func:`detectable` of a binary or count metric at ``rate`` per seed in the baseline."""
+    from scipy import optimize
+
+    curve = _discrete_power_curve(kind, rate, n_base, n_now, tol, level)
+    if kind == "binary":
+        if rate >= 1 or curve(1.0) < POWER:
+            return math.inf
+        return float(optimize.brentq(lambda r: curve(r) - POWER, rate, 1.0, xtol=1e-12)) - rate
+    top = max(2 * rate, rate + tol + 1.0)
+    while curve(top) < POWER:
+        top = rate + 2 * (top - rate)
+    return float(optimize.brentq(lambda r: curve(r) - POWER, rate, top, xtol=1e-12)) - rate
 
 
 @dataclass
@@ -392,7 +529,10 @@ class Verdict:
     verdict: str  # ok | better | worse | missing
     message: str
     test: str = ""
-    detectable: float = math.nan  # the smallest worsening this check flags (see detectable())
+    detectable: float = math.nan  # the smallest worsening this check flags with 80 % power (detectable())
+    level: float = math.nan  # the level the test's p was held to; NaN where no test decided
+    guarded: bool = True  # False: at these seed counts the check cannot flag this metric (guard_warnings)
+    seeds: int = 0  # the bench's seeds with a value
 
     @property
     def failed(self) -> bool:
@@ -414,8 +554,10 @@ def _describe(kind: str, values: list[float]) -> str:
 
 
 def compare(key: str, base: list[float], now: list[float], tol_spec: dict[str, Any], level: float,
-            diverged_now: int = 0) -> Verdict:
-    """The verdict on one tracked metric (see the module docstring)."""
+            diverged_now: int = 0, with_power: bool = True) -> Verdict:
+    """The verdict on one tracked metric (see the module docstring). ``with_power=False`` skips the
+    power figure (``detectable`` stays NaN and ``guarded`` True): the verdict is the same, and
+    simulations of many checks need only that."""
     metric = key.rsplit("/", 1)[1]
     info = METRICS.get(metric)
     direction, kind = info.direction, info.kind
@@ -429,37 +571,61 @@ def compare(key: str, base: list[float], now: list[float], tol_spec: dict[str, A
     if b_n == 0:
         return Verdict(key, direction, math.nan, n_mean, tol, math.nan, "missing",
                        f"{key}: the baseline has no value to compare with", test)
-    can_detect = detectable(kind, base, n_n, tol, level)
+    can_detect, guarded = math.nan, True
+    if with_power:
+        can_detect = detectable(kind, base, n_n, tol, level)
+        guarded = _guarded(kind, base, n_n, tol, can_detect, key)
     worse_by = (b_mean - n_mean) if direction == "higher" else (n_mean - b_mean)
     if math.isnan(worse_by):  # both infinitely bad: no change
         worse_by = 0.0
-    zero_base = False
     if kind == "continuous":
-        p = _p_value(base, now, direction)
-        significant = math.isnan(p) or p < level
+        bad_base, bad_now = _infinitely_bad(base, direction), _infinitely_bad(now, direction)
+        if bad_base or bad_now:  # failed seeds' infinite values: compare how many seeds failed
+            test = "Fisher exact test (seeds at ∞)"
+            p = fisher_p(bad_now, n_n, bad_base, b_n)
+        else:
+            p = _p_value(base, now, direction)
     else:
         k_base, _ = _counts(base)
         k_now, _ = _counts(now)
         p = (fisher_p if kind == "binary" else poisson_p)(k_now, n_n, k_base, b_n)
-        zero_base = k_base == 0
-        significant = zero_base or p < level
+    tested = not math.isnan(p)
+    used = level if tested else math.nan
+    significant = p < level if tested else True  # no test possible: the tolerance alone decides
     moved = f"{_describe(kind, base)} -> {_describe(kind, now)}"
     if kind == "continuous" and diverged_now:
         moved += f", {diverged_now} diverged seed(s) counted as the worst value"
+    stat = f"{test} p = {p:.3g} < {level:.2g}" if tested else "one seed on a side: no test, the tolerance decides"
     if worse_by > tol and significant:
-        why = ("the baseline has none, so any rise beyond the tolerance fails; " if zero_base else "")
-        stat = f"{test} p = {p:.3g}" + (f" < {level:.2g}" if not (math.isnan(p) or zero_base) else "")
         return Verdict(key, direction, b_mean, n_mean, tol, p, "worse",
-                       f"{key}: {moved}, worse by {worse_by:.4g} (tolerance {tol:.4g}; {why}{stat})", test, can_detect)
+                       f"{key}: {moved}, worse by {worse_by:.4g} (tolerance {tol:.4g}; {stat})", test, can_detect,
+                       used, guarded, n_n)
     if -worse_by > tol:
         return Verdict(key, direction, b_mean, n_mean, tol, p, "better",
-                       f"{key}: {moved}, better by {-worse_by:.4g}", test, can_detect)
+                       f"{key}: {moved}, better by {-worse_by:.4g}", test, can_detect, used, guarded, n_n)
     note = ""
     if worse_by > tol:
         note = f" (moved {worse_by:.4g} the wrong way, within noise: {test} p = {p:.3g} >= {level:.2g})"
-    elif worse_by > 0 and kind != "continuous":
+    elif worse_by > 0 and kind != "continuous" and tested:
         note = f" (within the tolerance {tol:.4g}; {test} p = {p:.3g})"
-    return Verdict(key, direction, b_mean, n_mean, tol, p, "ok", f"{key}: {moved}{note}", test, can_detect)
+    return Verdict(key, direction, b_mean, n_mean, tol, p, "ok", f"{key}: {moved}{note}", test, can_detect, used,
+                   guarded, n_n)
+
+
+def _guarded(kind: str, base: list[float], n_now: int, tol: float, can_detect: float, key: str) -> bool:
+    """Whether the check can flag the metric's worst case at these seed counts with 80 % power:
+    every seed failing (binary: ``can_detect`` finite), or a total collapse to its worst value
+    (continuous, where the catalog defines one and the benchmark is known)."""
+    if kind == "binary":
+        return math.isfinite(can_detect)
+    if kind == "count" or math.isnan(can_detect):
+        return True
+    info = METRICS.get(key.rsplit("/", 1)[1])
+    mean, _, _ = _stats(base)
+    if info.worst is None:
+        return True
+    room = abs(mean - info.worst({"n_modes": _n_modes(key)}))
+    return not math.isfinite(room) or can_detect < room
 
 
 def check(bench_dir: Path, baseline: dict[str, Any], alpha: float = 0.05) -> list[Verdict]:
@@ -487,32 +653,52 @@ def check(bench_dir: Path, baseline: dict[str, Any], alpha: float = 0.05) -> lis
     return verdicts
 
 
-def guard_warnings(baseline: dict[str, Any], alpha: float = 0.05) -> list[str]:
-    """Continuous metrics the baseline's seed count cannot guard: even their worst possible value
-    (a total collapse) would not be flagged. Each line says why and what would fix it."""
+def guard_warnings(baseline: dict[str, Any], alpha: float = 0.05, verdicts: list[Verdict] | None = None) -> list[str]:
+    """Metrics the check cannot guard at the baseline's seed count (or, given a check's
+    ``verdicts``, at the bench's): a continuous metric whose total collapse (its worst value) would
+    not be flagged with 80 % power, a binary one that even every seed failing would not (at 3 seeds
+    against 3 no level below 0.05 can be reached). Each line says why and what would fix it."""
     level = alpha / max(len(baseline["metrics"]), 1)
+    seeds_now = {v.key: v.seeds for v in verdicts or [] if v.verdict != "missing"}
+    moved = {v.key: v for v in verdicts or []}
     out = []
     for key, entry in sorted(baseline["metrics"].items()):
         info = METRICS.get(key.rsplit("/", 1)[1])
-        mean, std, n = _stats(entry["values"])
-        if info.kind != "continuous" or info.worst is None or n == 0:
+        values = entry["values"]
+        mean, std, n = _stats(values)
+        if info.kind == "count" or n == 0 or (verdicts is not None and key not in seeds_now):
             continue
-        worst = info.worst({"n_modes": _n_modes(key)})
-        room = abs(mean - worst)
-        if not math.isfinite(room):
-            continue
+        n_now = seeds_now.get(key, n)
         tol = tolerance_amount(entry["tolerance"], mean, std)
-        can = detectable(info.kind, entry["values"], n, tol, level)
-        if can < room:
+        can = detectable(info.kind, values, n_now, tol, level)
+        if _guarded(info.kind, values, n_now, tol, can, key):
             continue
-        head = (f"{key} cannot be guarded with {n} seeds: a total collapse ({mean:.4g} -> {worst:.4g}) is a "
-                f"worsening of {room:.4g}, and the check flags only worsenings above {can:.4g}")
-        if tol >= room:
-            out.append(f"{head} (its tolerance, {tol:.4g}, is already that large: lower it)")
-            continue
-        need = next((k for k in range(n + 1, 201) if _mde(std, k, k, level) < room), None)
-        out.append(f"{head}; " + (f"about {need} seeds (baseline and bench alike) would flag it" if need
-                                  else "more than 200 seeds would be needed at this seed spread"))
+        seeds = f"{n} seeds" if n_now == n else f"{n} baseline and {n_now} bench seeds"
+        if info.kind == "binary":
+            k, _ = _counts(values)
+            best = fisher_p(n_now, n_now, k, n)
+            head = (f"{key} cannot be guarded with {seeds}: even {'every seed' if n_now > 1 else 'the seed'} "
+                    f"failing ({k} of {n} -> {n_now} of {n_now}) gives Fisher p = {best:.3g}"
+                    + (f", above the level {level:.2g}" if best >= level else
+                       f", and is flagged less than {POWER:.0%} of the time at this rate"))
+            need = next((m for m in range(n + 1, 201)
+                         if math.isfinite(_detectable_rise("binary", k / n, m, m, tol, level))), None)
+        else:
+            worst = info.worst({"n_modes": _n_modes(key)})
+            room = abs(mean - worst)
+            head = (f"{key} cannot be guarded with {seeds}: a total collapse ({mean:.4g} -> {worst:.4g}) is a "
+                    f"worsening of {room:.4g}, and the check flags only worsenings above {_num(can)} with 80 % power")
+            if tol >= room:
+                out.append(f"{head} (its tolerance, {tol:.4g}, is already that large: lower it)")
+                continue
+            need = next((m for m in range(max(n, 2) + 1, 201)
+                         if _detectable_shift(std, m, m, tol, level) < room), None)
+        fix = (f"about {need} seeds (baseline and bench alike) would guard it" if need
+               else "more than 200 seeds would be needed")
+        v = moved.get(key)
+        if v is not None and v.verdict == "ok" and "the wrong way" in v.message:
+            fix += f"; this check: {v.message.split(': ', 1)[1]}"
+        out.append(f"{head}; {fix}")
     return out
 
 
@@ -526,7 +712,9 @@ def _n_modes(key: str) -> float:
 
 def power_table(baseline: dict[str, Any], seeds: tuple[int, ...] = (3, 5, 10, 20), alpha: float = 0.05
                 ) -> list[list[str]]:
-    """Rows (metric, baseline mean ± std, tolerance, detectable worsening at each seed count)."""
+    """Rows (metric, baseline mean ± std, tolerance, the worsening flagged with 80 % power with k
+    seeds in the baseline and the bench alike, for each k of ``seeds``): the seed spread or rate of
+    this baseline, at other seed counts."""
     level = alpha / max(len(baseline["metrics"]), 1)
     rows = []
     for key, entry in sorted(baseline["metrics"].items()):
@@ -535,18 +723,15 @@ def power_table(baseline: dict[str, Any], seeds: tuple[int, ...] = (3, 5, 10, 20
         mean, std, n = _stats(values)
         tol = tolerance_amount(entry["tolerance"], mean, std)
         cells = []
+        k_base, n_base = _counts(values)
         for k in seeds:
-            base = values if info.kind == "continuous" else _scaled(values, k)
-            cells.append(_num(detectable(info.kind, base, k, tol, level)))
+            if info.kind == "continuous":
+                can = _detectable_shift(std, k, k, tol, level) if math.isfinite(mean) else math.nan
+            else:
+                can = _detectable_rise(info.kind, k_base / n_base, k, k, tol, level) if n_base else math.inf
+            cells.append(_num(can))
         rows.append([key, f"{_num(mean)} ± {_num(std)}", _num(tol), *cells])
     return rows
-
-
-def _scaled(values: list[float], k: int) -> list[float]:
-    """A binary/count baseline with the same rate per seed at ``k`` seeds (for what-if power)."""
-    v = _defined(values)
-    rate = sum(v) / len(v) if v else 0.0
-    return [rate] * k
 
 
 def _num(x: float) -> str:

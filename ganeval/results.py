@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from ganeval.errors import GanevalError
 from ganeval.metrics.catalog import KL, METRICS, MODES_COVERED, N_MODES
 from ganeval.rundir import find_run_dirs, read_metrics
 
@@ -103,8 +104,9 @@ def score_failed_seeds(frame: pd.DataFrame) -> pd.DataFrame:
     losing its worst seeds. Only metrics the benchmark does compute are filled (modes covered and KL
     wherever there are modes; others where some seed-run of the benchmark has a value), so a metric
     a run never asked for stays absent.
-    ``results.csv`` keeps the raw values; tables and the regression check use these."""
-    frame = frame.copy()
+    ``results.csv`` keeps the raw values; tables and the regression check use these.
+    Every metric column comes back as float64 (:func:`numeric_metrics`)."""
+    frame = numeric_metrics(frame)
     if frame.empty or "benchmark" not in frame.columns:
         return frame
     diverged = frame["status"] == "diverged" if "status" in frame.columns else pd.Series(False, index=frame.index)
@@ -119,7 +121,30 @@ def score_failed_seeds(frame: pd.DataFrame) -> pd.DataFrame:
         if name in (MODES_COVERED, KL) and N_MODES in frame.columns:  # every benchmark with modes has them
             computed |= frame[N_MODES].notna()
         fill = failed & frame[name].isna() & computed
-        frame.loc[fill, name] = [worst(row) for _, row in frame[fill].iterrows()]
+        if fill.any():
+            frame.loc[fill, name] = [worst(row) for _, row in frame[fill].iterrows()]
+    return frame
+
+
+def numeric_metrics(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` with every metric column as float64.
+
+    Tables come back from disk with whatever dtype pandas infers: ``pd.read_csv`` of a
+    ``results.csv`` whose modes are all whole numbers, or ``metrics.json`` files holding ``7`` rather
+    than ``7.0``, give integer columns; hand-built frames may give object columns. An integer column
+    cannot hold the worst values a failed seed takes (∞, ln modes) and pandas 3 refuses even an empty
+    assignment into one, so every computation works on floats. A value that is not a number at all is
+    an error naming the column, never silently made undefined."""
+    frame = frame.copy()
+    for name in metric_columns(frame):
+        column = frame[name]
+        if column.dtype == "float64":
+            continue
+        numbers = pd.to_numeric(column, errors="coerce")
+        bad = numbers.isna() & column.notna()
+        if bad.any():
+            raise GanevalError(f"results: metric column {name!r} holds {column[bad].iloc[0]!r}, which is not a number")
+        frame[name] = numbers.astype("float64")
     return frame
 
 

@@ -274,10 +274,12 @@ def _bootstrap(groups: Sequence[np.ndarray], stat: Callable[[list[np.ndarray]], 
                n_boot: int, seed: int) -> tuple[float, float]:
     """Percentile interval of ``stat(groups)`` by ``scipy.stats.bootstrap``, each group resampled
     within itself (stratified). ``stat`` takes arrays with the observations on the last axis. A
-    group of one observation resamples to itself, so it is held fixed (scipy needs two)."""
+    group of one observation resamples to itself, so it is held fixed (scipy needs two); when every
+    group has one, every resample is the data itself and the interval is the degenerate [stat, stat]."""
     free = [i for i, g in enumerate(groups) if len(g) >= 2]
     if not free:
-        return math.nan, math.nan
+        value = float(np.asarray(stat([np.asarray(g, dtype=float) for g in groups])))
+        return value, value
 
     def statistic(*samples, axis=-1):
         moved = iter(np.moveaxis(s, axis, -1) for s in samples)
@@ -459,9 +461,11 @@ def study_table(frame: pd.DataFrame, keys: Sequence[str] | None = None, metrics:
         metrics = [m for m in ("modes_covered", "hq_rate", "kl", "fid", "modes_robust") if m in frame.columns]
     rates = success_rate(frame, criteria, level=level)
     per_setting = success_table(frame, keys, criteria, level) if keys else rates.assign()
+    # scored once over the whole frame: whether a metric is computed is known per benchmark, so a cell
+    # whose every run diverged still takes the worst values its benchmark's other cells define
     scored = score_failed_seeds(frame)
     rows = []
-    for (bench, loss, variant), part in frame.groupby(CELL, sort=False):
+    for (bench, loss, variant), part in scored.groupby(CELL, sort=False):
         r = rates[(rates.benchmark == bench) & (rates.loss == loss) & (rates.variant == variant)].iloc[0]
         ps = per_setting[(per_setting.benchmark == bench) & (per_setting.loss == loss)
                          & (per_setting.variant == variant)]
@@ -477,7 +481,10 @@ def study_table(frame: pd.DataFrame, keys: Sequence[str] | None = None, metrics:
             row[f"{m}_median"] = float(np.median(values)) if len(values) else math.nan
             est, lo, hi = iqm_interval([values], level, n_boot, seed) if len(values) else (math.nan,) * 3
             row.update({f"{m}_iqm": est, f"{m}_iqm_low": lo, f"{m}_iqm_high": hi})
-            s = setting_scores(part, m, keys)
+            s = setting_scores(part, m, keys).dropna()
+            if s.empty:  # no setting of this cell has a value (a metric its benchmark never computes)
+                row.update({f"{m}_best": math.nan, f"{m}_best_of_1": math.nan, f"{m}_best_setting": ""})
+                continue
             best = s.idxmax() if direction == "higher" else s.idxmin()
             row[f"{m}_best"] = float(s.loc[best])
             row[f"{m}_best_of_1"] = float(s.mean())

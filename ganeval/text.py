@@ -83,21 +83,27 @@ def score(doc: dict[str, Any]) -> str:
 
 def verdicts(found: list, alpha: float) -> str:
     """``ganeval check``'s table: every tracked metric's baseline, value now, tolerance, the smallest
-    worsening the check can flag, the test, its p and the verdict."""
+    worsening the check flags with 80 % power, the test, its p, the level that p was held to and the
+    verdict ("cannot be guarded" where these seed counts cannot flag the metric's worst case)."""
     rows = [[v.key, *(fmt_number(x) for x in (v.baseline, v.now, v.tolerance, v.detectable)), v.test,
-             fmt_number(v.p_value), v.verdict.upper() if v.failed else v.verdict] for v in found]
-    return (markdown_table(["metric", "baseline", "now", "tolerance", "flags a worsening ≥", "test", "p", "verdict"], rows)
-            + f"\n\n'flags a worsening ≥': the smallest worsening this check catches at this bench's seed count "
-            f"(80 % power for means; exact for counts), Bonferroni level {alpha:g} / {len(found)}; more seeds "
-            "lower it (`ganeval baseline init` prints it for 3, 5, 10 and 20 seeds).")
+             fmt_number(v.p_value), fmt_number(v.level) if v.level == v.level else "none (tolerance only)",
+             (v.verdict.upper() if v.failed else v.verdict) + ("" if v.guarded else ", cannot be guarded")]
+            for v in found]
+    return (markdown_table(["metric", "baseline", "now", "tolerance", "flags a worsening ≥", "test", "p", "level",
+                            "verdict"], rows)
+            + f"\n\n'flags a worsening ≥': the smallest worsening this check flags with 80 % power at these seed "
+            "counts (the baseline's seed spread or rate taken as the truth, baseline and bench drawn anew); ∞: "
+            f"none does. 'level': each test's p is held to the Bonferroni level {alpha:g} / {len(found)}; 'none': "
+            "one seed on a side, no test, the tolerance alone decides. More seeds lower the figures "
+            "(`ganeval baseline init` prints them for 3, 5, 10 and 20 seeds).")
 
 
 def power(baseline: dict[str, Any], seeds: tuple[int, ...] = (3, 5, 10, 20)) -> str:
     """``ganeval baseline init``'s table: the smallest worsening ``check`` flags at each seed count."""
     from ganeval.regression import power_table
 
-    return ("\nThe smallest worsening `ganeval check` flags, by seed count (80 % power for means, exact for "
-            "counts; from this baseline's seed spread):\n\n"
+    return ("\nThe smallest worsening `ganeval check` flags with 80 % power, by seed count (baseline and bench "
+            "alike; this baseline's seed spread or rate taken as the truth; ∞: none does):\n\n"
             + markdown_table(["metric", "baseline", "tolerance", *(f"{k} seeds" for k in seeds)],
                              power_table(baseline, seeds)))
 

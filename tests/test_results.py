@@ -79,3 +79,32 @@ def test_a_studys_rows_carry_their_setting_in_value_order_and_group_by_it(tmp_pa
     flat = flat_summary(summary)
     assert list(flat["lr_d"]) == [1e-05, 1e-4, 1e-3] and "setting" not in flat.columns
     assert CellId.of(frame.iloc[0]).key == "ring8/bce [lr_d=1e-05]"
+
+
+# --- tables as a user has them: read back by pandas, integers where the values are whole ----------
+EXAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "reports/examples/default-bench/results.csv"
+
+
+def test_a_results_csv_read_by_pandas_has_integer_metric_columns_and_is_scored():
+    """pandas reads the committed example's whole-number columns as int64; under pandas 3 filling
+    failed seeds into such a column raised ``TypeError: Invalid value '[]' for dtype 'int64'``."""
+    raw = pd.read_csv(EXAMPLE)
+    assert raw["modes_covered"].dtype == "int64" and raw["n_events"].dtype == "int64"  # the case under test
+    scored = score_failed_seeds(raw)
+    assert scored["modes_covered"].dtype == "float64"
+    assert scored["modes_covered"].tolist() == raw["modes_covered"].astype(float).tolist()
+    summary = summarize(raw, ["modes_covered", "n_events"])
+    by_hand = raw[(raw.benchmark == "ring8") & (raw.loss == "hinge")]["modes_covered"]
+    assert summary.loc[("ring8", "hinge", "none"), ("modes_covered", "mean")] == pytest.approx(by_hand.mean())
+
+
+def test_object_metric_columns_are_numbers_and_a_non_number_is_named():
+    from ganeval.errors import GanevalError
+
+    f = frame()
+    f["modes_covered"] = pd.Series([1, 2, 4, 8, None], dtype=object)
+    scored = score_failed_seeds(f)
+    assert scored["modes_covered"].tolist() == [1.0, 2.0, 4.0, 8.0, 0.0]  # the diverged seed at its worst
+    f["kl"] = pd.Series([0.5, "oops", 0.5, 0.1, None], dtype=object)
+    with pytest.raises(GanevalError, match="'kl' holds 'oops'"):
+        score_failed_seeds(f)

@@ -265,3 +265,41 @@ def test_a_benchmark_without_modes_uses_the_spec_criterion():
     assert table.fid_best == 29.5 and table.fid_best_setting == "lr_d=0.001"
     with pytest.raises(GanevalError, match=r"\[success.mnist\]"):
         study_table(frame, n_boot=100)
+
+
+# --- tables as a user has them --------------------------------------------------------------------
+EXAMPLE = __import__("pathlib").Path(__file__).resolve().parent.parent / "reports/examples/default-bench/results.csv"
+
+
+def test_a_study_of_a_results_csv_read_by_pandas_with_a_loss_that_diverged_everywhere():
+    """The committed example read by ``pd.read_csv`` (integer columns), its ring8 bce cell diverged on
+    every seed: that cell's metrics take their worst values (0 modes, hq 0, KL ln 8), known because
+    ring8's other cells compute them; it crashed with ``Encountered all NA values``."""
+    frame = pd.read_csv(EXAMPLE)
+    dead = (frame.benchmark == "ring8") & (frame.loss == "bce")
+    frame.loc[dead, "status"] = "diverged"
+    frame["modes_covered"] = frame["modes_covered"].astype(float)
+    frame.loc[dead, ["modes_covered", "kl", "hq_rate"]] = NAN
+    table = study_table(frame, keys=[], n_boot=100).set_index(["benchmark", "loss"])
+    row = table.loc[("ring8", "bce")]
+    assert (row.successes, row.runs, row.settings) == (0, 3, 1)
+    assert row.modes_covered_best == 0.0 and row.hq_rate_best == 0.0 and row.kl_best == pytest.approx(math.log(8))
+    assert row.modes_covered_iqm_low == row.modes_covered_iqm_high == 0.0  # three equal worst values
+    grid = frame[(frame.benchmark == "grid25") & (frame.loss == "hinge")]
+    assert table.loc[("grid25", "hinge")].modes_covered_median == float(np.median(grid.modes_covered))
+
+
+def test_a_one_setting_study():
+    frame = pd.read_csv(EXAMPLE).assign(lr_d=1e-3)  # one value of the swept key
+    table = study_table(frame, keys=["lr_d"], n_boot=100)
+    assert (table.settings == 1).all()
+    assert (table.modes_covered_best_setting == "lr_d=0.001").all()
+    assert (table.modes_covered_best == table.modes_covered_best_of_1).all()  # best of one setting is itself
+
+
+def test_one_run_per_side_has_the_degenerate_interval():
+    """Every resample of one run is that run: the interval is [p, p], not undefined."""
+    assert probability_of_improvement([3.0], [2.0], n_boot=50) == (1.0, 1.0, 1.0)
+    assert probability_of_improvement([2.0], [2.0], n_boot=50) == (0.5, 0.5, 0.5)
+    assert probability_of_improvement([[3.0], [1.0]], [[2.0], [1.0]], n_boot=50) == (0.75, 0.75, 0.75)
+    assert iqm_interval([[3.0]], n_boot=50) == (3.0, 3.0, 3.0)
