@@ -108,7 +108,10 @@ def study_markdown(frame: pd.DataFrame, report_dir: Path | None = None, keys: Se
     swept = ", ".join(f"`{k}` ({frame[k].nunique()} values)" for k in keys) or "none"
     out.append(f"Swept: {swept}. Every statistic pools the settings and seeds of a cell; a failed run "
                f"counts as its metric's worst value and never as a success. Intervals: {n_boot:,} bootstrap "
-               f"resamples, seed {seed} (also in `study.csv`).")
+               f"resamples, seed {seed} (also in `study.csv`). What {conf} means here, measured: the Wilson "
+               "interval of a success rate covers the true rate 95 % of the time on average over rates, but only "
+               "83–86 % for rates near 0 or 1 at 6–30 runs; the percentile bootstrap intervals of IQM and "
+               "P(improvement) covered 94 % and 92 % in simulation at 15 runs a side (tests/test_study_report.py).")
     out.append("")
     out += [f"- {sentence}" for sentence in study_sentences(frame, table, keys, metric, level, n_boot, seed)]
     out.append("")

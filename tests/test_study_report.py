@@ -97,15 +97,15 @@ def test_every_statistic_of_study_csv_is_recomputed_from_results_csv(tmp_path):
         assert (row.runs, row.successes, row.settings) == (len(part), int(ok.sum()), part.lr_d.nunique())
         assert row.success_rate == pytest.approx(ok.mean(), abs=1e-6)
         lo, hi = wilson_by_hand(int(ok.sum()), len(part))
-        assert (row.success_low, row.success_high) == pytest.approx((max(lo, 0), min(hi, 1)), abs=1e-5)
+        assert (row.success_low, row.success_high) == pytest.approx((max(lo, 0), min(hi, 1)), rel=1e-5, abs=1e-6)
         per_setting = pd.Series(ok.to_numpy()).groupby(part.lr_d.to_numpy()).mean()
         assert row.working_settings == int((per_setting >= 0.5).sum())
         for name, values, better in (("modes_covered", modes, max), ("hq_rate", hq, max), ("kl", kl, min)):
-            assert row[f"{name}_median"] == pytest.approx(np.median(values), abs=1e-5)
-            assert row[f"{name}_iqm"] == pytest.approx(iqm_by_hand(values), abs=1e-5)
+            assert row[f"{name}_median"] == pytest.approx(np.median(values), rel=1e-5, abs=1e-6)
+            assert row[f"{name}_iqm"] == pytest.approx(iqm_by_hand(values), rel=1e-5, abs=1e-6)
             means = pd.Series(values).groupby(part.lr_d.to_numpy()).mean()
-            assert row[f"{name}_best"] == pytest.approx(better(means), abs=1e-5)
-            assert row[f"{name}_best_of_1"] == pytest.approx(means.mean(), abs=1e-5)
+            assert row[f"{name}_best"] == pytest.approx(better(means), rel=1e-5, abs=1e-6)
+            assert row[f"{name}_best_of_1"] == pytest.approx(means.mean(), rel=1e-5, abs=1e-6)
             assert row[f"{name}_iqm_low"] - 1e-9 <= row[f"{name}_iqm"] <= row[f"{name}_iqm_high"] + 1e-9 \
                 or np.isnan(row[f"{name}_iqm_low"])
     lsgan = back[(back.loss == "lsgan")].iloc[0]
