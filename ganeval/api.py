@@ -48,6 +48,8 @@ class BenchResult:
     wall_time_s: float
     results: pd.DataFrame
     report: Path | None = None
+    #: a study's statistics (``study.csv``: success rates, best settings, IQM per loss), with report=True
+    study: pd.DataFrame | None = None
 
 
 def bench(losses: Names | None = None, benchmarks: Names | None = None, *, variants: Names | None = None,
@@ -76,7 +78,8 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
     ``runs/bench-<spec hash>``); an unfinished bench there resumes. ``progress``: a
     :class:`ganeval.progress.Progress` (default: silent).
     """
-    from ganeval.bench_report import build_report
+    from ganeval import rundir
+    from ganeval.bench_report import build_report, study_table
     from ganeval.results import collect
     from ganeval.runner import bench_out_dir, run_bench
     from ganeval.spec import build_spec, parse_seeds
@@ -93,7 +96,9 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
     outcome = run_bench(resolved, out_dir, resume=resume, progress=progress, executor=executor, address=address)
     frame = collect(out_dir)
     path = build_report(out_dir, refresh_results=False, collected={out_dir: frame}) if report else None
-    return BenchResult(out_dir, outcome.trained, outcome.skipped, outcome.failures, outcome.wall_time_s, frame, path)
+    table = study_table(out_dir, rundir.read_spec(out_dir)) if report else None
+    return BenchResult(out_dir, outcome.trained, outcome.skipped, outcome.failures, outcome.wall_time_s, frame, path,
+                       table)
 
 
 def train(benchmark: str = "ring8", loss: str = "bce", *, variant: str = "none", seed: int = 0,

@@ -284,12 +284,14 @@ def study_text(spec: dict) -> str:
 class ReportResult:
     """``path``: the report written (None when only a table was printed); ``table``: that table's
     text; ``results``: the seed-runs tabulated; ``warnings``: one line each (unreadable seed-runs,
-    a spec whose plugins cannot be loaded here)."""
+    a spec whose plugins cannot be loaded here); ``study``: a study bench's ``study.csv`` table (one
+    row per benchmark x loss x variant), None for a bench without a sweep or search."""
 
     path: Path | None
     table: str | None
     results: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    study: pd.DataFrame | None = None
 
 
 def bench_report(dirs: Sequence[Path], output: Path | None = None, fmt: str | None = None) -> ReportResult:
@@ -328,7 +330,17 @@ def bench_report(dirs: Sequence[Path], output: Path | None = None, fmt: str | No
         text = render(summarize(frame.drop(columns=["_root", "run_dir"]), metrics), metrics, fmt)
         return ReportResult(_write_table(text, output), text, frame, warnings)
     path = build_report(dirs, output, collected=collected, specs=specs, unreadable=unreadable)
-    return ReportResult(path, None, frame, warnings)
+    return ReportResult(path, None, frame, warnings, study_table(dirs[0], specs[dirs[0]]) if len(dirs) == 1 else None)
+
+
+def study_table(bench_dir: Path, spec: dict) -> pd.DataFrame | None:
+    """The ``study.csv`` the report just wrote for a study bench, as a data frame (None otherwise)."""
+    path = Path(bench_dir) / rundir.STUDY_FILE
+    if not (spec.get("sweep") or spec.get("search")) or not path.is_file():
+        return None
+    import io
+
+    return pd.read_csv(io.StringIO(fileio.read_text(path, what="a study table")))
 
 
 def _write_table(text: str, output: Path | None) -> Path | None:

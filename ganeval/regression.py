@@ -90,6 +90,8 @@ DEFAULT_TOLERANCES: dict[str, tuple[str, float, float]] = {
     "mmd2": ("relative", 0.1, 0.001),
     "diverged": ("absolute", 0.34, 0.0),
     "n_events": ("absolute", 1.0, 0.0),
+    "missed": ("absolute", 0.2, 0.0),
+    "best_modes_covered": ("relative", 0.05, 0.0),
     "d_grad_spread": ("absolute", 0.1, 0.0),
     "g_grad_spread": ("absolute", 0.1, 0.0),
 }
@@ -108,6 +110,42 @@ def seed_values(frame: pd.DataFrame) -> dict[str, list[float]]:
     for _, row in frame.iterrows():
         for m in metrics:
             out.setdefault(f"{CellId.of(row).key}/{m}", []).append(float(row[m]))
+    return out
+
+
+#: What a baseline of a study bench tracks by default: per loss, pooled over its settings and seeds.
+STUDY_TRACKED = ("missed", "best_modes_covered")
+
+
+def study_values(bench_dir: Path, frame: pd.DataFrame) -> dict[str, list[float]]:
+    """For a bench with a sweep or search (its ``spec.toml`` says), per (benchmark, loss, variant):
+    ``cell/missed``, one 0/1 per seed-run over every setting (1: it missed the spec's ``[success]``
+    criterion, or the default one), and ``cell/best_modes_covered``, the values of the seeds of the
+    cell's best setting (best mean over seeds: best-of-k at k = every setting). Empty otherwise."""
+    from ganeval.results import setting_keys
+    from ganeval.rundir import read_spec
+    from ganeval.study import parse_success, setting_scores, success_flags
+
+    spec = read_spec(bench_dir)
+    if frame.empty or not (spec.get("sweep") or spec.get("search")):
+        return {}
+    criteria = parse_success(spec.get("success") or {})
+    keys = setting_keys(frame)
+    missed = ~success_flags(frame, criteria)
+    scored = score_failed_seeds(frame)
+    out: dict[str, list[float]] = {}
+    for (bench, loss, variant), part in frame.groupby(["benchmark", "loss", "variant"], sort=False):
+        cell = CellId(bench, loss, variant if isinstance(variant, str) and variant else "none").key
+        out[f"{cell}/missed"] = [float(v) for v in missed.loc[part.index]]
+        if "modes_covered" in part.columns and keys:
+            means = setting_scores(part, "modes_covered", keys)
+            best = means.idxmax()
+            best = best if isinstance(best, tuple) else (best,)
+            at = pd.Series(True, index=part.index)
+            for key, value in zip(keys, best):
+                column = part[key].map(lambda v: tuple(v) if isinstance(v, list) else v)
+                at &= column.isna() if isinstance(value, float) and math.isnan(value) else column.eq(value)
+            out[f"{cell}/best_modes_covered"] = [float(v) for v in scored.loc[part.index[at], "modes_covered"]]
     return out
 
 
@@ -217,6 +255,11 @@ def make_baseline(bench_dir: Path, tracked: list[str] | None = None,
         raise SpecError(f"{bench_dir} has no complete runs to make a baseline from")
     values = seed_values(frame)
     cells = sorted({CellId.of(row).key for _, row in frame.iterrows()})
+    study = study_values(bench_dir, frame)
+    if study:  # a study is guarded per loss over its settings; per-setting metrics only when asked for
+        values.update(study)
+        cells = sorted({key.rsplit("/", 1)[0] for key in study}) if tracked is None or \
+            set(tracked) <= set(STUDY_TRACKED) else cells
     if tracked is not None:
         for metric in dict.fromkeys(tracked):
             info = METRICS.get(metric)
@@ -228,7 +271,7 @@ def make_baseline(bench_dir: Path, tracked: list[str] | None = None,
                         "events and stability summary)" if info.group == "stability" else "")
                 raise SpecError(f"cannot track {metric}: no seed-run of {', '.join(lacking)} has a value for it"
                                 f"{hint}")
-    names = set(tracked if tracked is not None else DEFAULT_TRACKED)
+    names = set(tracked if tracked is not None else (STUDY_TRACKED if study else DEFAULT_TRACKED))
     doc = {"format": BASELINE_FORMAT, "ganeval": __version__, "source": str(bench_dir),
            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "metrics": {}}
     for key, vals in sorted(values.items()):
@@ -632,6 +675,7 @@ def check(bench_dir: Path, baseline: dict[str, Any], alpha: float = 0.05) -> lis
     """One verdict per tracked metric of ``baseline`` (see the module docstring)."""
     frame = collect(bench_dir)
     values = seed_values(frame) if not frame.empty else {}
+    values.update(study_values(bench_dir, frame))
     diverged: dict[str, int] = {}
     if not frame.empty and "status" in frame.columns:
         for _, row in frame.iterrows():

@@ -40,7 +40,7 @@ _CONDITION = re.compile(r"^\s*(>=|<=|==|>|<)\s*([-+0-9.eEinfINF]+)\s*$")
 
 __all__ = ["DEFAULT_SUCCESS", "NORMALIZERS", "Condition", "SuccessCriterion", "best_of_k", "best_of_k_band", "default_criterion",
            "infer_keys", "iqm", "iqm_interval", "normalized_scores", "parse_success", "performance_profile", "profile_frame",
-           "probability_of_improvement", "improvement_matrix", "setting_scores", "success_rate",
+           "probability_of_improvement", "improvement_matrix", "setting_scores", "success_flags", "success_rate",
            "success_table", "study_table", "wilson_interval"]
 
 
@@ -160,15 +160,23 @@ def _criteria_for(frame: pd.DataFrame, criteria: Mapping[str, SuccessCriterion] 
     return criteria
 
 
+def success_flags(frame: pd.DataFrame, criteria: Mapping[str, SuccessCriterion] | None = None) -> pd.Series:
+    """``[rows]`` booleans: whether each seed-run met its benchmark's criterion (the default where
+    ``criteria`` names none); a diverged run never did."""
+    crit = _criteria_for(frame, criteria)
+    ok = pd.Series(False, index=frame.index)
+    for bench, rows in frame.groupby("benchmark", sort=False):
+        ok.loc[rows.index] = crit[bench].evaluate(rows)
+    return ok
+
+
 def success_rate(frame: pd.DataFrame, criteria: Mapping[str, SuccessCriterion] | None = None,
                  by: Sequence[str] = tuple(CELL), level: float = 0.95, method: str = "wilson") -> pd.DataFrame:
     """Per group of ``by``: ``successes``, ``n`` (seed-runs over every setting), ``rate``,
     ``ci_low``, ``ci_high`` and the ``criterion`` applied."""
     _need(frame, ["benchmark", *by])
     crit = _criteria_for(frame, criteria)
-    ok = pd.Series(False, index=frame.index)
-    for bench, rows in frame.groupby("benchmark", sort=False):
-        ok.loc[rows.index] = crit[bench].evaluate(rows)
+    ok = success_flags(frame, crit)
     rows = []
     for key, idx in frame.groupby(list(by), sort=False, dropna=False).groups.items():
         key = key if isinstance(key, tuple) else (key,)

@@ -74,3 +74,24 @@ def test_the_top_level_names_are_the_api():
     for name in ("bench", "score", "report", "check", "register_loss", "register_variant",
                  "register_model", "register_benchmark", "register_optimizer", "register_executor"):
         assert callable(getattr(ganeval, name)), name
+
+
+def test_a_study_through_the_api_returns_its_tables_and_report_rebuilds_them(tmp_path):
+    from ganeval.study import study_table
+
+    out = tmp_path / "study"
+    result = bench("bce,hinge", "ring8", seeds=2, steps=20, out=out,
+                   sets={"hidden": 16, "batch_size": 32, "eval_samples": 300, "ckpt_every": 10},
+                   sweep={"lr_d+lr_g": [1e-3, 3e-3]}, success={"ring8": {"modes_covered": ">= 1"}})
+    assert len(result.results) == 8 and set(result.results["lr_d"]) == {1e-3, 3e-3}
+    assert list(result.study["loss"]) == ["bce", "hinge"] and (result.study["settings"] == 2).all()
+    assert (result.study["criterion"] == "modes_covered >= 1").all()  # the API's [success] reached the report
+    by_hand = study_table(result.results, ["lr_d", "lr_g"], criteria=None, n_boot=2000, seed=0)
+    assert list(by_hand["criterion"]) != list(result.study["criterion"])  # the default criterion differs
+    text = (out / "report.md").read_text()
+    study_csv = (out / "study.csv").read_text()
+    (out / "report.md").unlink()
+    (out / "study.csv").unlink()
+    again = report(out)  # from the files alone
+    assert (out / "study.csv").read_text() == study_csv and (out / "report.md").read_text() == text
+    pd.testing.assert_frame_equal(again.study, result.study)

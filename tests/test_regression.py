@@ -529,3 +529,63 @@ def test_the_readme_says_what_check_does_with_events():
             f"p = {two.p_value:.2g} and pass; 1 per seed on every seed never fails (p = {one3.p_value:.3g} at "
             f"3 seeds, {one5.p_value:.2g} at 5") in readme
     assert f"(0.05 / 7 = {LEVEL:.2g} here)" in readme
+
+
+# --- a study's baseline: each loss's success rate and best setting, pooled over its settings ---------
+def study_bench(root, name, working, seeds=(0, 1, 2), good=8.0):
+    """A study bench's folder as ganeval writes it: ring8 bce over 6 learning rates x 3 seeds, the
+    settings in ``working`` succeeding on every seed (8 modes, hq 0.8), the others missing (3 modes)."""
+    from ganeval import rundir
+    from ganeval.spec import CellId
+
+    lrs = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3]
+    out = root / name
+    out.mkdir()
+    (out / "spec.toml").write_text('benchmarks = ["ring8"]\nlosses = ["bce"]\n[sweep]\n"lr_d+lr_g" = '
+                                   + json.dumps(lrs) + "\n")
+    for i, lr in enumerate(lrs):
+        for seed in seeds:
+            cell = CellId("ring8", "bce", setting=(("lr_d", lr), ("lr_g", lr)))
+            ok = i in working
+            modes = good - 0.5 * (seed % 2) if ok else 3.0 + seed % 2
+            run_dir = rundir.run_dir(out, cell, seed)
+            run_dir.mkdir(parents=True)
+            (run_dir / "config.json").write_text("{}")
+            rundir.write_metrics(run_dir, {
+                "format": rundir.RESULT_FORMAT, "benchmark": "ring8", "loss": "bce", "variant": "none",
+                "setting": {"lr_d": lr, "lr_g": lr}, "seed": seed, "step": 100, "status": "ok",
+                "metrics": {"modes_covered": modes, "hq_rate": 0.8 if ok else 0.2, "kl": 0.1, "n_modes": 8.0}})
+    return out
+
+
+def test_a_study_whose_success_drops_from_5_of_6_settings_to_1_fails_and_other_seeds_pass(tmp_path, capsys):
+    base = study_bench(tmp_path, "base", working={0, 1, 2, 3, 4})
+    assert main(["baseline", "init", str(base), "-o", str(tmp_path / "b.json")]) == 0
+    tracked = json.loads((tmp_path / "b.json").read_text())["metrics"]
+    assert sorted(tracked) == ["ring8/bce/best_modes_covered", "ring8/bce/missed"]  # per loss, not per setting
+    assert tracked["ring8/bce/missed"]["values"].count(1.0) == 3 and len(tracked["ring8/bce/missed"]["values"]) == 18
+    capsys.readouterr()
+    worse = study_bench(tmp_path, "worse", working={2})
+    assert main(["check", str(worse), "--baseline", str(tmp_path / "b.json")]) == 1
+    out = "".join(capsys.readouterr())
+    assert "ring8/bce/missed: 3 of 18 seeds -> 15 of 18 seeds" in out and "Fisher exact test p = 7.6e-05" in out
+    reseeded = study_bench(tmp_path, "reseeded", working={0, 1, 2, 3, 4}, seeds=(3, 4, 5))
+    assert main(["check", str(reseeded), "--baseline", str(tmp_path / "b.json")]) == 0
+    # the best setting's modes dropping is the second thing it guards
+    lower = study_bench(tmp_path, "lower", working={0, 1, 2, 3, 4}, good=7.0)
+    capsys.readouterr()
+    assert main(["check", str(lower), "--baseline", str(tmp_path / "b.json")]) == 1
+    assert "ring8/bce/best_modes_covered: 7.833 (mean of 3) -> 6.833 (mean of 3)" in "".join(capsys.readouterr())
+
+
+@pytest.mark.slow
+def test_a_real_study_rerun_with_other_seeds_passes_its_own_baseline(tmp_path, capsys):
+    args = ["bench", "--benchmarks", "ring8", "--losses", "bce", "--steps", "300", "--set", "hidden=32",
+            "--set", "batch_size=64", "--set", "eval_samples=500", "--sweep", "lr_d+lr_g=1e-3,3e-3", "--no-report"]
+    assert main([*args, "--seeds", "0,1,2", "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--seeds", "3,4,5", "--out", str(tmp_path / "b")]) == 0
+    assert main(["baseline", "init", str(tmp_path / "a"), "-o", str(tmp_path / "base.json")]) == 0
+    capsys.readouterr()
+    assert main(["check", str(tmp_path / "b"), "--baseline", str(tmp_path / "base.json")]) == 0
+    captured = capsys.readouterr()
+    assert "2 tracked metrics: no regression" in captured.out + captured.err

@@ -190,3 +190,18 @@ def test_bad_studies_are_refused_in_one_line_before_any_work(kw, message):
     with pytest.raises(SpecError, match=re.escape(message)) as info:
         build_spec(benchmarks=["ring8"], losses=["bce"], **kw)
     assert "\n" not in str(info.value)
+
+
+def test_a_success_table_is_checked_and_written_back(tmp_path):
+    from ganeval.errors import SpecError
+
+    (tmp_path / "s.toml").write_text('losses = ["bce"]\nbenchmarks = ["ring8"]\n[sweep]\nlr_d = [1e-4, 1e-3]\n'
+                                     '[success.ring8]\nmodes_covered = ">= 6"\nhq_rate = 0.3\n')
+    spec = load_spec(tmp_path / "s.toml")
+    (tmp_path / "again.toml").write_text(spec.to_toml())
+    assert load_spec(tmp_path / "again.toml").success == {"ring8": {"modes_covered": ">= 6", "hq_rate": 0.3}}
+    (tmp_path / "bad.toml").write_text('[success.ring8]\nmodes_coverd = ">= 6"\n')
+    with pytest.raises(SpecError, match="'modes_coverd' is not a metric"):
+        load_spec(tmp_path / "bad.toml")
+    with pytest.raises(SpecError, match="must be a number or a comparison"):
+        build_spec(success={"ring8": {"modes_covered": "most"}})

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from ganeval.registry import Registry
 
 Direction = Literal["higher", "lower", "none"]
-Group = Literal["quality", "fidelity", "stability", "context"]
+Group = Literal["quality", "fidelity", "stability", "context", "study"]
 #: what one seed's value is, which decides the regression test it gets (see ganeval.regression):
 #: a measurement (continuous), a 0/1 outcome (binary) or a number of occurrences (count).
 Kind = Literal["continuous", "binary", "count"]
@@ -147,6 +147,15 @@ D_SPREAD = register_metric(MetricInfo(
 G_SPREAD = register_metric(MetricInfo(
     "g_grad_spread", "lower", "std of log10 of G's gradient norm over the second half of training (decades)",
     ".3f", "stability")).name
+# What a study's baseline tracks per loss, pooled over its settings (ganeval.regression.study_values);
+# derived from results.csv and the success criteria, never a column of it.
+MISSED = register_metric(MetricInfo(
+    "missed", "lower", "1 if the seed-run missed its benchmark's success criterion; a study's baseline counts "
+    "them per loss over every setting and seed", ".2f", "study", (0.0, 1.0), kind="binary")).name
+BEST_MODES_COVERED = register_metric(MetricInfo(
+    "best_modes_covered", "higher", "modes covered by the seeds of the loss's best setting (the best setting mean "
+    "over seeds: best-of-k at k = every setting, Lucic et al. 2018)", ".1f", "study", (0.0, float("inf")),
+    worst=lambda row: 0.0)).name
 BEST_FINAL_GAP = register_metric(MetricInfo(
     "best_final_gap", "lower", "best modes covered at any evaluated checkpoint minus the final value", ".1f",
     "stability")).name
