@@ -100,3 +100,19 @@ def test_a_protocol_runs_from_one_command_with_a_smaller_budget(tmp_path):
     assert main(["bench", "--protocol", "unrolled-ring", "--seeds", "2", "--steps", "20", "--set", "ckpt_every=10",
                  "--set", "batch_size=64", "--out", str(out)]) == 0
     assert (out / "results.csv").is_file() and (out / "ring8" / "bce" / "seed-1" / "eval" / "step-10.json").is_file()
+
+
+def test_the_shipped_lr_study_is_ten_batched_cells_of_fifteen_members(tmp_path):
+    from ganeval.runner import jobs_for
+    from ganeval.spec import build_spec
+
+    spec = build_spec(protocol="lr-study-2d")
+    lrs = [1e-4, 3.16e-4, 1e-3, 3.16e-3, 1e-2]
+    assert spec.sweep == {"lr_d+lr_g": lrs} and spec.seeds == [0, 1, 2]
+    runs = spec.runs()
+    assert len(runs) == 2 * 5 * 5 and {(r.lr_d, r.lr_g) for r in runs} == {(lr, lr) for lr in lrs}
+    jobs = jobs_for(spec, tmp_path, True)
+    assert len(jobs) == 10 and all(len(job.members) == 15 for job in jobs)
+    steps = {r.loss: (r.steps, r.n_critic) for r in runs}
+    assert steps["wgan-gp"] == (600, 5) and steps["bce"] == (3000, 1)  # the same 3,000 D updates
+    assert spec.success["grid25"] == {"modes_covered": ">= 20", "hq_rate": ">= 0.5"}
