@@ -255,17 +255,18 @@ def make_baseline(bench_dir: Path, tracked: list[str] | None = None,
         raise SpecError(f"{bench_dir} has no complete runs to make a baseline from")
     values = seed_values(frame)
     cells = sorted({CellId.of(row).key for _, row in frame.iterrows()})
-    study = study_values(bench_dir, frame)
-    if study:  # a study is guarded per loss over its settings; per-setting metrics only when asked for
-        values.update(study)
-        cells = sorted({key.rsplit("/", 1)[0] for key in study}) if tracked is None or \
-            set(tracked) <= set(STUDY_TRACKED) else cells
+    study = study_values(bench_dir, frame)  # a study is guarded per loss over its settings
+    values.update(study)
+    study_cells = sorted({key.rsplit("/", 1)[0] for key in study})
     if tracked is not None:
         for metric in dict.fromkeys(tracked):
             info = METRICS.get(metric)
             if info.direction == "none":
                 raise SpecError(f"cannot track {metric}: it has no better direction (a context column)")
-            lacking = [c for c in cells if not _defined(values.get(f"{c}/{metric}", []))]
+            if metric in STUDY_TRACKED and not study:
+                raise SpecError(f"cannot track {metric}: it is tracked for a study (a bench with --sweep or --search)")
+            lacking = [c for c in (study_cells if metric in STUDY_TRACKED else cells)
+                       if not _defined(values.get(f"{c}/{metric}", []))]
             if lacking:
                 hint = (" (scored without --trace? `ganeval score --trace DIR` files a GANTracer run's "
                         "events and stability summary)" if info.group == "stability" else "")
