@@ -27,17 +27,28 @@ def bench_cmd(out: Path) -> list[str]:
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 
 
-def run_until(out: Path, trigger: Path, timeout: float = 120) -> None:
-    """Start the bench and SIGKILL it (with its process group) as soon as ``trigger`` exists."""
-    proc = subprocess.Popen(bench_cmd(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+def run_until(out: Path, trigger: Path, timeout: float = 120, cmd=bench_cmd, sig: int = signal.SIGKILL) -> None:
+    """Start the bench ``cmd(out)`` and, as soon as ``trigger`` exists, SIGKILL it with its process
+    group (or send it ``sig``: SIGINT is Ctrl-C)."""
+    proc = subprocess.Popen(cmd(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     deadline = time.monotonic() + timeout
     while not trigger.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+        os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig)
+    proc.wait(timeout=120)
     assert trigger.exists(), proc.stderr.read().decode()[-2000:]
+
+
+def finish_like_an_uninterrupted_bench(cmd, killed: Path, whole: Path, trace: str) -> None:
+    """Resume ``killed``, run ``whole`` without a stop: the same results.csv and ``trace`` rows."""
+    for out in (killed, whole):
+        done = subprocess.run(cmd(out), env=ENV, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+    pd.testing.assert_frame_equal(measured(killed), measured(whole), check_exact=True)  # bit-identical on CPU
+    rows_a, rows_b = ((root / trace).read_text().splitlines() for root in (killed, whole))
+    assert [r.rsplit(",", 1)[0] for r in rows_a] == [r.rsplit(",", 1)[0] for r in rows_b]  # but wall time
 
 
 @pytest.mark.slow
@@ -285,30 +296,12 @@ def test_a_study_killed_or_interrupted_mid_way_resumes_to_the_uninterrupted_resu
     killed = tmp_path / "killed"
     first = killed / "ring8" / "bce@lr_d-1e-03__n_critic-1"  # the first batched cell: n_critic 1, both rates
     second = killed / "ring8" / "bce@lr_d-1e-03__n_critic-2"
-
-    def run_until_then(trigger: Path, sig: int) -> None:
-        proc = subprocess.Popen(study_cmd(killed), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True)
-        deadline = time.monotonic() + 300
-        while not trigger.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert trigger.exists(), proc.stderr.read().decode()[-2000:]
-        (os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig))
-        proc.wait(timeout=120)
-
-    run_until_then(first / "seed-1" / "checkpoints" / "step-100.pt.sha256", signal.SIGKILL)  # mid batched cell
+    run_until(killed, first / "seed-1" / "checkpoints" / "step-100.pt.sha256", 300, study_cmd)  # mid batched cell
     assert not (first / "seed-0" / "metrics.json").exists()
-    run_until_then(second / "seed-0" / "checkpoints" / "step-200.pt.sha256", signal.SIGINT)  # Ctrl-C mid second
-    again = subprocess.run(study_cmd(killed), env=ENV, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr
-    whole = subprocess.run(study_cmd(tmp_path / "whole"), env=ENV, capture_output=True, text=True, timeout=600)
-    assert whole.returncode == 0, whole.stderr
-    a, b = measured(killed), measured(tmp_path / "whole")
-    assert len(a) == 8
-    pd.testing.assert_frame_equal(a, b, check_exact=True)  # bit-identical metrics on CPU
-    for rel in ("ring8/bce@lr_d-1e-04__n_critic-2/seed-1/trace.csv", "ring8/bce@lr_d-1e-03__n_critic-1/seed-0/trace.csv"):
-        rows_a, rows_b = ((root / rel).read_text().splitlines() for root in (killed, tmp_path / "whole"))
-        assert [r.rsplit(",", 1)[0] for r in rows_a] == [r.rsplit(",", 1)[0] for r in rows_b]
+    run_until(killed, second / "seed-0" / "checkpoints" / "step-200.pt.sha256", 300, study_cmd, signal.SIGINT)
+    finish_like_an_uninterrupted_bench(study_cmd, killed, tmp_path / "whole",
+                                       "ring8/bce@lr_d-1e-04__n_critic-2/seed-1/trace.csv")
+    assert len(measured(killed)) == 8
 
 
 def test_the_progress_counts_members_and_the_memory_check_sees_them(tmp_path, monkeypatch):
@@ -345,21 +338,7 @@ def test_a_stateful_stabilizer_killed_or_interrupted_resumes_to_the_uninterrupte
 
     killed = tmp_path / "killed"
     run_dir = killed / "ring8" / "hinge-lecam"
-    for trigger, sig in ((run_dir / "seed-1" / "checkpoints" / "step-100.pt.sha256", signal.SIGKILL),
-                         (run_dir / "seed-1" / "checkpoints" / "step-300.pt.sha256", signal.SIGINT)):
-        proc = subprocess.Popen(cmd(killed), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True)
-        deadline = time.monotonic() + 300
-        while not trigger.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert trigger.exists(), proc.stderr.read().decode()[-2000:]
-        (os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig))
-        proc.wait(timeout=120)
-        assert not (run_dir / "seed-0" / "metrics.json").exists()
-    for out in (killed, tmp_path / "whole"):
-        done = subprocess.run(cmd(out), env=ENV, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr
-    pd.testing.assert_frame_equal(measured(killed), measured(tmp_path / "whole"), check_exact=True)
-    rel = "ring8/hinge-lecam/seed-0/trace.csv"
-    rows_a, rows_b = ((root / rel).read_text().splitlines() for root in (killed, tmp_path / "whole"))
-    assert [r.rsplit(",", 1)[0] for r in rows_a] == [r.rsplit(",", 1)[0] for r in rows_b]
+    run_until(killed, run_dir / "seed-1" / "checkpoints" / "step-100.pt.sha256", 300, cmd)
+    run_until(killed, run_dir / "seed-1" / "checkpoints" / "step-300.pt.sha256", 300, cmd, signal.SIGINT)
+    assert not (run_dir / "seed-0" / "metrics.json").exists()
+    finish_like_an_uninterrupted_bench(cmd, killed, tmp_path / "whole", "ring8/hinge-lecam/seed-0/trace.csv")
