@@ -176,20 +176,29 @@ def _spread_scale(curves: Sequence[tuple[str, Sequence[int], torch.Tensor]]) -> 
 
 def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequence[int], torch.Tensor]]]],
                 title: str, ylabel: str, log: bool | Sequence[bool] = True,
-                events: Sequence[Sequence[EventSpan | tuple[int, str]]] | None = None) -> None:
+                events: Sequence[Sequence[EventSpan | tuple[int, str]]] | None = None,
+                columns: int | None = None) -> None:
     """One panel per (panel title, curves); each curve is (label, steps, values ``[seeds, T]``),
     drawn as the median over seeds with a band from the lowest to the highest seed. Non-finite
     values (a diverged seed) leave a gap; a log panel with zeros switches to symlog, one with
     nothing positive to a linear axis, and a linear panel whose curves differ in size by more than
     20x to symlog, each saying so on the panel. ``log``: one flag, or one per panel. ``events``:
     per panel, :class:`EventSpan` s (or (step, label) points) drawn as shaded intervals, named
-    in a legend below the panel. Curve legends sit outside the axes, right of the data."""
+    in a legend below the panel. Curve legends sit outside the axes, right of the data.
+    ``columns``: panels per row (default: all in one row); panels fill the rows in order and share
+    the step axis, e.g. one row per traced run, so each run's events shade only its own row."""
     n = len(panels)
     logs = [log] * n if isinstance(log, bool) else list(log)
-    fig, axes = plt.subplots(1, n, figsize=(6.4 * n, 4.0), squeeze=False)
+    cols = max(1, min(columns or n, n))
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 4.0 * rows), squeeze=False,
+                             sharex=rows > 1)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
     colours: dict[str, str] = {}
     captions: dict[str, Any] = {}
-    for k, (ax, (panel_title, curves)) in enumerate(zip(axes[0], panels)):
+    widest = 0
+    for k, (ax, (panel_title, curves)) in enumerate(zip(axes.flat, panels)):
         log = logs[k]
         scale = _scale(curves, log)
         spread = _spread_scale(curves) if scale == "linear" and not log else None
@@ -231,7 +240,8 @@ def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequ
             note = "nothing positive to draw on a log axis: every value is zero or undefined"
         if note:
             ax.text(0.5, 1.01, note, transform=ax.transAxes, ha="center", va="bottom", fontsize=7, color="0.35")
-        if x_max > 0:
+        widest = max(widest, x_max)
+        if x_max > 0 and rows == 1:
             ax.set_xlim(0, x_max)
         for caption, handle in draw_event_spans(ax, [_as_span(e) for e in (events[k] if events else ())], colours):
             captions.setdefault(caption, handle)
@@ -241,6 +251,8 @@ def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequ
         ax.grid(alpha=0.3)
         if curves:
             ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    if rows > 1 and widest > 0:  # shared step axis: the longest run sets it
+        axes.flat[0].set_xlim(0, widest)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     if captions:  # below every panel: one line per event, its interval in steps
