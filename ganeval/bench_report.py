@@ -139,7 +139,10 @@ def mode_counts_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
             series.append((f"{label} (seed {int(rows['seed'].iloc[0])})", doc["mode_counts"]))
     if not series:
         return False
-    draw(path, series, f"{benchmark}: samples per mode (first seed of each loss)")
+    weights = getattr(get_benchmark(benchmark), "figure_weights", lambda: None)() if benchmark in BENCHMARKS else None
+    if weights is not None and len(weights) != len(series[0][1]):
+        weights = None
+    draw(path, series, f"{benchmark}: samples per mode (first seed of each loss)", weights=weights)
     return True
 
 

@@ -27,15 +27,27 @@ def save_figure(fig, path: Path, dpi: int = 110) -> None:
     fileio.write_bytes(path, buf.getvalue())
 
 
-def draw_points(ax, samples: torch.Tensor, centers: torch.Tensor, std: float, hq_sigmas: float, title: str) -> None:
-    """Generated 2-D samples over the true mode centres, with the high-quality radius drawn."""
+def draw_points(ax, samples: torch.Tensor, centers: torch.Tensor, std: float, hq_sigmas: float, title: str,
+                weights: torch.Tensor | None = None) -> None:
+    """Generated 2-D samples over the true mode centres, with the high-quality radius drawn.
+    ``weights`` (a weighted mixture): each centre's marker grows with its weight and is labelled
+    with it, so a reader sees which modes should hold more samples."""
     pts = samples.detach().cpu().float()
     pts = pts[torch.isfinite(pts).all(dim=1)]
     c = centers.cpu().float()
     ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.35, color="tab:blue", label="generated", rasterized=True)
     for x, y in c.tolist():
         ax.add_patch(plt.Circle((x, y), hq_sigmas * std, fill=False, color="tab:red", lw=0.8))
-    ax.scatter(c[:, 0], c[:, 1], s=12, marker="x", color="tab:red", label="true modes")
+    if weights is None:
+        ax.scatter(c[:, 0], c[:, 1], s=12, marker="x", color="tab:red", label="true modes")
+    else:
+        w = weights.detach().cpu().double()
+        w = w / w.sum()
+        ax.scatter(c[:, 0], c[:, 1], s=(12 * len(w) * w).clamp(min=3).tolist(), marker="x", color="tab:red",
+                   label="true modes (weight shown)")
+        for (x, y), share in zip(c.tolist(), w.tolist()):
+            ax.annotate(f"{share:.2g}", (x, y), xytext=(3, 3), textcoords="offset points", fontsize=6,
+                        color="tab:red")
     span = float(c.abs().max()) * 1.35 + 0.5
     ax.set_xlim(-span, span)
     ax.set_ylim(-span, span)
@@ -46,20 +58,20 @@ def draw_points(ax, samples: torch.Tensor, centers: torch.Tensor, std: float, hq
 
 
 def samples_figure(path: Path, samples: torch.Tensor, centers: torch.Tensor, std: float, hq_sigmas: float,
-                   title: str) -> None:
+                   title: str, weights: torch.Tensor | None = None) -> None:
     fig, ax = plt.subplots(figsize=(4, 4))
-    draw_points(ax, samples, centers, std, hq_sigmas, title)
+    draw_points(ax, samples, centers, std, hq_sigmas, title, weights)
     ax.legend(loc="upper right", fontsize=7, markerscale=3)
     save_figure(fig, path)
 
 
 def samples_grid_figure(path: Path, panels: Sequence[tuple[str, torch.Tensor]], centers: torch.Tensor, std: float,
-                        hq_sigmas: float, title: str) -> None:
+                        hq_sigmas: float, title: str, weights: torch.Tensor | None = None) -> None:
     """One panel per (label, samples), side by side, for comparing losses on one benchmark."""
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.6), squeeze=False, sharey=True)
     for i, (ax, (label, samples)) in enumerate(zip(axes[0], panels)):
-        draw_points(ax, samples, centers, std, hq_sigmas, label)
+        draw_points(ax, samples, centers, std, hq_sigmas, label, weights)
         if i:
             ax.set_ylabel("")
     fig.suptitle(title, fontsize=11)
@@ -298,9 +310,11 @@ def events_figure(path: Path, rows: Sequence[tuple[str, Sequence[EventSpan | tup
     save_figure(fig, path)
 
 
-def mode_counts_figure(path: Path, series: Sequence[tuple[str, Sequence[int]]], title: str) -> None:
+def mode_counts_figure(path: Path, series: Sequence[tuple[str, Sequence[int]]], title: str,
+                       weights: torch.Tensor | None = None) -> None:
     """Samples per mode: bars for a few modes, the sorted counts (a rank plot) for many; the dashed
-    line is the same number of samples spread evenly over the modes."""
+    line is the same number of samples spread over the modes as the benchmark's weights spread
+    them (evenly, without ``weights``): the target the KL compares with."""
     k = len(series[0][1])
     fig, ax = plt.subplots(figsize=(7, 3.6))
     if k <= 30:
@@ -317,7 +331,18 @@ def mode_counts_figure(path: Path, series: Sequence[tuple[str, Sequence[int]]], 
         ax.set_xlabel("mode rank (most to least frequent)")
         ax.set_yscale("symlog", linthresh=1)
     total = sum(series[0][1])
-    ax.axhline(total / k, color="0.3", ls="--", lw=0.8, label="uniform over modes")
+    if weights is None:
+        ax.axhline(total / k, color="0.3", ls="--", lw=0.8, label="uniform over modes")
+    else:
+        w = weights.detach().cpu().double()
+        expected = (total * w / w.sum()).tolist()
+        if k <= 30:  # one dash over each mode's group of bars
+            half = 0.4 / len(series)
+            ax.hlines(expected, [m - half for m in range(k)], [m + 0.8 - half for m in range(k)], color="0.3",
+                      ls="--", lw=0.8, label="expected under the benchmark's weights")
+        else:
+            ax.plot(range(1, k + 1), sorted(expected, reverse=True), color="0.3", ls="--", lw=0.8,
+                    label="expected under the benchmark's weights")
     ax.set_ylabel("samples")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)

@@ -497,7 +497,7 @@ def guard_warnings(baseline: dict[str, Any], alpha: float = 0.05) -> list[str]:
         mean, std, n = _stats(entry["values"])
         if info.kind != "continuous" or info.worst is None or n == 0:
             continue
-        worst = info.worst({"n_modes": _n_modes(key)})
+        worst = info.worst(_benchmark_row(key))
         room = abs(mean - worst)
         if not math.isfinite(room):
             continue
@@ -516,12 +516,17 @@ def guard_warnings(baseline: dict[str, Any], alpha: float = 0.05) -> list[str]:
     return out
 
 
-def _n_modes(key: str) -> float:
-    """The number of modes of a tracked key's benchmark (NaN for a benchmark this ganeval lacks)."""
+def _benchmark_row(key: str) -> dict[str, float]:
+    """What a metric's worst value depends on, for a tracked key's benchmark: its number of modes
+    and, for a weighted mixture, its largest KL (NaN for a benchmark this ganeval lacks)."""
     from ganeval.benchmarks import BENCHMARKS, get_benchmark
 
     bench = key.split("/", 1)[0]
-    return float(get_benchmark(bench).n_modes) if bench in BENCHMARKS else math.nan
+    if bench not in BENCHMARKS:
+        return {"n_modes": math.nan}
+    b = get_benchmark(bench)
+    kl_max = getattr(b, "kl_max", None)
+    return {"n_modes": float(b.n_modes), **({"kl_max": float(kl_max)} if kl_max is not None else {})}
 
 
 def power_table(baseline: dict[str, Any], seeds: tuple[int, ...] = (3, 5, 10, 20), alpha: float = 0.05

@@ -115,7 +115,7 @@ def jobs_for(spec: BenchSpec, out_dir: Path, resume: bool, ship_plugins: bool = 
     """One job per cell; ``ship_plugins``: the cells run in other processes, which need the plugins."""
     from ganeval.plugins import shipped
 
-    plugins = shipped(spec.plugins) if ship_plugins else []
+    plugins = shipped(spec.plugins, spec.benchmarks) if ship_plugins else []
     return [CellJob(run, {s: rundir.run_dir(out_dir, CellId.of(run), s) for s in spec.seeds}, resume,
                     spec.batch_seeds, spec.device, plugins) for run in spec.cells()]
 
