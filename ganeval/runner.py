@@ -246,6 +246,10 @@ def _cell_summary(job: CellJob) -> str:
             worst = METRICS.get(key).worst(scored[filled].iloc[0].to_dict())
             text += f" ({int(filled.sum())} of {len(scored)} seeds undefined, counted as the worst, {worst:.3g})"
         parts.append(text)
+    from ganeval.metrics.modes import OFF_MODES_NOTE, mostly_off_modes
+
+    if "hq_rate" in scored.columns and mostly_off_modes(scored["hq_rate"].mean()):  # as the table's † says
+        parts.append(f"† {OFF_MODES_NOTE}")
     return ", ".join(parts)
 
 

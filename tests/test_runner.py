@@ -209,3 +209,21 @@ def test_the_live_cell_line_shows_the_tables_means_and_says_which_seed_was_count
     assert table_kl == pytest.approx((0.5 + 0.682 + math.log(8)) / 3)
     assert f"kl {table_kl:.3g} (1 of 3 seeds undefined, counted as the worst, {math.log(8):.3g})" in line
     assert "modes_covered 4," in line and "hq_rate 0.022" in line
+
+
+def test_the_live_cell_line_flags_a_cell_whose_samples_mostly_miss_the_modes(monkeypatch):
+    """As the table's †: a cell at 1 % high quality reads 7 modes and a small KL, from the 1 %."""
+    from types import SimpleNamespace
+
+    from ganeval import runner as bench_mod
+
+    def line(hq):
+        metrics = [{"modes_covered": 7.0, "hq_rate": hq, "kl": 0.284, "n_modes": 8.0}] * 3
+        docs = {k: {"benchmark": "ring8", "loss": "bce", "variant": "", "seed": k, "status": "ok", "metrics": m}
+                for k, m in enumerate(metrics)}
+        monkeypatch.setattr(bench_mod.rundir, "read_metrics", lambda d: docs[d])
+        return bench_mod._cell_summary(SimpleNamespace(dirs={0: 0, 1: 1, 2: 2}))
+
+    assert line(0.010).endswith("† most samples miss every mode (high-quality rate below 0.5): modes covered and KL "
+                                "describe only the samples near a mode")
+    assert "†" not in line(0.876)
