@@ -19,7 +19,7 @@ evaluator for any generator.
 __version__ = "0.1.0"
 
 from ganeval.api import BenchResult, CheckResult, ReportResult, ScoreResult, bench, check, report, score  # noqa: E402
-from ganeval.benchmarks import Benchmark, get_benchmark, register_benchmark  # noqa: E402
+from ganeval.benchmarks import Benchmark, GaussianMixture, get_benchmark, register_benchmark  # noqa: E402
 from ganeval.errors import GanevalError  # noqa: E402
 from ganeval.executors import Executor, register_executor  # noqa: E402
 from ganeval.losses import Loss, register_loss  # noqa: E402
@@ -30,8 +30,8 @@ from ganeval.settings import Setting  # noqa: E402
 from ganeval.variants import StepContext, Variant, per_member, register_variant  # noqa: E402
 
 __all__ = [
-    "Benchmark", "BenchResult", "CheckResult", "Executor", "GanevalError", "Loss", "ModelFamily", "Optimizer",
-    "ReportResult", "ScoreResult", "Setting", "StepContext", "Variant", "__version__", "bench", "check", "get_benchmark",
+    "Benchmark", "BenchResult", "CheckResult", "Executor", "GanevalError", "GaussianMixture", "Loss", "ModelFamily",
+    "Optimizer", "ReportResult", "ScoreResult", "Setting", "StepContext", "Variant", "__version__", "bench", "check", "get_benchmark",
     "load_plugin", "per_member", "register_benchmark", "register_executor", "register_loss", "register_model",
     "register_optimizer", "register_variant", "report", "score",
 ]

@@ -139,7 +139,10 @@ def mode_counts_figure(frame: pd.DataFrame, benchmark: str, path: Path) -> bool:
             series.append((f"{label} (seed {int(rows['seed'].iloc[0])})", doc["mode_counts"]))
     if not series:
         return False
-    draw(path, series, f"{benchmark}: samples per mode (first seed of each loss)")
+    weights = getattr(get_benchmark(benchmark), "figure_weights", lambda: None)() if benchmark in BENCHMARKS else None
+    if weights is not None and len(weights) != len(series[0][1]):
+        weights = None
+    draw(path, series, f"{benchmark}: samples per mode (first seed of each loss)", weights=weights)
     return True
 
 
@@ -368,12 +371,17 @@ def build_report(bench_dirs: Path | Sequence[Path], output: Path | None = None, 
     frame = load_frames(dirs, collected)
     title = f"`{dirs[0].name}`" if len(dirs) == 1 else " vs ".join(f"`{d.name}`" for d in dirs)
     lines = [f"# ganeval report: {title}", ""] + _header(dirs, frame, specs, unreadable)
-    lines += ["Tables: mean ± std over seeds (sample std), 95 % t-interval below; `seeds (diverged)` says how "
-              "many seeds each mean is over. A seed that failed counts with the worst value of each quality "
-              "metric it left undefined (0 modes covered, high-quality rate 0, KL = ln(modes), FID and KID ∞, "
-              "IS 1, precision and recall 0), so a cell never looks better for losing seeds; `(n=k)` marks a "
-              "metric still undefined for some seeds. Best value per column in **bold**; "
-              "↑ higher is better, ↓ lower is better. Definitions at the end.", ""]
+    lines += ["Tables: mean ± std over seeds (sample std), its 95 % interval below: for modes covered and the "
+              "high-quality rate (counts of modes and of samples) Clopper–Pearson at Korn & Graubard's effective "
+              "number of trials, which stays within 0 and the number of modes (or 1); for `diverged` the exact "
+              "interval of the count; for the rest the t-interval, cut at 0 where a metric cannot be negative. "
+              "`seeds (diverged)` says how many seeds each mean is over. A seed that failed counts with the worst "
+              "value of each quality metric it left undefined (0 modes covered, high-quality rate 0, KL = its "
+              "maximum, ln(modes) or, for a weighted mixture, `kl_max`, FID and KID ∞, IS 1, precision and recall "
+              "0), so a cell never looks better for losing seeds; `(n=k)` marks a metric still undefined for some "
+              "seeds. No cell is marked best: with a few seeds the intervals are the comparison. † marks a cell "
+              "whose samples mostly miss every mode. ↑ higher is better, ↓ lower is better. Definitions at the "
+              "end.", ""]
     if frame.empty:
         lines.append("_No complete runs yet._")
     order = []

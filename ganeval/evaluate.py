@@ -50,7 +50,7 @@ def stability_metrics(rows: Sequence[dict[str, float]], events: Sequence[dict[st
     summary = stability_summary(rows, events, [m.get("modes_covered") for _, m in evals], metrics.get("modes_covered"))
     diverged_step = next((e["step"] for e in events if e["kind"] == DIVERGENCE), None)
     if diverged_step is not None:  # a diverged generator's samples say nothing about the loss
-        metrics = {k: (v if k in ("n_modes", "n_samples") else math.nan) for k, v in metrics.items()}
+        metrics = {k: (v if k in ("n_modes", "n_samples", "kl_max") else math.nan) for k, v in metrics.items()}
     return {**metrics, **summary}, diverged_step
 
 
@@ -141,6 +141,11 @@ def evaluate_run_dir(run_dir: Path, step: int | None = None, device: torch.devic
     """
     run_dir = Path(run_dir)
     rundir.read_config(run_dir)  # not a run folder: said before any lock is taken in it
+    bench = rundir.enclosing_bench(run_dir)
+    if bench is not None:  # a mixture the bench's spec declares (data, not code) is its benchmark here too
+        from ganeval.spec import declare_bench_mixtures
+
+        declare_bench_mixtures(bench / rundir.SPEC_FILE)
     with rundir.writing(run_dir):  # the run's lock and its bench's: never beside a bench that trains it
         return _evaluate_run_dir(run_dir, step, device, fidelity, modes, extractor, extractor_weights, lpips_weights)
 

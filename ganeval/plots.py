@@ -27,15 +27,27 @@ def save_figure(fig, path: Path, dpi: int = 110) -> None:
     fileio.write_bytes(path, buf.getvalue())
 
 
-def draw_points(ax, samples: torch.Tensor, centers: torch.Tensor, std: float, hq_sigmas: float, title: str) -> None:
-    """Generated 2-D samples over the true mode centres, with the high-quality radius drawn."""
+def draw_points(ax, samples: torch.Tensor, centers: torch.Tensor, std: float, hq_sigmas: float, title: str,
+                weights: torch.Tensor | None = None) -> None:
+    """Generated 2-D samples over the true mode centres, with the high-quality radius drawn.
+    ``weights`` (a weighted mixture): each centre's marker grows with its weight and is labelled
+    with it, so a reader sees which modes should hold more samples."""
     pts = samples.detach().cpu().float()
     pts = pts[torch.isfinite(pts).all(dim=1)]
     c = centers.cpu().float()
     ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.35, color="tab:blue", label="generated", rasterized=True)
     for x, y in c.tolist():
         ax.add_patch(plt.Circle((x, y), hq_sigmas * std, fill=False, color="tab:red", lw=0.8))
-    ax.scatter(c[:, 0], c[:, 1], s=12, marker="x", color="tab:red", label="true modes")
+    if weights is None:
+        ax.scatter(c[:, 0], c[:, 1], s=12, marker="x", color="tab:red", label="true modes")
+    else:
+        w = weights.detach().cpu().double()
+        w = w / w.sum()
+        ax.scatter(c[:, 0], c[:, 1], s=(12 * len(w) * w).clamp(min=3).tolist(), marker="x", color="tab:red",
+                   label="true modes (weight shown)")
+        for (x, y), share in zip(c.tolist(), w.tolist()):
+            ax.annotate(f"{share:.2g}", (x, y), xytext=(3, 3), textcoords="offset points", fontsize=6,
+                        color="tab:red")
     span = float(c.abs().max()) * 1.35 + 0.5
     ax.set_xlim(-span, span)
     ax.set_ylim(-span, span)
@@ -46,20 +58,20 @@ def draw_points(ax, samples: torch.Tensor, centers: torch.Tensor, std: float, hq
 
 
 def samples_figure(path: Path, samples: torch.Tensor, centers: torch.Tensor, std: float, hq_sigmas: float,
-                   title: str) -> None:
+                   title: str, weights: torch.Tensor | None = None) -> None:
     fig, ax = plt.subplots(figsize=(4, 4))
-    draw_points(ax, samples, centers, std, hq_sigmas, title)
+    draw_points(ax, samples, centers, std, hq_sigmas, title, weights)
     ax.legend(loc="upper right", fontsize=7, markerscale=3)
     save_figure(fig, path)
 
 
 def samples_grid_figure(path: Path, panels: Sequence[tuple[str, torch.Tensor]], centers: torch.Tensor, std: float,
-                        hq_sigmas: float, title: str) -> None:
+                        hq_sigmas: float, title: str, weights: torch.Tensor | None = None) -> None:
     """One panel per (label, samples), side by side, for comparing losses on one benchmark."""
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.6), squeeze=False, sharey=True)
     for i, (ax, (label, samples)) in enumerate(zip(axes[0], panels)):
-        draw_points(ax, samples, centers, std, hq_sigmas, label)
+        draw_points(ax, samples, centers, std, hq_sigmas, label, weights)
         if i:
             ax.set_ylabel("")
     fig.suptitle(title, fontsize=11)
@@ -176,20 +188,29 @@ def _spread_scale(curves: Sequence[tuple[str, Sequence[int], torch.Tensor]]) -> 
 
 def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequence[int], torch.Tensor]]]],
                 title: str, ylabel: str, log: bool | Sequence[bool] = True,
-                events: Sequence[Sequence[EventSpan | tuple[int, str]]] | None = None) -> None:
+                events: Sequence[Sequence[EventSpan | tuple[int, str]]] | None = None,
+                columns: int | None = None) -> None:
     """One panel per (panel title, curves); each curve is (label, steps, values ``[seeds, T]``),
     drawn as the median over seeds with a band from the lowest to the highest seed. Non-finite
     values (a diverged seed) leave a gap; a log panel with zeros switches to symlog, one with
     nothing positive to a linear axis, and a linear panel whose curves differ in size by more than
     20x to symlog, each saying so on the panel. ``log``: one flag, or one per panel. ``events``:
     per panel, :class:`EventSpan` s (or (step, label) points) drawn as shaded intervals, named
-    in a legend below the panel. Curve legends sit outside the axes, right of the data."""
+    in a legend below the panel. Curve legends sit outside the axes, right of the data.
+    ``columns``: panels per row (default: all in one row); panels fill the rows in order and share
+    the step axis, e.g. one row per traced run, so each run's events shade only its own row."""
     n = len(panels)
     logs = [log] * n if isinstance(log, bool) else list(log)
-    fig, axes = plt.subplots(1, n, figsize=(6.4 * n, 4.0), squeeze=False)
+    cols = max(1, min(columns or n, n))
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 4.0 * rows), squeeze=False,
+                             sharex=rows > 1)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
     colours: dict[str, str] = {}
     captions: dict[str, Any] = {}
-    for k, (ax, (panel_title, curves)) in enumerate(zip(axes[0], panels)):
+    widest = 0
+    for k, (ax, (panel_title, curves)) in enumerate(zip(axes.flat, panels)):
         log = logs[k]
         scale = _scale(curves, log)
         spread = _spread_scale(curves) if scale == "linear" and not log else None
@@ -231,7 +252,8 @@ def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequ
             note = "nothing positive to draw on a log axis: every value is zero or undefined"
         if note:
             ax.text(0.5, 1.01, note, transform=ax.transAxes, ha="center", va="bottom", fontsize=7, color="0.35")
-        if x_max > 0:
+        widest = max(widest, x_max)
+        if x_max > 0 and rows == 1:
             ax.set_xlim(0, x_max)
         for caption, handle in draw_event_spans(ax, [_as_span(e) for e in (events[k] if events else ())], colours):
             captions.setdefault(caption, handle)
@@ -241,6 +263,8 @@ def band_figure(path: Path, panels: Sequence[tuple[str, Sequence[tuple[str, Sequ
         ax.grid(alpha=0.3)
         if curves:
             ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    if rows > 1 and widest > 0:  # shared step axis: the longest run sets it
+        axes.flat[0].set_xlim(0, widest)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     if captions:  # below every panel: one line per event, its interval in steps
@@ -286,9 +310,11 @@ def events_figure(path: Path, rows: Sequence[tuple[str, Sequence[EventSpan | tup
     save_figure(fig, path)
 
 
-def mode_counts_figure(path: Path, series: Sequence[tuple[str, Sequence[int]]], title: str) -> None:
+def mode_counts_figure(path: Path, series: Sequence[tuple[str, Sequence[int]]], title: str,
+                       weights: torch.Tensor | None = None) -> None:
     """Samples per mode: bars for a few modes, the sorted counts (a rank plot) for many; the dashed
-    line is the same number of samples spread evenly over the modes."""
+    line is the same number of samples spread over the modes as the benchmark's weights spread
+    them (evenly, without ``weights``): the target the KL compares with."""
     k = len(series[0][1])
     fig, ax = plt.subplots(figsize=(7, 3.6))
     if k <= 30:
@@ -305,7 +331,18 @@ def mode_counts_figure(path: Path, series: Sequence[tuple[str, Sequence[int]]], 
         ax.set_xlabel("mode rank (most to least frequent)")
         ax.set_yscale("symlog", linthresh=1)
     total = sum(series[0][1])
-    ax.axhline(total / k, color="0.3", ls="--", lw=0.8, label="uniform over modes")
+    if weights is None:
+        ax.axhline(total / k, color="0.3", ls="--", lw=0.8, label="uniform over modes")
+    else:
+        w = weights.detach().cpu().double()
+        expected = (total * w / w.sum()).tolist()
+        if k <= 30:  # one dash over each mode's group of bars
+            half = 0.4 / len(series)
+            ax.hlines(expected, [m - half for m in range(k)], [m + 0.8 - half for m in range(k)], color="0.3",
+                      ls="--", lw=0.8, label="expected under the benchmark's weights")
+        else:
+            ax.plot(range(1, k + 1), sorted(expected, reverse=True), color="0.3", ls="--", lw=0.8,
+                    label="expected under the benchmark's weights")
     ax.set_ylabel("samples")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)

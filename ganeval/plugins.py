@@ -169,14 +169,20 @@ def check_recorded(ref: str, recorded_sha: str, where: str) -> None:
 
 
 # --- plugins on other machines (Ray workers) ------------------------------------------------------
-def shipped(refs: list[str]) -> list[dict[str, Any]]:
-    """What a worker needs to load ``refs`` (files: their source travels with the task)."""
+def shipped(refs: list[str], benchmarks: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """What a worker needs to load ``refs`` (files: their source travels with the task), and the
+    mixtures among ``benchmarks`` that are data (a spec's ``[benchmark.NAME.mixture]``, or a
+    ``GaussianMixture`` registered in the driver): their tables travel too."""
+    from ganeval.benchmarks.base import MIXTURES
+
     out = []
     for ref in refs:
         if is_file_ref(ref):
             out.append({"ref": ref, "kind": "file", "source": Path(ref).read_bytes()})
         else:
             out.append({"ref": ref, "kind": "module"})
+    out += [{"ref": name, "kind": "mixture", "table": MIXTURES[name].to_table()} for name in benchmarks
+            if name in MIXTURES]
     return out
 
 
@@ -186,6 +192,11 @@ def load_shipped(items: list[dict[str, Any]]) -> None:
     for item in items:
         if item["kind"] == "module":
             load_plugin(item["ref"])
+            continue
+        if item["kind"] == "mixture":
+            from ganeval.benchmarks.mog import register_mixture_table
+
+            register_mixture_table(item["ref"], item["table"], f"mixture {item['ref']} shipped by the driver")
             continue
         digest = hashlib.sha256(item["source"]).hexdigest()
         if digest in _loaded:

@@ -668,7 +668,7 @@ def _guarded(kind: str, base: list[float], n_now: int, tol: float, can_detect: f
     mean, _, _ = _stats(base)
     if info.worst is None:
         return True
-    room = abs(mean - info.worst({"n_modes": _n_modes(key)}))
+    room = abs(mean - info.worst(_benchmark_row(key)))
     return not math.isfinite(room) or can_detect < room
 
 
@@ -729,7 +729,7 @@ def guard_warnings(baseline: dict[str, Any], alpha: float = 0.05, verdicts: list
             need = next((m for m in range(n + 1, 201)
                          if math.isfinite(_detectable_rise("binary", k / n, m, m, tol, level))), None)
         else:
-            worst = info.worst({"n_modes": _n_modes(key)})
+            worst = info.worst(_benchmark_row(key))
             room = abs(mean - worst)
             head = (f"{key} cannot be guarded with {seeds}: a total collapse ({mean:.4g} -> {worst:.4g}) is a "
                     f"worsening of {room:.4g}, and the check flags only worsenings above {_num(can)} with 80 % power")
@@ -747,12 +747,17 @@ def guard_warnings(baseline: dict[str, Any], alpha: float = 0.05, verdicts: list
     return out
 
 
-def _n_modes(key: str) -> float:
-    """The number of modes of a tracked key's benchmark (NaN for a benchmark this ganeval lacks)."""
+def _benchmark_row(key: str) -> dict[str, float]:
+    """What a metric's worst value depends on, for a tracked key's benchmark: its number of modes
+    and, for a weighted mixture, its largest KL (NaN for a benchmark this ganeval lacks)."""
     from ganeval.benchmarks import BENCHMARKS, get_benchmark
 
     bench = key.split("/", 1)[0]
-    return float(get_benchmark(bench).n_modes) if bench in BENCHMARKS else math.nan
+    if bench not in BENCHMARKS:
+        return {"n_modes": math.nan}
+    b = get_benchmark(bench)
+    kl_max = getattr(b, "kl_max", None)
+    return {"n_modes": float(b.n_modes), **({"kl_max": float(kl_max)} if kl_max is not None else {})}
 
 
 def power_table(baseline: dict[str, Any], seeds: tuple[int, ...] = (3, 5, 10, 20), alpha: float = 0.05

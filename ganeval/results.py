@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ganeval.errors import GanevalError
+from ganeval.intervals import metric_interval, t_interval  # noqa: F401  (t_interval: for the scripts)
 from ganeval.metrics.catalog import KL, METRICS, MODES_COVERED, N_MODES
 from ganeval.rundir import find_run_dirs, read_metrics
 
@@ -157,18 +158,6 @@ def metric_columns(frame: pd.DataFrame) -> list[str]:
     return [name for name in METRICS.names() if name in frame.columns]
 
 
-def t_interval(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
-    """Two-sided Student-t confidence interval of the mean over seeds (NaN with fewer than 2)."""
-    from scipy import stats
-
-    v = values.dropna()
-    n = len(v)
-    if n < 2:
-        return math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * float(v.std(ddof=1)) / math.sqrt(n)
-    return float(v.mean()) - half, float(v.mean()) + half
-
-
 # Rows never average across benches or feature extractors: numbers from different extractors are
 # not comparable, so each extractor gets its own row.
 SUMMARY_KEYS = ["bench", "benchmark", "loss", "variant", "setting", "extractor"]
@@ -176,8 +165,10 @@ SUMMARY_KEYS = ["bench", "benchmark", "loss", "variant", "setting", "extractor"]
 
 def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
     """Per (benchmark, loss, variant) — and per ``bench`` when several benches are compared — the
-    mean, sample std, 95 % t-interval and n (values) over seeds of every metric, failed seeds
-    counted with their worst value (:func:`score_failed_seeds`).
+    mean, sample std, 95 % interval and n (values) over seeds of every metric, failed seeds
+    counted with their worst value (:func:`score_failed_seeds`). The interval is one for
+    proportions for counts and shares (modes covered, high-quality rate, diverged), the t-interval
+    for the rest (:mod:`ganeval.intervals`).
 
     Columns are a MultiIndex (metric, statistic); ``("runs", "n")`` and ``("runs", "diverged")``
     come first. Rows keep the frame's order of first appearance.
@@ -196,7 +187,7 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataF
         values = groups[m]
         out[(m, "mean")] = values.mean()
         out[(m, "std")] = values.std(ddof=1)
-        ci = values.apply(t_interval)
+        ci = groups.apply(lambda rows, m=m: metric_interval(m, rows), include_groups=False)
         out[(m, "ci_low")] = ci.map(lambda c: c[0])
         out[(m, "ci_high")] = ci.map(lambda c: c[1])
         out[(m, "n")] = values.count()

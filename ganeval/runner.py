@@ -124,7 +124,7 @@ def jobs_for(spec: BenchSpec, out_dir: Path, resume: bool, ship_plugins: bool = 
     from ganeval.plugins import shipped
     from ganeval.train.members import group_runs
 
-    plugins = shipped(spec.plugins) if ship_plugins else []
+    plugins = shipped(spec.plugins, spec.benchmarks) if ship_plugins else []
     runs = spec.runs()
     by_cell: dict[CellId, list[RunSpec]] = {}
     for run in runs:
@@ -297,6 +297,10 @@ def _means_text(dirs: list[Path]) -> str:
             worst = METRICS.get(key).worst(scored[filled].iloc[0].to_dict())
             text += f" ({int(filled.sum())} of {len(scored)} seeds undefined, counted as the worst, {worst:.3g})"
         parts.append(text)
+    from ganeval.metrics.modes import OFF_MODES_NOTE, mostly_off_modes
+
+    if "hq_rate" in scored.columns and mostly_off_modes(scored["hq_rate"].mean()):  # as the table's † says
+        parts.append(f"† {OFF_MODES_NOTE}")
     return ", ".join(parts)
 
 

@@ -7,6 +7,10 @@ RunSpec defaults < benchmark protocol < loss paper defaults < benchmark x loss p
 
 The resolved spec written to a bench folder pins every run in a [cell] table, so it re-runs as is
 even if a later ganeval changes its defaults. TOML keys and CLI flags use the same names.
+
+A ``[benchmark.NAME.mixture]`` sub-table (centers, std, optional weights and description) declares
+NAME as a new 2-D Gaussian-mixture benchmark (:class:`ganeval.GaussianMixture`); the resolved spec
+records every mixture it uses that way, so it re-runs, and reports, without the code that made it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 import tomli_w
 
-from ganeval.errors import SpecError
+from ganeval.errors import GanevalError, SpecError
 from ganeval.metrics.catalog import EXTRACTORS, FIDELITY_METRICS, IS_SPLITS
 from ganeval.registry import did_you_mean, unknown_name_message
 from ganeval.settings import RESERVED, SETTINGS, get_setting, owned_defaults
@@ -658,6 +662,11 @@ class BenchSpec:
             doc["search"] = self.search
         if self.success:
             doc["success"] = self.success
+        from ganeval.benchmarks.base import MIXTURES
+
+        mixtures = {b: {MIXTURE_KEY: MIXTURES[b].to_table()} for b in self.benchmarks if b in MIXTURES}
+        if mixtures:  # benchmarks that are data travel with the spec (however they were registered)
+            doc["benchmark"] = mixtures
         doc["cell"] = {}
         for run in self.cells():
             values = run.to_dict()
@@ -769,6 +778,8 @@ def spec_from_dict(doc: dict[str, Any], where: str = "spec", names: bool = True)
             target = {"benchmark": spec.benchmark_overrides, "loss": spec.loss_overrides,
                       "variant": spec.variant_overrides, "cell": spec.cell_overrides}[key]
             target.update({name: dict(values) for name, values in value.items()})
+            if key == "benchmark":
+                declare_mixtures(spec.benchmark_overrides, where)
         elif key == "plugins":
             spec.plugins = _names(value, key, where)
         elif key == "plugin_sha256":
@@ -791,6 +802,40 @@ def spec_from_dict(doc: dict[str, Any], where: str = "spec", names: bool = True)
     except SpecError as exc:
         msg = str(exc)
         raise SpecError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+
+
+#: The key of a ``[benchmark.NAME]`` table whose sub-table declares a new mixture benchmark NAME
+#: (never a run setting: no setting may take this name).
+MIXTURE_KEY = "mixture"
+RESERVED.add(MIXTURE_KEY)
+
+
+def declare_mixtures(tables: dict[str, dict[str, Any]], where: str) -> None:
+    """Register the mixtures that ``[benchmark.NAME.mixture]`` sub-tables declare, and take those
+    sub-tables out of the run-setting overrides. The rest of ``[benchmark.NAME]`` stays what it is
+    for any benchmark: run settings for NAME's cells. A name that exists already (``ring8``, a
+    plugin's) is refused unless it is this very mixture (a resolved spec read again)."""
+    from ganeval.benchmarks.mog import register_mixture_table
+
+    for name, values in tables.items():
+        if MIXTURE_KEY in values:
+            register_mixture_table(name, values.pop(MIXTURE_KEY), f"{where}: [benchmark.{name}.{MIXTURE_KEY}]")
+
+
+def declare_bench_mixtures(spec_path: Path) -> None:
+    """Register the mixtures a bench's resolved spec (``spec_path``) declares, and nothing else (no
+    plugin code runs): a command that reads one seed-run (``ganeval eval``) finds its benchmark. A
+    spec that cannot be read, or declares something invalid, is left to the commands that read it
+    whole."""
+    from ganeval import fileio
+
+    try:
+        doc = fileio.loads_toml(fileio.read_text(Path(spec_path), what="a spec file"), str(spec_path))
+        tables = doc.get("benchmark", {})
+        if isinstance(tables, dict):
+            declare_mixtures({n: dict(v) for n, v in tables.items() if isinstance(v, dict)}, str(spec_path))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, GanevalError):
+        return
 
 
 def parse_sets(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:

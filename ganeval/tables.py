@@ -1,6 +1,13 @@
 """Comparison tables: one row per cell (benchmark, loss, variant[, bench, extractor]), mean ± std
-over seeds with the 95 % interval and n, the best value of each column marked, and the direction
-in the header. Rendered as markdown, CSV, LaTeX or JSON from the same summary."""
+over seeds with the 95 % interval and n, and the direction in the header. Rendered as markdown,
+CSV, LaTeX or JSON from the same summary.
+
+No cell is marked best. A bold "best" mean over 3 seeds is a claim no test stands behind (the
+default bench's bold bce and hinge could not be told apart), and one behind a test would need a
+multiple-comparison procedure per column that, at the seed counts benches run, would almost never
+mark anything: the intervals under each mean carry the comparison, and ``ganeval check`` tests a
+change against a baseline with a stated level and power. A cell whose samples mostly miss every
+mode is flagged (``†``, with a footnote) where its mode metrics would otherwise read as good."""
 
 from __future__ import annotations
 
@@ -46,13 +53,27 @@ def fmt_interval(low: float, high: float, fmt: str) -> str:
     return "" if _missing(low) or _missing(high) else f"{low:{fmt}} – {high:{fmt}}"
 
 
-def best_index(values: pd.Series, direction: str) -> set[Any]:
-    """Rows holding the best value; none when every row ties (nothing to point at)."""
-    finite = values.dropna()
-    if finite.empty or direction not in ("higher", "lower") or (len(finite) > 1 and finite.nunique() == 1):
+OFF_MODES_MARK = "†"
+#: the columns a mostly-off-modes cell's mark goes on: the ones that count only the samples near a mode
+OFF_MODES_COLUMNS = ("modes_covered", "kl")
+
+
+def off_modes_rows(summary: pd.DataFrame) -> set[Any]:
+    """Rows (cells) whose mean high-quality rate says most samples miss every mode."""
+    from ganeval.metrics.modes import mostly_off_modes
+
+    if ("hq_rate", "mean") not in summary.columns:
         return set()
-    best = finite.max() if direction == "higher" else finite.min()
-    return set(finite.index[finite == best])
+    return {idx for idx, value in summary[("hq_rate", "mean")].items() if mostly_off_modes(value)}
+
+
+def off_modes_footnote(summary: pd.DataFrame, metrics: list[str]) -> str:
+    """The table's footnote when some cell is flagged, else an empty string."""
+    from ganeval.metrics.modes import OFF_MODES_NOTE
+
+    if not off_modes_rows(summary) or not any(m in OFF_MODES_COLUMNS for m in metrics):
+        return ""
+    return f"{OFF_MODES_MARK} {OFF_MODES_NOTE[0].upper()}{OFF_MODES_NOTE[1:]}; see the samples figure."
 
 
 def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -89,10 +110,12 @@ def header(metric: str) -> str:
 
 
 def table_markdown(summary: pd.DataFrame, metrics: list[str], intervals: bool = True) -> str:
-    """Markdown; with ``intervals`` each cell also shows its 95 % interval (GitHub renders <br>)."""
+    """Markdown; with ``intervals`` each cell also shows its 95 % interval (GitHub renders <br>).
+    A cell whose samples mostly miss every mode gets ``†`` on its modes covered and KL, and the
+    table a footnote saying why."""
     multi = "bench" in summary.index.names
     headers = (["bench"] if multi else []) + ["loss", "seeds (diverged)"] + [header(m) for m in metrics]
-    bests = {m: best_index(summary[(m, "mean")], METRICS.get(m).direction) for m in metrics}
+    flagged = off_modes_rows(summary)
     rows = []
     for label, (idx, row) in zip(_row_labels(summary), summary.iterrows()):
         cells = label + [f"{int(row[('runs', 'n')])} ({int(row[('runs', 'diverged')])})"]
@@ -102,33 +125,38 @@ def table_markdown(summary: pd.DataFrame, metrics: list[str], intervals: bool = 
             text = fmt_mean_std(row[(m, "mean")], row[(m, "std")], n, fmt)
             if text != "–" and n != int(row[("runs", "n")]):
                 text += f" (n={n})"
-            if idx in bests[m]:
-                text = f"**{text}**"
+            if idx in flagged and m in OFF_MODES_COLUMNS and text != "–":
+                text += f" {OFF_MODES_MARK}"
             lo, hi = METRICS.get(m).bounds
             ci = fmt_interval(max(row[(m, "ci_low")], lo), min(row[(m, "ci_high")], hi), fmt) if intervals else ""
             cells.append(f"{text}<br><sub>{ci}</sub>" if ci else text)
         rows.append(cells)
-    return markdown_table(headers, rows)
+    note = off_modes_footnote(summary, metrics)
+    return markdown_table(headers, rows) + (f"\n\n{note}" if note else "")
 
 
 def table_latex(summary: pd.DataFrame, metrics: list[str]) -> str:
-    """A booktabs table: mean $\\pm$ std, best in bold, arrows in the header. Names (losses, benches,
-    metrics: a plugin may call its loss ``r&d_1%``) are escaped by pandas' Styler."""
+    """A booktabs table: mean $\\pm$ std, arrows in the header, $^\\dagger$ on the mode metrics of a
+    cell whose samples mostly miss every mode (with the footnote after the table). Names (losses,
+    benches, metrics: a plugin may call its loss ``r&d_1%``) are escaped by pandas' Styler."""
     arrow = {"higher": r"$\uparrow$", "lower": r"$\downarrow$", "none": ""}
-    bests = {m: best_index(summary[(m, "mean")], METRICS.get(m).direction) for m in metrics}
+    flagged = off_modes_rows(summary)
     labels = (["bench"] if "bench" in summary.index.names else []) + ["loss"]
     rows = []
     for label, (idx, row) in zip(_row_labels(summary), summary.iterrows()):
         cells = [*label, str(int(row[("runs", "n")]))]
         for m in metrics:
             text = fmt_mean_std(row[(m, "mean")], row[(m, "std")], int(row[(m, "n")]), METRICS.get(m).fmt)
+            flag = idx in flagged and m in OFF_MODES_COLUMNS and text != "–"
             text = text.replace("±", r"$\pm$").replace("∞", r"$\infty$").replace("–", "--")
-            cells.append(rf"\textbf{{{text}}}" if idx in bests[m] else text)
+            cells.append(text + (r"$^\dagger$" if flag else ""))
         rows.append(cells)
     arrows = {m: arrow[METRICS.get(m).direction] for m in metrics}
-    return _latex(pd.DataFrame(rows, columns=[*labels, "n", *metrics]), labels,
-                  lambda name: f"{name} {arrows.get(_unescaped(name), '')}".strip(),
-                  "l" * (len(labels) + 1) + "r" * len(metrics))
+    table = _latex(pd.DataFrame(rows, columns=[*labels, "n", *metrics]), labels,
+                   lambda name: f"{name} {arrows.get(_unescaped(name), '')}".strip(),
+                   "l" * (len(labels) + 1) + "r" * len(metrics))
+    note = off_modes_footnote(summary, metrics)
+    return table + ("\n" + note.replace(OFF_MODES_MARK, r"$^\dagger$", 1) if note else "")
 
 
 def _unescaped(name: str) -> str:
@@ -152,6 +180,9 @@ def render(summary: pd.DataFrame, metrics: list[str], fmt: str) -> str:
         return table_latex(summary, metrics)
     keep = [c for c in summary.columns if c[0] in ("runs", *metrics)]
     flat = flat_summary(summary[keep])
+    if ("hq_rate", "mean") in summary.columns:  # the flag of a cell whose samples mostly miss every mode
+        flagged = off_modes_rows(summary)
+        flat["mostly_off_modes"] = [idx in flagged for idx in summary.index]
     if fmt == "csv":
         buf = io.StringIO()
         flat.to_csv(buf, index=False, float_format="%.6g")

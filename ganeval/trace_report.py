@@ -1,7 +1,9 @@
 """Report of traced run folders (``trace.csv`` [+ ``events.json``, ``layers.json``]): a user's own
 loop traced with ``GANTracer``, or any seed-run of a bench. Several folders are compared side by
-side: one panel per folder for per-layer curves, one curve per folder for the rest. Events are
-drawn on the curves at the step their evidence started.
+side: one panel per folder for the per-layer curves, one row of panels per folder for the rest
+(sharing the step axis), so each folder's events are shaded on its own panels only: a one-step
+event of one run is never lost under another run's long one. Events are drawn over their interval
+from the step their evidence started.
 """
 
 from __future__ import annotations
@@ -163,12 +165,17 @@ def build_trace_report(folders: Path | Sequence[Path], output: Path | None = Non
         folders[0] / rundir.REPORT_FILE if not several else folders[0].resolve().parent / "trace-comparison.md")
     figures: list[str] = []
 
-    def draw(name: str, panels, title: str, ylabel: str, logs: list[bool], events) -> None:
-        keep = [i for i, (_, curves) in enumerate(panels) if curves]
+    def draw(name: str, panels, title: str, ylabel: str, logs: list[bool], events, columns: int | None = None) -> None:
+        if columns is not None:  # a grid (one row per run): keep the columns that hold a curve in some row
+            wanted = [c for c in range(columns) if any(panels[r * columns + c][1] for r in range(len(panels) // columns))]
+            keep = [r * columns + c for r in range(len(panels) // columns) for c in wanted]
+            columns = len(wanted)
+        else:
+            keep = [i for i, (_, curves) in enumerate(panels) if curves]
         if keep:
             path, rel = rundir.figure_path(output.parent, name)
             band_figure(path, [panels[i] for i in keep], title, ylabel, [logs[i] for i in keep],
-                        events=[events[i] for i in keep])
+                        events=[events[i] for i in keep], columns=columns)
             figures.append(f"![{title}]({rel})")
 
     for net, label in (("d", "D"), ("g", "G")):  # per layer: one panel per folder
@@ -181,14 +188,15 @@ def build_trace_report(folders: Path | Sequence[Path], output: Path | None = Non
             events.append(_panel_events([run], several))
         draw(f"{net}-grad-norms", panels, f"{label} gradient norms, total and per layer (model order)", "L2 norm",
              [True] * len(panels), events)
-    for name, title, ylabel, spec in QUANTITIES:  # one curve per folder (and per series)
-        panels, logs = [], []
-        for panel_title, series, log in spec:
-            curves = [((f"{run.label}: " if several else "") + lab, *run.curve(col))
-                      for run in runs for lab, col in series if col in run.columns]
-            panels.append((panel_title, curves))
-            logs.append(log)
-        draw(name, panels, title, ylabel, logs, [_panel_events(runs, several)] * len(panels))
+    for name, title, ylabel, spec in QUANTITIES:  # one row of panels per folder, its own events only
+        panels, logs, events = [], [], []
+        for run in runs:
+            for panel_title, series, log in spec:
+                curves = [(lab, *run.curve(col)) for lab, col in series if col in run.columns]
+                panels.append((f"{run.label}: {panel_title}" if several else panel_title, curves))
+                logs.append(log)
+                events.append(_panel_events([run], several))
+        draw(name, panels, title, ylabel, logs, events, columns=len(spec))
     panels, events = [], []
     for run in runs:
         sigma = layer_columns(run.columns, "d_sigma", run.layers.get("D", []))

@@ -235,3 +235,30 @@ def test_a_loss_that_reduces_the_seeds_fails_its_cell_by_name(tmp_path, capsys):
                  str(tmp_path / "b"), "--no-report"]) == 1
     err = capsys.readouterr().err
     assert "loss mean-all: g_loss returned shape (); it must reduce the batch only" in err
+
+
+def test_a_mixture_travels_to_other_processes_with_the_jobs(tmp_path):
+    """A Ray worker gets each job's plugins; a mixture that is data (declared in a spec or registered
+    in the driver) travels as its table and is registered there."""
+    import subprocess
+    import sys
+
+    from ganeval import GaussianMixture, register_benchmark
+    from ganeval.plugins import load_shipped
+    from ganeval.runner import jobs_for
+    from ganeval.spec import BenchSpec
+
+    register_benchmark("shipped3", GaussianMixture([[0, 0], [1, 0], [0, 1]], 0.02, [3, 2, 1]))
+    spec = BenchSpec(benchmarks=["shipped3", "ring8"], losses=["bce"], seeds=[0])
+    items = jobs_for(spec, tmp_path, True, ship_plugins=True)[0].plugins
+    assert [i for i in items if i["kind"] == "mixture"] == [
+        {"ref": "shipped3", "kind": "mixture", "table": {"centers": [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]],
+                                                          "std": 0.02, "weights": [3.0, 2.0, 1.0]}}]
+    load_shipped(items)  # in a process that has it already: the same mixture, accepted
+    worker = ("import json, sys; from ganeval.plugins import load_shipped; from ganeval import get_benchmark; "
+              "load_shipped(json.loads(sys.argv[1])); print(get_benchmark('shipped3').weights.tolist())")
+    import json
+
+    res = subprocess.run([sys.executable, "-c", worker, json.dumps(items)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == pytest.approx([0.5, 1 / 3, 1 / 6])

@@ -17,18 +17,32 @@ def frame():
 
 
 def test_mean_std_and_95_interval_by_hand():
-    # bce: 1, 2, 4 -> mean 7/3, sample std sqrt(7/3), t(0.975, df=2) = 4.302653, half = t * std / sqrt(3)
-    mean, std = 7 / 3, math.sqrt(7 / 3)
+    # kl (the t-interval): 0.2, 0.5, 1.1 -> mean 0.6, sample std, t(0.975, df=2) = 4.302653
+    f = frame()
+    f.loc[:2, "kl"] = [0.2, 0.5, 1.1]
+    mean, std = 0.6, math.sqrt(((0.2 - 0.6) ** 2 + (0.5 - 0.6) ** 2 + (1.1 - 0.6) ** 2) / 2)
     half = 4.302652729749464 * std / math.sqrt(3)
-    s = summarize(frame(), ["modes_covered", "kl"])
+    s = summarize(f, ["modes_covered", "kl"])
     bce = s.loc[("ring8", "bce", "none")]
-    assert bce[("modes_covered", "mean")] == pytest.approx(mean, rel=1e-12)
-    assert bce[("modes_covered", "std")] == pytest.approx(std, rel=1e-12)
-    assert bce[("modes_covered", "ci_low")] == pytest.approx(mean - half, rel=1e-9)
-    assert bce[("modes_covered", "ci_high")] == pytest.approx(mean + half, rel=1e-9)
+    assert bce[("kl", "mean")] == pytest.approx(mean, rel=1e-12) and bce[("kl", "std")] == pytest.approx(std, rel=1e-12)
+    assert (bce[("kl", "ci_low")], bce[("kl", "ci_high")]) == pytest.approx((mean - half, mean + half), rel=1e-9)
     assert (bce[("runs", "n")], bce[("runs", "diverged")], bce[("modes_covered", "n")]) == (3, 0, 3)
-    # identical seeds: zero spread, the interval collapses onto the mean
-    assert bce[("kl", "std")] == 0 and bce[("kl", "ci_low")] == bce[("kl", "ci_high")] == pytest.approx(0.5)
+    # modes covered (1, 2, 4 of 8: a count): Clopper-Pearson at Korn & Graubard's effective number of
+    # trials, by hand: p = 7/24, var = s^2 / 3 of the proportions, n_eff = p(1-p)/var (below 3 x 8),
+    # times (z / t_2)^2; the interval of p n_eff successes in n_eff trials, times 8
+    from scipy import stats
+
+    p = 7 / 24
+    var = (((1 / 8 - p) ** 2 + (2 / 8 - p) ** 2 + (4 / 8 - p) ** 2) / 2) / 3
+    n_eff = min(24, p * (1 - p) / var) * (1.959963984540054 / 4.302652729749464) ** 2
+    lo = stats.beta.ppf(0.025, p * n_eff, n_eff - p * n_eff + 1) * 8
+    hi = stats.beta.ppf(0.975, p * n_eff + 1, n_eff - p * n_eff) * 8
+    assert bce[("modes_covered", "mean")] == pytest.approx(7 / 3, rel=1e-12)
+    assert (bce[("modes_covered", "ci_low")], bce[("modes_covered", "ci_high")]) == pytest.approx((lo, hi), rel=1e-9)
+    assert 0 <= lo < 7 / 3 < hi <= 8
+    # identical seeds: a t-interval collapses onto the mean (kl); a count's interval does not
+    same = summarize(frame(), ["modes_covered", "kl"]).loc[("ring8", "bce", "none")]
+    assert same[("kl", "std")] == 0 and same[("kl", "ci_low")] == same[("kl", "ci_high")] == pytest.approx(0.5)
 
 
 def test_a_diverged_seed_counts_with_the_worst_value_not_as_missing():

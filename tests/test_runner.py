@@ -342,3 +342,19 @@ def test_a_stateful_stabilizer_killed_or_interrupted_resumes_to_the_uninterrupte
     run_until(killed, run_dir / "seed-1" / "checkpoints" / "step-300.pt.sha256", 300, cmd, signal.SIGINT)
     assert not (run_dir / "seed-0" / "metrics.json").exists()
     finish_like_an_uninterrupted_bench(cmd, killed, tmp_path / "whole", "ring8/hinge-lecam/seed-0/trace.csv")
+
+
+def test_the_live_cell_line_flags_a_cell_whose_samples_mostly_miss_the_modes(monkeypatch):
+    """As the table's †: a cell at 1 % high quality reads 7 modes and a small KL, from the 1 %."""
+    from ganeval import runner as bench_mod
+
+    def line(hq):
+        metrics = [{"modes_covered": 7.0, "hq_rate": hq, "kl": 0.284, "n_modes": 8.0}] * 3
+        docs = {k: {"benchmark": "ring8", "loss": "bce", "variant": "", "seed": k, "status": "ok", "metrics": m}
+                for k, m in enumerate(metrics)}
+        monkeypatch.setattr(bench_mod.rundir, "read_metrics", lambda d: docs[d])
+        return bench_mod._means_text([0, 1, 2])
+
+    assert line(0.010).endswith("† most samples miss every mode (high-quality rate below 0.5): modes covered and KL "
+                                "describe only the samples near a mode")
+    assert "†" not in line(0.876)

@@ -205,3 +205,87 @@ def test_a_success_table_is_checked_and_written_back(tmp_path):
         load_spec(tmp_path / "bad.toml")
     with pytest.raises(SpecError, match="must be a number or a comparison"):
         build_spec(success={"ring8": {"modes_covered": "most"}})
+
+
+# --- a mixture benchmark declared as data: [benchmark.NAME.mixture] ----------------------------------
+MIXTURE_SPEC = """
+benchmarks = ["{name}"]
+losses = ["bce"]
+seeds = 2
+[benchmark.{name}]          # run settings of this benchmark's cells, as for any benchmark
+batch_size = 48
+[benchmark.{name}.mixture]  # declares {name}
+centers = [[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]]
+weights = [6, 3, 1]
+std = 0.05
+"""
+
+
+def test_a_mixture_table_declares_a_benchmark_and_the_rest_of_its_table_stays_run_settings(tmp_path):
+    from ganeval import get_benchmark
+
+    (tmp_path / "s.toml").write_text(MIXTURE_SPEC.format(name="skew3"))
+    spec = load_spec(tmp_path / "s.toml")
+    bench = get_benchmark("skew3")
+    assert bench.weights.tolist() == pytest.approx([0.6, 0.3, 0.1]) and bench.std == 0.05
+    (run,) = spec.cells()
+    assert run.benchmark == "skew3" and run.batch_size == 48 and run.model == "mlp"  # the mixtures' defaults
+    assert spec.benchmark_overrides == {"skew3": {"batch_size": 48}}  # the mixture is no run setting
+    # the resolved spec records the mixture, so it re-runs (and reports) without the file that declared it
+    (tmp_path / "resolved.toml").write_text(spec.to_toml())
+    again = load_spec(tmp_path / "resolved.toml")  # the same declaration again: accepted
+    assert [r.to_dict() for r in again.cells()] == [r.to_dict() for r in spec.cells()]
+    assert "[benchmark.skew3.mixture]" in spec.to_toml()
+
+
+@pytest.mark.parametrize("table, message", [
+    ("centers = [[0.0, 0.0], [1.0, 1.0]]", "'std' is missing"),
+    ("centers = [[0.0, 0.0], [1.0, 1.0]]\nstd = 0.1\nweights = [1.0]", "1 weights for 2 centres"),
+    ("centers = [[0.0, 0.0], [1.0, 1.0]]\nstd = 0.1\ncolour = 'red'", "unknown key 'colour'"),
+    ("centers = [[0.0, 0.0], [0.0, 0.0]]\nstd = 0.1", "coincide"),
+])
+def test_a_bad_mixture_table_is_one_error_naming_the_table(tmp_path, table, message):
+    from ganeval.errors import SpecError
+
+    (tmp_path / "s.toml").write_text(f'benchmarks = ["bad2"]\n[benchmark.bad2.mixture]\n{table}\n')
+    with pytest.raises(SpecError, match=rf"\[benchmark\.bad2\.mixture\].*{message}"):
+        load_spec(tmp_path / "s.toml")
+
+
+def test_a_mixture_table_cannot_redefine_a_benchmark(tmp_path):
+    from ganeval.errors import SpecError
+
+    (tmp_path / "s.toml").write_text(MIXTURE_SPEC.format(name="ring8"))
+    with pytest.raises(SpecError, match=r"\[benchmark\.ring8\.mixture\].*already registered"):
+        load_spec(tmp_path / "s.toml")
+    (tmp_path / "a.toml").write_text(MIXTURE_SPEC.format(name="skew3b"))
+    (tmp_path / "b.toml").write_text(MIXTURE_SPEC.format(name="skew3b").replace("std = 0.05", "std = 0.5"))
+    load_spec(tmp_path / "a.toml")
+    with pytest.raises(SpecError, match="other centres, std or weights"):
+        load_spec(tmp_path / "b.toml")
+
+
+@pytest.mark.slow
+def test_a_mixture_bench_reports_and_evaluates_from_its_files_in_a_fresh_process(tmp_path):
+    """Trained from a spec that declares the mixture; then `report` and `eval` in a new process,
+    which knows the mixture only from BENCH/spec.toml; the report's figure and KL honour the weights."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import TINY
+
+    from ganeval.cli import main
+
+    (tmp_path / "s.toml").write_text(MIXTURE_SPEC.format(name="skew3c"))
+    out = tmp_path / "bench"
+    assert main(["bench", "--spec", str(tmp_path / "s.toml"), *TINY, "--out", str(out)]) == 0
+    doc = json.loads((out / "skew3c" / "bce" / "seed-0" / "metrics.json").read_text())
+    assert doc["metrics"]["kl_max"] == pytest.approx(-__import__("math").log(0.1))
+    script = ("import sys; from ganeval.cli import main; "
+              "assert main(['report', sys.argv[1]]) == 0; assert main(['eval', sys.argv[1] + '/skew3c/bce/seed-1']) == 0")
+    res = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    report = (out / "report.md").read_text()
+    assert "## skew3c" in report and "3 Gaussians, std 0.05, weighted; 3 modes." in report
+    assert (out / "figures" / "skew3c-modes.png").stat().st_size > 0

@@ -2,6 +2,7 @@
 model order, events read from the trace when a crash left no events.json."""
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import user_loop
@@ -85,3 +86,69 @@ def test_the_tracer_records_its_layers_in_model_order(traces):
     assert [kind for _, kind in layers["D"]] and all(kind == "Linear" for _, kind in layers["D"])
     names = [name for name, _ in layers["D"]]
     assert names == sorted(names, key=int)
+
+
+def _traced_folder(folder, events, steps=200):
+    """A traced folder written as GANTracer writes it: trace.csv (healthy-looking curves) and the
+    given events in events.json."""
+    import math
+
+    folder.mkdir(parents=True)
+    head = ["step", "wall_time", "d_loss", "g_loss", "d_real", "d_fake", "d_real_above_fake", "d_tied",
+            "d_grad_norm", "g_grad_norm", "d_param_norm", "g_param_norm", "sample_diversity", "lr_d", "lr_g"]
+    lines = [",".join(head)]
+    for s in range(steps):
+        lines.append(",".join(str(v) for v in (s, 0.01 * s, 1.2 + 0.1 * math.sin(s), 0.8, 0.4, -0.3, 0.7, 0.0,
+                                               1.0, 0.5, 10.0, 10.0, 0.9, 1e-3, 1e-3)))
+    rundir.trace_path(folder).write_text("\n".join(lines) + "\n")
+    rundir.write_events(folder, {}, events)
+
+
+def _event(kind, start, end, open_=False):
+    return {"step": start, "end": end, "open": open_, "kind": kind, "evidence": {}, "thresholds": {},
+            "episodes": [[start, end]]}
+
+
+def _event_artists(ax):
+    """(vertical event lines' steps, shaded spans as (start, end)) drawn on one panel."""
+    from matplotlib.patches import Polygon, Rectangle
+
+    lines = {round(line.get_xdata()[0]) for line in ax.lines
+             if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]}
+    spans = set()
+    for patch in ax.patches:
+        if isinstance(patch, Rectangle):
+            spans.add((round(patch.get_x()), round(patch.get_x() + patch.get_width())))
+        elif isinstance(patch, Polygon):
+            xs = patch.get_xy()[:, 0]
+            spans.add((round(xs.min()), round(xs.max())))
+    return lines, spans
+
+
+def test_side_by_side_each_run_shades_its_own_panels_so_a_one_step_event_stays_visible(tmp_path, monkeypatch):
+    """Two traced runs compared: one with an event over nearly the whole run, one with a divergence
+    at one step. On shared panels the long event tinted every panel and the one-step line drowned
+    in it; now each run has its own row of panels and shades only its own events there."""
+    import ganeval.plots as plots
+    from ganeval.trace_report import build_trace_report
+
+    _traced_folder(tmp_path / "long", [_event("discriminator_overpowering", 5, 199, open_=True)])
+    _traced_folder(tmp_path / "blip", [_event("divergence", 100, 100)])
+    drawn = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, dpi=110: drawn.setdefault(Path(path).stem, fig))
+    build_trace_report([tmp_path / "long", tmp_path / "blip"])
+    for name in ("losses", "health"):
+        fig = drawn[name]
+        panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+        by_run = {run: [ax for ax in panels if ax.get_title().startswith(f"{run}: ")] for run in ("long", "blip")}
+        assert by_run["long"] and len(by_run["long"]) == len(by_run["blip"]) and \
+            len(by_run["long"]) + len(by_run["blip"]) == len(panels), name
+        for ax in by_run["blip"]:
+            lines, spans = _event_artists(ax)
+            assert lines == {100} and spans == set(), (name, ax.get_title())  # its own one-step event, nothing else
+        for ax in by_run["long"]:
+            lines, spans = _event_artists(ax)
+            assert lines == {5} and spans == {(5, 199)}, (name, ax.get_title())
+        rows = {round(ax.get_position().y0, 3) for ax in by_run["blip"]}
+        assert len(rows) == 1 and rows != {round(ax.get_position().y0, 3) for ax in by_run["long"]}  # a row each
+        assert all(ax.get_xlim() == by_run["long"][0].get_xlim() for ax in panels)  # one step axis

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
 
+from ganeval.errors import GanevalError, SpecError
 from ganeval.registry import Registry
 from ganeval.rng import SeedStreams
 from ganeval.settings import Setting, register_settings
@@ -78,15 +80,40 @@ BENCHMARKS: Registry[Callable[[], Benchmark]] = Registry("benchmark")
 _instances: dict[str, Benchmark] = {}
 
 
-def register_benchmark(name: str, factory: Callable[[], Benchmark], settings: tuple[Setting, ...] = ()) -> None:
-    """Make a benchmark available by name (``--benchmarks NAME``); the plugin interface. ``factory()``
-    returns a :class:`Benchmark` (built once, on first use); ``settings``: the benchmark's own."""
-    if not callable(factory):
+#: The mixtures registered as data (``register_benchmark(name, GaussianMixture(...))`` or a spec's
+#: ``[benchmark.NAME.mixture]``), by name: a spec read again declares the same one without conflict.
+MIXTURES: dict[str, Any] = {}
+
+
+def register_benchmark(name: str, factory: Any, settings: tuple[Setting, ...] = ()) -> None:
+    """Make a benchmark available by name (``--benchmarks NAME``); the plugin interface. ``factory``:
+    a :class:`ganeval.GaussianMixture` (a mixture given as data: centres, std, weights), or a
+    callable returning a :class:`Benchmark` (built once, on first use); ``settings``: the
+    benchmark's own. Registering the very same mixture under its name again (a spec read twice) is
+    accepted; any other second registration of a name is refused."""
+    mixture = factory if hasattr(factory, "build_benchmark") else None
+    if mixture is not None:
+        if name in MIXTURES and MIXTURES[name] == mixture and not settings:
+            return
+        if name in BENCHMARKS:
+            raise SpecError(f"benchmark {name!r} is already registered" + (
+                " with other centres, std or weights" if name in MIXTURES else "") + "; a mixture needs a name of its own")
+        factory = partial(mixture.build_benchmark, name)
+    elif not callable(factory):
         raise TypeError(f"benchmark {name!r}: the factory must be callable (a Benchmark subclass or a function)")
     if name in BENCHMARKS:
         raise ValueError(f"benchmark {name!r} is already registered")
+    if mixture is not None:
+        from ganeval.fileio import safe_name
+
+        try:
+            safe_name(name, "benchmark name")  # it names a folder of every run
+        except GanevalError as exc:
+            raise SpecError(str(exc)) from None
     register_settings(settings, f"benchmark {name}")
     BENCHMARKS.register(name, factory)
+    if mixture is not None:
+        MIXTURES[name] = mixture
 
 
 def get_benchmark(name: str) -> Benchmark:

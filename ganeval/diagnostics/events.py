@@ -45,7 +45,8 @@ The ways a GAN dies that these cover: non-finite values (divergence); a gradient
 far too high); D's outputs tied or pinned so that it no longer tells real from fake (D
 saturation, e.g. a sigmoid D whose outputs are all exactly 1.0); no gradient reaching either
 network (dead gradients, the same failure seen in the gradients); D winning with G's gradient
-gone (vanishing), D winning for long (overpowering); G's loss flipping every step (oscillation);
+gone (vanishing), D winning for long (overpowering); G's loss swinging up and down row after row
+(oscillation; the step-to-step alternation of a healthy alternating loop is not one);
 G's samples losing diversity or modes (mode collapse).
 """
 
@@ -104,7 +105,10 @@ class Thresholds:
     overpower_patience: int = 50
     #: oscillation: in ``osc_window`` logged steps the G-loss differences flip sign at least
     #: ``osc_flip_rate`` of the time with mean |difference| above ``osc_amplitude`` x mean |loss|,
-    #: in ``osc_min_windows`` consecutive windows (white noise flips 2/3 of the time).
+    #: in ``osc_min_windows`` consecutive windows (white noise flips 2/3 of the time). Where rows
+    #: are an odd number of steps apart (trace_every=1), the G loss is first averaged over pairs
+    #: of rows, so the step-to-step alternation of a healthy alternating loop is not counted, and
+    #: the windows count those pairs (see ``_without_two_step_rhythm``).
     osc_window: int = 30
     osc_flip_rate: float = 0.85
     osc_amplitude: float = 0.1
@@ -268,8 +272,24 @@ def episodes_overpowering(rows, th: Thresholds) -> list[tuple[str | None, Episod
         rows, s, th.overpower_patience, d_real_above_fake_min=("d_real_above_fake", min)))]
 
 
+def _without_two_step_rhythm(series: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """``series`` with the two-step rhythm of alternating updates taken out.
+
+    A healthy loop that steps G and D in turn has a G loss that alternates from one step to the
+    next (D has just moved against G, then G against D): that is how such a loop runs, not an
+    oscillation. Logged every even number of steps, that rhythm is invisible (every row lands on
+    the same phase); logged every odd number (trace_every=1, 3, ...) it makes consecutive rows
+    alternate. So where rows lie an odd number of steps apart, consecutive rows are averaged in
+    pairs (which cancels it exactly) and the detector reads the pairs: an oscillation is then a
+    swing over at least four steps (two pairs). Even spacing is read as it is."""
+    gaps = [b[0] - a[0] for a, b in zip(series, series[1:])]
+    if not gaps or int(statistics.median(gaps)) % 2 == 0:
+        return series
+    return [(series[i][0], (series[i][1] + series[i + 1][1]) / 2) for i in range(0, len(series) - 1, 2)]
+
+
 def episodes_oscillation(rows, th: Thresholds) -> list[tuple[str | None, Episode]]:
-    series = [(s, v) for s, v in _series(rows, "g_loss") if math.isfinite(v)]
+    series = _without_two_step_rhythm([(s, v) for s, v in _series(rows, "g_loss") if math.isfinite(v)])
     if len(series) < th.osc_window + 2:
         return []
     diffs = [(series[i][0], series[i][1] - series[i - 1][1]) for i in range(1, len(series))]

@@ -33,8 +33,15 @@ Logits, not probabilities: pass D's pre-sigmoid outputs to ``d_step`` (for ``nn.
 a sigmoid, the input of that sigmoid). Given probabilities, ``r_t`` is always 1 and saturated
 outputs are exactly 1.0 (or 0.0) for real and fake alike: they tie, so ``d_real_above_fake``
 falls to 0 where logits would still rank real above fake, and the discriminator_saturation event
-fires (correctly: such a D gives no gradient). A D whose last module is an ``nn.Sigmoid`` gets a
-warning once.
+fires (correctly: such a D gives no gradient). When D's last module is an ``nn.Sigmoid`` and the
+outputs given to the first ``d_step`` are that module's own outputs (the same memory, e.g.
+``D(x).view(-1)``), the tracer warns once; logits taken before the sigmoid get no warning.
+
+What it costs: on a step that gets no row (``trace_every`` > 1) ``d_step`` and ``g_step`` copy and
+measure nothing. Which steps get a row is decided from the step numbers seen so far (the next step
+is expected one increment after the last), so the gradients of the steps that will be recorded are
+copied when they are read. A loop whose step numbers jump irregularly onto a recorded step loses
+that row, with a warning; after two such rows the tracer copies every step, as trace_every=1 does.
 
 Columns of trace.csv (one row per logged step; "D outputs" are what ``d_step`` was given):
 
@@ -65,6 +72,8 @@ from __future__ import annotations
 
 import time
 import warnings
+import weakref
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -251,28 +260,67 @@ class GANTracer:
         self._last_step: int | None = None  # the caller's last step number
         self._offset = 0  # added to the caller's step numbers once they went backwards
         self._warned_backwards = self._closed = False
+        self._increment = 1  # how far the caller's step numbers advanced last time
+        self._capture: bool | None = None  # whether this step's d_step/g_step copy: decided at the first call
+        self._missed = False  # a d_step/g_step of this step was not copied (no row expected)
+        self._lost_rows = 0  # recorded steps that arrived without their copies (irregular step numbers)
+        self._every_step = trace_every == 1
         self._t0 = time.perf_counter()
         self._last_flush = time.monotonic()
         rundir.ensure_writable(self.run_dir)
         rundir.events_path(self.run_dir).unlink(missing_ok=True)  # an earlier run's events are not this run's
         rundir.write_layers(self.run_dir, self.stats.layers())
-        self._warn_if_probabilities(D)
+        self._sigmoid_outputs: deque = deque(maxlen=16)
+        self._sigmoid_hook = self._watch_sigmoid(D)
 
     @staticmethod
     def _lr(opt) -> float:
         return float(opt.param_groups[0]["lr"]) if opt is not None else float("nan")
 
-    @staticmethod
-    def _warn_if_probabilities(D: nn.Module) -> None:
-        """D ending in an ``nn.Sigmoid`` module (pytorch/examples' DCGAN) gives probabilities, and
-        the tracer is then most likely handed them: say once what that changes. (Read from the
-        module structure: D outputs in [0, 1] prove nothing, a fresh D's logits often are.)"""
+    def _watch_sigmoid(self, D: nn.Module):
+        """A D that ends in an ``nn.Sigmoid`` module (pytorch/examples' DCGAN, PyTorch-GAN's gan.py)
+        gives probabilities, but a user may well pass the logits from before it. So the tracer
+        remembers (weakly: nothing is kept alive) the outputs that module produces, and the first
+        ``d_step`` warns only if it was given those very tensors (or views of them). (Values prove
+        nothing: a fresh D's logits often lie in [0, 1] too.)"""
         leaves = [m for m in D.modules() if next(m.children(), None) is None]
-        if leaves and isinstance(leaves[-1], nn.Sigmoid):
-            warnings.warn("GANTracer: D ends in a Sigmoid, so its outputs are probabilities; pass the pre-sigmoid "
-                          "logits to d_step if you can. With probabilities r_t is always 1, and outputs that "
+        if not leaves or not isinstance(leaves[-1], nn.Sigmoid):
+            return None
+
+        def remember(module, inputs, output):
+            if isinstance(output, torch.Tensor):
+                self._sigmoid_outputs.append(weakref.ref(output))
+
+        return leaves[-1].register_forward_hook(remember)
+
+    def _check_probabilities(self, *given: torch.Tensor) -> None:
+        """At the first ``d_step``: warn once if D's outputs given are its final Sigmoid's outputs,
+        then stop watching (the loop passes the same kind of outputs every step)."""
+        if self._sigmoid_hook is None:
+            return
+        produced = {t.untyped_storage().data_ptr() for t in (ref() for ref in self._sigmoid_outputs) if t is not None}
+        self._sigmoid_hook.remove()
+        self._sigmoid_hook = None
+        self._sigmoid_outputs.clear()
+        if any(isinstance(x, torch.Tensor) and x.numel() and x.untyped_storage().data_ptr() in produced for x in given):
+            warnings.warn("GANTracer: d_step was given the outputs of D's final Sigmoid, i.e. probabilities; pass the "
+                          "pre-sigmoid logits if you can. With probabilities r_t is always 1, and outputs that "
                           "saturate at exactly 1.0 (or 0.0) tie, so d_real_above_fake drops to 0 and the "
                           "discriminator_saturation event reports it", stacklevel=3)
+
+    def _next_step(self) -> int | None:
+        """The step number the step under way is expected to carry (None before the first step)."""
+        return None if self._last_step is None else self._last_step + self._increment
+
+    def _capturing(self) -> bool:
+        """Whether the step under way will get a row, so that ``d_step``/``g_step`` must copy its
+        gradients and weight norms now (decided once per step, at its first call)."""
+        if self._capture is None:
+            nxt = self._next_step()
+            self._capture = self._every_step or nxt is None or nxt % self.trace_every == 0
+        if not self._capture:
+            self._missed = True
+        return self._capture
 
     def d_step(self, d_loss: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Tensor,
                real: torch.Tensor | None = None, fake: torch.Tensor | None = None,
@@ -282,7 +330,10 @@ class GANTracer:
         inside ``d_loss``, if any. Reads D's gradients now, before your optimizer clears or changes
         them. Call it after every critic update of a multi-critic loop: the row keeps the loss,
         outputs and gradients of the step's last call and the weight norm of its first (the
-        weights before the step's first D update)."""
+        weights before the step's first D update). On a step that gets no row it does nothing."""
+        self._check_probabilities(real_logits, fake_logits)
+        if not self._capturing():
+            return
         grads = [p.grad.detach().clone() if p.grad is not None else None for p in self.stats.d_params]
         # The weight norm is the one at the step's *first* critic update: in a multi-critic loop
         # (n_critic d_steps per step) the later calls see weights the step already changed, and a
@@ -296,7 +347,10 @@ class GANTracer:
                    "fake_x": fake.detach().unsqueeze(0) if fake is not None else None}
 
     def g_step(self, g_loss: torch.Tensor) -> None:
-        """After G's backward: G's loss. Reads G's gradients and weight norm now."""
+        """After G's backward: G's loss. Reads G's gradients and weight norm now (on a step that
+        gets a row; otherwise it does nothing)."""
+        if not self._capturing():
+            return
         self._g = {"loss": g_loss.detach().reshape(1), "param_norm": self.stats.param_norm(self.stats.g_params),
                    "grads": [p.grad.detach().clone() if p.grad is not None else None for p in self.stats.g_params]}
 
@@ -311,6 +365,8 @@ class GANTracer:
                               "pass a global step counter. The trace continues from step "
                               f"{self._last_step + 1} with its own count.", stacklevel=3)
             self._offset = self._last_step + 1 - step
+        if self._last_step is not None:
+            self._increment = step + self._offset - self._last_step
         self._last_step = step + self._offset
         return self._last_step
 
@@ -318,6 +374,8 @@ class GANTracer:
         """End of a training step: records a row every ``trace_every`` steps (no host sync), and
         writes trace.csv when ``flush_seconds`` have passed since the last write."""
         step = self._logical_step(step)
+        if step % self.trace_every == 0 and (self._d is None or self._g is None) and self._missed:
+            self._lost_row(step)
         if step % self.trace_every == 0 and self._d is not None and self._g is not None:
             d, g = self._d, self._g
             row = self.stats.row(d_loss=d["loss"], g_loss=g["loss"], penalty=d["penalty"], d_real=d["real"],
@@ -331,6 +389,19 @@ class GANTracer:
         if time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
         self._d = self._g = None
+        self._capture, self._missed = None, False
+
+    def _lost_row(self, step: int) -> None:
+        """A recorded step whose d_step/g_step did not copy: the step numbers jumped onto it. Its
+        row is left out (gradients read now would hold later backward passes); the tracer warns
+        once, and after a second such row copies on every step."""
+        self._lost_rows += 1
+        if self._lost_rows == 1:
+            warnings.warn(f"GANTracer: step {step} came after step {step - self._increment}, not at the expected "
+                          f"step, so its gradients were not copied and its row is left out; pass step numbers that "
+                          f"advance evenly (a second such step makes the tracer copy on every step)", stacklevel=3)
+        if self._lost_rows >= 2:
+            self._every_step = True
 
     def flush(self) -> None:
         """Write the rows so far to trace.csv now (atomically: a reader never sees half a file)."""
@@ -342,6 +413,9 @@ class GANTracer:
         if not self._closed:
             self.flush()
             self._closed = True
+            if self._sigmoid_hook is not None:
+                self._sigmoid_hook.remove()
+                self._sigmoid_hook = None
             writers = self.trace.writers() if self.trace.tensorboard else None
             self._events = detect_and_write_events(self.run_dir, self.thresholds,
                                                    tensorboard=writers[0] if writers else False)

@@ -25,6 +25,11 @@ def _const(value: float) -> Callable[[Mapping[str, Any]], float]:
 
 
 def _log_modes(row: Mapping[str, Any]) -> float:
+    """The largest KL a benchmark's modes allow: all mass on its lightest mode, -ln(min weight) (a
+    weighted mixture records it as ``kl_max``), which is ln(modes) for equal weights."""
+    top = row.get("kl_max")
+    if isinstance(top, (int, float)) and math.isfinite(top):
+        return float(top)
     n = row.get("n_modes")
     return math.log(n) if isinstance(n, (int, float)) and n >= 1 else math.nan
 
@@ -76,8 +81,13 @@ HQ_RATE = register_metric(MetricInfo(
     bounds=(0.0, 1.0), worst=_const(0.0))).name
 KL = register_metric(MetricInfo(
     "kl", "lower", "reverse KL(p_gen || p_true) over modes; undefined when no sample is assigned to a mode, "
-    "and then counted as its maximum ln(modes) (all mass on one mode), as for a diverged run",
+    "and then counted as its maximum (all mass on the lightest mode: ln(modes) for equal weights, `kl_max` for a "
+    "weighted mixture), as for a diverged run",
     bounds=(0.0, float("inf")), worst=_log_modes)).name
+KL_MAX = register_metric(MetricInfo(
+    "kl_max", "none", "the largest KL the benchmark's weights allow, -ln(lightest weight): all samples on the "
+    "lightest mode (a weighted mixture only; ln(modes) for equal weights); a failed seed's KL counts as this",
+    ".4f", "context")).name
 N_SAMPLES = register_metric(MetricInfo(
     "n_samples", "none", "generated samples the metrics were computed on", ".0f", "context")).name
 MEAN_CONFIDENCE = register_metric(MetricInfo(

@@ -18,6 +18,21 @@ from ganeval.errors import SampleError
 from ganeval.metrics.catalog import HQ_RATE, KL, MODES_COVERED, N_MODES, N_SAMPLES
 
 
+#: A cell whose mean high-quality rate is below this has most of its samples off every mode: its
+#: modes covered and KL then describe only the few samples that landed near a mode (a uniform blob
+#: over the ring, 1 % high quality, reads "7 modes, KL 0.28"), so tables and the live line flag it.
+MOSTLY_OFF_MODES = 0.5
+#: The flag's words, the same in the table's footnote and the live line.
+OFF_MODES_NOTE = ("most samples miss every mode (high-quality rate below 0.5): modes covered and KL describe only "
+                  "the samples near a mode")
+
+
+def mostly_off_modes(hq_rate: float) -> bool:
+    """Whether a cell's mean high-quality rate says most of its samples miss every mode (False when
+    it is undefined: no mode metrics to flag)."""
+    return hq_rate is not None and math.isfinite(hq_rate) and hq_rate < MOSTLY_OFF_MODES
+
+
 def reverse_kl(counts: torch.Tensor, weights: torch.Tensor) -> float:
     """KL(p || q) with p = counts / counts.sum() and q = weights (normalised); 0 log 0 = 0.
 

@@ -192,3 +192,55 @@ def test_a_healthy_ring_run_raises_nothing(tmp_path):
         warnings.simplefilter("error")  # logits, increasing steps: no warning either
         events, rows = ring_loop(tmp_path / "ok", 300, mlp_g)
     assert len(rows) == 300 and events == []
+
+
+def ganpy_models():
+    """The shape of PyTorch-GAN's implementations/gan/gan.py (written here, not copied): an MLP G
+    with BatchNorm1d (eps 0.8) and LeakyReLU 0.2 ending in Tanh; an MLP D ending in a Sigmoid."""
+    def layer(i, o, bn):
+        return [nn.Linear(i, o), *([nn.BatchNorm1d(o, 0.8)] if bn else []), nn.LeakyReLU(0.2, inplace=True)]
+
+    G = nn.Sequential(*layer(100, 128, False), *layer(128, 256, True), *layer(256, 512, True),
+                      *layer(512, 1024, True), nn.Linear(1024, 784), nn.Tanh())
+    D = nn.Sequential(nn.Linear(784, 512), nn.LeakyReLU(0.2, inplace=True), nn.Linear(512, 256),
+                      nn.LeakyReLU(0.2, inplace=True), nn.Linear(256, 1), nn.Sigmoid())
+    return G, D
+
+
+@pytest.mark.slow
+def test_a_healthy_gan_py_loop_traced_every_step_raises_nothing(tmp_path, mnist):
+    """gan.py's loop on MNIST (BCELoss on D's probabilities, Adam 2e-4, batch 64, G stepped before
+    D), traced every step with D's logits: its G loss alternates from step to step, as a healthy
+    alternating loop's does. That read as "oscillation" over steps 207-390; now nothing fires
+    (the start-up transients of a fresh G aside), and no Sigmoid warning: logits are passed."""
+    torch.manual_seed(0)
+    G, D = ganpy_models()
+    body, sigmoid = D[:-1], D[-1]
+    images = mnist.train_images[:20000].float().div(255).mul(2).sub(1).view(-1, 784)
+    bce = nn.BCELoss()
+    opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    B, ones, zeros = 64, torch.ones(64, 1), torch.zeros(64, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with GANTracer(G, D, tmp_path / "ganpy", trace_every=1) as tracer:
+            for step in range(400):
+                real = images[torch.randint(len(images), (B,))]
+                opt_g.zero_grad()
+                fake = G(torch.randn(B, 100))
+                g_loss = bce(sigmoid(body(fake)), ones)
+                g_loss.backward()
+                tracer.g_step(g_loss)
+                opt_g.step()
+                opt_d.zero_grad()
+                real_logits, fake_logits = body(real), body(fake.detach())
+                d_loss = (bce(sigmoid(real_logits), ones) + bce(sigmoid(fake_logits), zeros)) / 2
+                d_loss.backward()
+                tracer.d_step(d_loss, real_logits.view(-1), fake_logits.view(-1), real=real, fake=fake.detach())
+                opt_d.step()
+                tracer.step(step, opt_d, opt_g)
+    rows = read_trace(tmp_path / "ganpy" / "trace.csv")
+    g = [r["g_loss"] for r in rows[200:]]
+    flips = sum((b - a) * (c - b) < 0 for a, b, c in zip(g, g[1:], g[2:])) / (len(g) - 2)
+    assert flips > 0.75  # the loop does alternate step to step (white noise: 2/3)
+    assert tracer.close() == []

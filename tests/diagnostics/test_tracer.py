@@ -308,3 +308,113 @@ def test_tensorboard_missing_is_one_clear_error(tmp_path, monkeypatch):
     G, D = tiny_gan()
     with pytest.raises(SpecError, match=r"pip install 'ganeval\[tensorboard\]'"):
         GANTracer(G, D, tmp_path / "no-tb", tensorboard=True)
+
+
+# --- what tracing costs: nothing on a step without a row ---------------------------------------------
+def _traced_tiny_loop(run_dir, steps, trace_every, step_numbers=None, monkeypatch=None):
+    """tiny_step over ``step_numbers`` (default 0..steps-1); returns (rows, clones, weight norms
+    measured): the gradient copies and the weight-norm computations the tracer made."""
+    G, D = tiny_gan()
+    counts = {"clone": 0, "norm": 0}
+    if monkeypatch is not None:
+        clone = torch.Tensor.clone
+
+        def counting_clone(self, *args, **kwargs):
+            counts["clone"] += 1
+            return clone(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, "clone", counting_clone)
+    with GANTracer(G, D, run_dir, trace_every=trace_every) as tracer:
+        norm = tracer.stats.param_norm
+
+        def counting_norm(params):
+            counts["norm"] += 1
+            return norm(params)
+
+        tracer.stats.param_norm = counting_norm
+        for step in step_numbers if step_numbers is not None else range(steps):
+            tiny_step(tracer, G, D, step)
+    if monkeypatch is not None:
+        monkeypatch.undo()
+    return read_trace(run_dir / "trace.csv"), counts["clone"], counts["norm"]
+
+
+def test_steps_that_get_no_row_copy_no_gradient_and_measure_no_weight(tmp_path, monkeypatch):
+    """trace_every=10 used to cost what trace_every=1 costs: every d_step/g_step cloned every
+    gradient and normed every weight. Now only the recorded steps (0, 10, 20 of 25) do."""
+    G, D = tiny_gan()
+    n_params = len(list(G.parameters())) + len(list(D.parameters()))
+    rows, clones, norms = _traced_tiny_loop(tmp_path / "ten", 25, 10, monkeypatch=monkeypatch)
+    assert [r["step"] for r in rows] == [0, 10, 20]
+    assert clones == 3 * n_params  # D's and G's gradients, at the three recorded steps only
+    assert norms == 3 * 2  # D's weights at the first d_step, G's at g_step: recorded steps only
+    every, clones_1, norms_1 = _traced_tiny_loop(tmp_path / "one", 25, 1, monkeypatch=monkeypatch)
+    assert clones_1 == 25 * n_params and norms_1 == 25 * 2
+    # the rows kept are the rows trace_every=1 writes at those steps (same seeded loop)
+    by_step = {r["step"]: r for r in every}
+    for row in rows:
+        same = by_step[row["step"]]
+        assert {k: v for k, v in row.items() if k != "wall_time"} == pytest.approx(
+            {k: v for k, v in same.items() if k != "wall_time"}, rel=1e-6, nan_ok=True)
+
+
+def test_evenly_spaced_step_numbers_lose_no_row_and_an_irregular_jump_says_so(tmp_path):
+    rows, _, norms = _traced_tiny_loop(tmp_path / "by3", 0, 2, step_numbers=range(0, 30, 3))
+    assert [r["step"] for r in rows] == [0, 6, 12, 18, 24] and norms == 2 * 5  # the increment of 3 is learned
+    # 0..8, then 10: step 9 was expected, so step 10's gradients were not copied; the row is left out,
+    # never filled with gradients that later backward passes changed
+    with pytest.warns(UserWarning, match="step 10 came after step 8") as caught:
+        rows, _, _ = _traced_tiny_loop(tmp_path / "jump", 0, 5, step_numbers=[*range(9), *range(10, 21)])
+    assert [r["step"] for r in rows] == [0, 5, 15, 20]
+    assert len([w for w in caught if "came after" in str(w.message)]) == 1
+
+
+def test_a_second_irregular_jump_makes_the_tracer_copy_every_step(tmp_path):
+    with pytest.warns(UserWarning, match="came after"):
+        rows, _, norms = _traced_tiny_loop(tmp_path / "jumps", 0, 5,
+                                           step_numbers=[0, 1, 2, 3, 5, 6, 7, 8, 10, 12, 13, 14, 15])
+    assert [r["step"] for r in rows] == [0, 15]  # 5 and 10 lost; from then on every step is copied
+    assert norms == 2 * (1 + 4)  # step 0, then every step from 12 on (12, 13, 14, 15)
+
+
+def _sigmoid_gan():
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+    D = nn.Sequential(nn.Linear(2, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1), nn.Sigmoid())
+    return G, D
+
+
+def _sigmoid_loop(run_dir, pass_logits: bool, steps=3):
+    """A gan.py-style loop: D ends in nn.Sigmoid, trained with BCELoss on its probabilities; the
+    tracer is given either the logits (the input of D's Sigmoid) or the probabilities."""
+    G, D = _sigmoid_gan()
+    bce = nn.BCELoss()
+    with GANTracer(G, D, run_dir) as tracer:
+        for step in range(steps):
+            x = torch.randn(16, 2)
+            fake = G(torch.randn(16, 2))
+            g_loss = bce(D(fake), torch.ones(16, 1))
+            G.zero_grad()
+            g_loss.backward()
+            tracer.g_step(g_loss)
+            real_logits, fake_logits = D[:-1](x), D[:-1](fake.detach())
+            real_p, fake_p = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)
+            if not pass_logits:
+                real_p, fake_p = D(x), D(fake.detach())
+            d_loss = (bce(real_p, torch.ones(16, 1)) + bce(fake_p, torch.zeros(16, 1))) / 2
+            D.zero_grad()
+            d_loss.backward()
+            given = (real_logits, fake_logits) if pass_logits else (real_p, fake_p)
+            tracer.d_step(d_loss, given[0].view(-1), given[1].view(-1), real=x, fake=fake.detach())
+            tracer.step(step)
+
+
+def test_a_sigmoid_d_warns_only_when_probabilities_are_passed(tmp_path):
+    G, D = _sigmoid_gan()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GANTracer(G, D, tmp_path / "built").close()  # building the tracer says nothing
+        _sigmoid_loop(tmp_path / "logits", pass_logits=True)  # logits from before the Sigmoid: no warning
+    with pytest.warns(UserWarning, match="outputs of D's final Sigmoid") as caught:
+        _sigmoid_loop(tmp_path / "probs", pass_logits=False)
+    assert len([w for w in caught if "Sigmoid" in str(w.message)]) == 1  # once, not every step
