@@ -203,8 +203,8 @@ def ablation(args, predicted, labels, odd, confusion) -> int:
                                                   measurement_error=False).count, 1))
             rows.append([name, f"{n:,}", span(truths), span(plain), span(guarded)])
     doc = ("\n## Without the guards of step 3\n\n`python benchmarks/mode_count_validation.py --ablation --write "
-           "reports/mode_counts.md` (the same draws). *Unguarded*: misread rates at their posterior mean, misreads "
-           "Poisson.\n\n" + table(["case", "samples", "true modes holding samples", "unguarded", "modes_robust"], rows)
+           f"reports/mode_counts.md` (the first {args.draws} draws of each row above). *Unguarded*: misread rates at "
+           "their posterior mean, misreads Poisson.\n\n" + table(["case", "samples", "true modes holding samples", "unguarded", "modes_robust"], rows)
            + "\n")
     print(doc)
     if args.write:
