@@ -589,3 +589,21 @@ def test_a_real_study_rerun_with_other_seeds_passes_its_own_baseline(tmp_path, c
     assert main(["check", str(tmp_path / "b"), "--baseline", str(tmp_path / "base.json")]) == 0
     captured = capsys.readouterr()
     assert "2 tracked metrics: no regression" in captured.out + captured.err
+
+
+def test_one_of_five_to_four_of_five_diverged_is_named_as_unguarded_not_passed_in_silence():
+    """The issue's case: a baseline with 1 of 5 seeds diverged showed "∞" and gave no warning, and
+    1/5 -> 4/5 passed. At 14 tracked metrics (level 0.05/14) even 5 of 5 gives Fisher p =
+    C(5,5) C(5,1) / C(10,6) = 5/210 = 0.024, so no count can be flagged: the check says so."""
+    from ganeval.regression import compare, default_tolerance, guard_warnings
+
+    level = 0.05 / 14
+    base, now = [1.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 0.0]
+    v = compare("ring8/bce/diverged", base, now, default_tolerance("diverged"), level)
+    assert v.verdict == "ok" and not v.guarded and v.detectable == math.inf and v.level == level
+    assert v.p_value == pytest.approx((math.comb(5, 4) * math.comb(5, 1) + 1) / math.comb(10, 5))  # 26/252
+    baseline = {"metrics": {"ring8/bce/diverged": {"values": base, "tolerance": default_tolerance("diverged")}}}
+    lines = guard_warnings(baseline, alpha=level, verdicts=[v])  # one tracked metric: its level is alpha
+    assert len(lines) == 1 and lines[0].startswith("ring8/bce/diverged cannot be guarded with 5 seeds: even every "
+                                                   "seed failing (1 of 5 -> 5 of 5) gives Fisher p = 0.0238")
+    assert "this check: 1 of 5 seeds -> 4 of 5 seeds (moved 0.6 the wrong way, within noise" in lines[0]

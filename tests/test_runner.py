@@ -75,16 +75,46 @@ def test_killed_at_several_points_it_resumes_to_the_uninterrupted_results(tmp_pa
         assert [strip(r) for r in rows_a] == [strip(r) for r in rows_b]
 
 
+HELD_LOSS = """
+import time
+from pathlib import Path
+
+import torch.nn.functional as F
+import ganeval
+
+HELD = Path(__file__).with_name("held")
+
+
+def d_loss(real, fake):
+    HELD.touch()  # the bench holds its folder's lock and is training: it stays here until killed
+    while True:
+        time.sleep(0.05)
+
+
+def g_loss(fake, real):
+    return F.softplus(-fake).mean(-1)
+
+
+ganeval.register_loss(ganeval.Loss("held", "bce that never finishes its first step (a test's)", "-", d_loss, g_loss))
+"""
+
+
 @pytest.mark.slow
 def test_a_second_bench_on_the_same_folder_is_refused(tmp_path):
+    """The first bench is held inside its first training step (a plugin loss that never returns), so
+    it holds the folder's lock for as long as the test needs: no race with how fast either starts."""
     out = tmp_path / "b"
-    proc = subprocess.Popen(bench_cmd(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    plugin = tmp_path / "held_loss.py"
+    plugin.write_text(HELD_LOSS)
+    cmd = ["held" if a == "bce,hinge" else a for a in bench_cmd(out)] + ["--plugin", str(plugin)]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while not (out / ".ganeval.lock.owner").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        second = subprocess.run(bench_cmd(out), env=ENV, capture_output=True, text=True, timeout=60)
+        while not (tmp_path / "held").exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+        assert (out / ".ganeval.lock.owner").exists()
+        second = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
+        assert proc.poll() is None  # still held: the refusal below is the lock's doing
         assert second.returncode == 2
         assert f"in use by another ganeval (pid {proc.pid}" in second.stderr
         assert second.stderr.count("\n") == 1

@@ -69,6 +69,25 @@ class SeedLinear(nn.Module):
         return f"seeds={self.weight.shape[0]}, in={self.in_features}, out={self.out_features}"
 
 
+#: On CPU a seed-batched convolution whose per-seed input or output channels are not a multiple of
+#: this runs as one convolution per seed. oneDNN picks its kernel from the whole problem's shape: a
+#: grouped convolution whose groups hold few channels (an image's 3: D's first layer, G's last)
+#: runs as im2col + GEMM (``x64:gemm:jit``), the same convolution of one seed as a direct kernel
+#: (``jit:avx2`` / ``jit:avx512_core``, ``brgconv_strided``), and the two sum in different orders:
+#: seed k in a cell differed from seed k alone in the last bits of outputs and gradients, which Adam
+#: amplifies where gradients are tiny (with oneDNN limited to AVX2, ``ONEDNN_MAX_CPU_ISA=AVX2`` as
+#: on a CPU without AVX-512, G's weights differed by 3e-3 relative after 6 steps). Direct kernels
+#: block channels by the vector width, 8 floats (AVX2) or 16 (AVX-512); where every group is a whole
+#: number of blocks the grouped and the single-seed problem run the same kernel, bit for bit
+#: (measured at 64 and 128 channels, 1 to 16 threads, AVX2 and AVX-512). ``ONEDNN_VERBOSE=1`` shows
+#: the kernels. Per-seed calls cost more than one grouped call with several threads (the 64 -> 3
+#: transposed layer alone: up to 3.5x at 2 threads and 4 seeds; the whole DCGAN forward and backward
+#: at 4 seeds, 2 threads: 1.1-1.4x in two interleaved runs on a loaded 2-core machine; about the
+#: same with 1 thread), so they are used only where needed: on CUDA, and for whole blocks, one
+#: grouped launch serves every seed.
+CPU_CHANNEL_BLOCK = 16
+
+
 def to_grouped(x: torch.Tensor) -> torch.Tensor:
     """``[S, B, C, H, W] -> [B, S*C, H, W]``: seeds become channel groups of one convolution."""
     S, B, C, H, W = x.shape
@@ -98,12 +117,26 @@ class _SeedGroupedConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(self.seeds, out_ch)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.flatten(0, 1)  # [S*out, in, k, k] (or [S*in, out, k, k] transposed): one group per seed
+        weight = self.weight  # [S, *layout, k, k] (through spectral norm's parametrization, if any)
+        if x.device.type == "cpu" and (self.in_ch % CPU_CHANNEL_BLOCK or self.out_ch % CPU_CHANNEL_BLOCK):
+            return self._per_seed(x, weight)
+        w = weight.flatten(0, 1)  # [S*out, in, k, k] (or [S*in, out, k, k] transposed): one group per seed
         b = self.bias.reshape(-1) if self.bias is not None else None
+        return self._conv(x, w, b, self.seeds)
+
+    def _conv(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, groups: int) -> torch.Tensor:
         if self.transposed:
             return torch.nn.functional.conv_transpose2d(x, w, b, self.stride, self.padding, self.output_padding,
-                                                        groups=self.seeds)
-        return torch.nn.functional.conv2d(x, w, b, self.stride, self.padding, groups=self.seeds)
+                                                        groups=groups)
+        return torch.nn.functional.conv2d(x, w, b, self.stride, self.padding, groups=groups)
+
+    def _per_seed(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """One call per seed, each exactly the call that seed makes alone, concatenated along the
+        channels (see :data:`CPU_CHANNEL_BLOCK` for when and why)."""
+        cin = x.shape[1] // self.seeds
+        outs = [self._conv(x[:, k * cin:(k + 1) * cin].contiguous(), weight[k],
+                           None if self.bias is None else self.bias[k], 1) for k in range(self.seeds)]
+        return outs[0] if self.seeds == 1 else torch.cat(outs, 1)
 
 
 class SeedConv2d(_SeedGroupedConv):
