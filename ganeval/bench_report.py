@@ -250,7 +250,7 @@ def study_section(bench_dir: Path, frame: pd.DataFrame, spec: dict, report_dir: 
     probability of improvement, IQM and profiles, and one sentence per benchmark."""
     from ganeval.errors import GanevalError
     from ganeval.results import setting_keys
-    from ganeval.study import parse_success
+    from ganeval.success import parse_success
     from ganeval.study_report import study_markdown, write_study_csv
 
     if not (spec.get("sweep") or spec.get("search")) or frame.empty:

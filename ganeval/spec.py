@@ -29,6 +29,7 @@ from ganeval.errors import GanevalError, SpecError
 from ganeval.metrics.catalog import EXTRACTORS, FIDELITY_METRICS, IS_SPLITS
 from ganeval.registry import did_you_mean, unknown_name_message
 from ganeval.settings import RESERVED, SETTINGS, get_setting, owned_defaults
+from ganeval.success import parse_success
 from ganeval.sweep import setting_fragment, setting_label
 
 SPEC_VERSION = 1
@@ -564,8 +565,6 @@ class BenchSpec:
                 values[k] = check_run_value(k, value, f"[cell.{key!r}]")
         self.runs()  # the study's values, and that each swept key is a setting of some cell
         if self.success:
-            from ganeval.study import parse_success
-
             parse_success(self.success, "[success]")
         return self
 
