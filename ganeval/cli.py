@@ -457,8 +457,9 @@ def _main(argv: list[str] | None) -> int:
     except SystemExit as exc:  # a command's own exit status (1: ran but found a problem)
         return exc.code if isinstance(exc.code, int) else 1
     except click.exceptions.Abort as exc:  # click turns Ctrl-C (and our SIGTERM/SIGHUP) into Abort
-        if isinstance(exc.__cause__, KeyboardInterrupt):
-            return _interrupted(exc.__cause__)
+        cause = exc.__cause__ or exc.__context__  # click 8.1.0 raises Abort() from None
+        if isinstance(cause, KeyboardInterrupt):
+            return _interrupted(cause)
         click.echo("ganeval: aborted", err=True)
         return 130
     except click.ClickException as exc:

@@ -180,7 +180,9 @@ def summarize(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataF
         if key in keys:
             frame[key] = frame[key].fillna("")
     groups = frame.groupby(keys, sort=False)
-    out = pd.DataFrame(index=pd.MultiIndex.from_tuples(list(groups.groups.keys()), names=keys))
+    # first appearance, spelled out: pandas 2.2's ``groups.groups`` is sorted even with sort=False
+    first_seen = list(dict.fromkeys(frame[keys].itertuples(index=False, name=None)))
+    out = pd.DataFrame(index=pd.MultiIndex.from_tuples(first_seen, names=keys))
     out[("runs", "n")] = groups.size()
     out[("runs", "diverged")] = groups["status"].apply(lambda s: int((s == "diverged").sum()))
     for m in metrics:

@@ -158,7 +158,10 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Rebuilds numpy arrays and nothing else: any other global in the pickle is refused."""
 
     def find_class(self, module: str, name: str):
-        from numpy._core import multiarray
+        try:
+            from numpy._core import multiarray  # numpy >= 2
+        except ImportError:  # numpy 1.26, the declared floor
+            from numpy.core import multiarray
 
         allowed = {("numpy.core.multiarray", "_reconstruct"): multiarray._reconstruct,
                    ("numpy._core.multiarray", "_reconstruct"): multiarray._reconstruct,
