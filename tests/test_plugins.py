@@ -68,8 +68,10 @@ def test_a_plugin_loss_and_stabilizer_run_like_builtins_and_rerun_from_the_resol
     assert cli("baseline", "init", bench, "-o", tmp_path / "base.json").returncode == 0
     checked = cli("check", bench, "--baseline", tmp_path / "base.json")
     assert checked.returncode == 0 and "ring8/shifted-bce/decay/modes_covered" in checked.stdout
-    # the resolved spec re-runs as is in a fresh process: its plugin is loaded, nothing retrained
-    again = cli("bench", "--spec", bench / "spec.toml", "--out", bench)
+    # the resolved spec re-runs as is in a fresh process, when asked to run its plugin: nothing retrained
+    refused = cli("bench", "--spec", bench / "spec.toml", "--out", bench)
+    assert refused.returncode == 2 and "--load-spec-plugins" in refused.stderr
+    again = cli("bench", "--spec", bench / "spec.toml", "--out", bench, "--load-spec-plugins")
     assert again.returncode == 0, again.stderr
     assert "0 seed-runs trained, 8 already done" in again.stdout
 
@@ -83,14 +85,51 @@ def test_the_plugins_settings_are_checked_like_builtin_ones(plugin, tmp_path, ca
     assert not out.exists()
 
 
-def test_a_changed_plugin_is_refused_on_rerun(plugin, tmp_path):
-    bench = tmp_path / "bench"
+#: appended to the plugin: code that must never run unasked (it leaves a file behind if it does)
+def _marked(marker):
+    return PLUGIN.replace("0.5", "0.7") + f"\nopen({str(marker)!r}, 'w').write('ran')\n"
+
+
+def test_a_changed_plugin_is_refused_before_any_of_it_runs(plugin, tmp_path):
+    """Issue 35, finding 2: the SHA-256 was checked after the import, so the appended code had run
+    already (on `bench --spec --load-spec-plugins` and on `report`)."""
+    bench, marker = tmp_path / "bench", tmp_path / "ran"
     assert cli("bench", "--plugin", plugin, "--losses", "shifted-bce", *TINY, "--steps", "10", "--out", bench,
                "--no-report").returncode == 0
+    recorded = __import__("hashlib").sha256(plugin.read_bytes()).hexdigest()
+    plugin.write_text(_marked(marker))
+    now = __import__("hashlib").sha256(plugin.read_bytes()).hexdigest()
+    res = cli("bench", "--spec", bench / "spec.toml", "--out", bench, "--load-spec-plugins")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert str(plugin) in res.stderr and recorded in res.stderr and now in res.stderr and "none of it was run" in res.stderr
+    assert not marker.exists()
+    rep = cli("report", bench)  # a reader never runs it: it names it
+    assert rep.returncode == 0, rep.stderr
+    warnings = [line for line in rep.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and str(plugin) in warnings[0] and "not run" in warnings[0], rep.stderr
+    assert not marker.exists()
+
+
+def test_an_edited_plugin_never_reuses_runs_trained_with_the_old_code(plugin, tmp_path):
+    """Issue 33, finding 2: the same `bench --plugin` command after an edit said "0 seed-runs
+    trained" and recorded the new SHA-256 over results of the old code."""
+    bench = tmp_path / "bench"
+    args = ["bench", "--plugin", plugin, "--losses", "shifted-bce", *TINY, "--steps", "10", "--out", bench, "--no-report"]
+    assert cli(*args).returncode == 0
+    recorded = __import__("hashlib").sha256(plugin.read_bytes()).hexdigest()
+    spec_before = (bench / "spec.toml").read_bytes()
     plugin.write_text(PLUGIN.replace("0.5", "0.7"))
-    res = cli("bench", "--spec", bench / "spec.toml", "--out", bench)
-    assert res.returncode == 2
-    assert "has changed since the bench recorded it" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    now = __import__("hashlib").sha256(plugin.read_bytes()).hexdigest()
+    res = cli(*args)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert str(plugin) in res.stderr and recorded in res.stderr and now in res.stderr
+    assert (bench / "spec.toml").read_bytes() == spec_before  # the record still names the code that trained
+    # --no-resume is the explicit way to retrain with the new code; the record then follows it
+    res = cli(*args, "--no-resume")
+    assert res.returncode == 0, res.stderr
+    assert "2 seed-runs trained" in res.stdout
+    assert now in (bench / "spec.toml").read_text() and recorded not in (bench / "spec.toml").read_text()
+    assert "0 seed-runs trained, 2 already done" in cli(*args).stdout  # and the same code resumes as before
 
 
 def test_a_bench_whose_plugin_is_gone_still_reports_and_checks(plugin, tmp_path):
@@ -101,12 +140,12 @@ def test_a_bench_whose_plugin_is_gone_still_reports_and_checks(plugin, tmp_path)
     rep = cli("report", bench)
     assert rep.returncode == 0, rep.stderr
     warnings = [line for line in rep.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "plugin file not found" in warnings[0] and "names are read" in warnings[0]
+    assert len(warnings) == 1 and str(plugin) in warnings[0] and "names are read" in warnings[0]
     text = (bench / "report.md").read_text()
     assert "losses shifted-bce" in text and "| shifted-bce |" in text
     assert cli("baseline", "init", bench, "-o", tmp_path / "b.json").returncode == 0
     res = cli("check", bench, "--baseline", tmp_path / "b.json")
-    assert res.returncode == 0 and "plugin file not found" in res.stderr
+    assert res.returncode == 0 and str(plugin) in res.stderr
 
 
 @pytest.mark.parametrize("code, message", [
