@@ -274,3 +274,57 @@ def test_a_loss_that_reduces_the_seeds_fails_its_cell_by_name(tmp_path, capsys):
                  str(tmp_path / "b"), "--no-report"]) == 1
     err = capsys.readouterr().err
     assert "loss mean-all: g_loss returned shape (); it must reduce the batch only" in err
+
+
+# --- the loader itself (in this process; each plugin here registers nothing) -------------------------
+def _marker_plugin(path, marker, extra=""):
+    path.write_text(f"open({str(marker)!r}, 'a').write('ran\\n')\n{extra}")
+    return __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_file_plugin_of_another_hash_is_refused_before_any_of_it_runs(tmp_path):
+    from ganeval.plugins import PluginError, load_plugin
+
+    marker = tmp_path / "ran"
+    path = tmp_path / "hashed_plugin.py"
+    digest = _marker_plugin(path, marker)
+    with pytest.raises(PluginError, match=f"sha256 {'0' * 64} then, {digest} now"):
+        load_plugin(path, expected_sha256="0" * 64, where="spec.toml")
+    assert not marker.exists()
+    assert load_plugin(path, expected_sha256=digest).sha256 == digest and marker.read_text() == "ran\n"
+    _marker_plugin(path, marker, "x = 2\n")  # edited after it ran: this process keeps what ran
+    assert load_plugin(path).sha256 == digest and marker.read_text() == "ran\n"
+    with pytest.raises(PluginError, match="not the code the bench recorded"):
+        load_plugin(path, expected_sha256=__import__("hashlib").sha256(path.read_bytes()).hexdigest())
+
+
+def test_a_module_plugin_is_hashed_before_it_is_imported(tmp_path, monkeypatch):
+    from ganeval.plugins import PluginError, load_plugin
+
+    marker = tmp_path / "ran"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    digest = _marker_plugin(tmp_path / "hashed_module_plugin.py", marker)
+    with pytest.raises(PluginError, match=f"module hashed_module_plugin is not the code the bench recorded"):
+        load_plugin("hashed_module_plugin", expected_sha256="f" * 64)
+    assert not marker.exists() and "hashed_module_plugin" not in sys.modules
+    plugin = load_plugin("hashed_module_plugin", expected_sha256=digest)
+    assert (plugin.kind, plugin.sha256) == ("module", digest) and marker.read_text() == "ran\n"
+
+
+def test_ray_workers_get_the_bytes_that_ran_here_never_a_second_read(tmp_path, monkeypatch):
+    from ganeval.plugins import PluginError, load_plugin, load_shipped, shipped
+
+    marker = tmp_path / "ran"
+    path = tmp_path / "shipped_plugin.py"
+    digest = _marker_plugin(path, marker)
+    load_plugin(path)
+    path.write_text("raise SystemExit('edited after the driver loaded it')\n")
+    item = next(i for i in shipped([str(path)]) if i["kind"] == "file")
+    assert item["sha256"] == digest and __import__("hashlib").sha256(item["source"]).hexdigest() == digest
+    load_shipped([item])  # already loaded here; a worker would run exactly these bytes
+    with pytest.raises(PluginError, match="arrived damaged"):
+        load_shipped([{**item, "source": item["source"] + b"#"}])
+    with pytest.raises(PluginError, match="installed entry point|is not installed|differs|on this worker"):
+        load_shipped([{"ref": "demo = not_installed_pkg", "kind": "entry-point", "sha256": "pkg 1.0"}])
+    with pytest.raises(PluginError, match="not loaded in this process"):
+        shipped([str(tmp_path / "never_loaded.py")])

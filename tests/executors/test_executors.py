@@ -209,3 +209,24 @@ def test_without_ray_the_flag_says_how_to_install_it(tmp_path, capsys, monkeypat
     assert main(["bench", "--executor", "ray", "--out", str(tmp_path / "b")]) == 2
     assert "pip install 'ganeval[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_a_cell_that_exits_or_ends_without_metrics_failed(tmp_path):
+    """Issue 35, finding 4: sys.exit(0) in a cell's code ended the bench with status 0, and a
+    seed-run left without metrics.json was never reported."""
+    def body(job, progress):
+        if job.run.loss == "bce":
+            raise SystemExit(0)
+        if job.run.loss == "hinge":
+            return rundir_outcome(job)  # says it trained, wrote nothing
+        return run_cell(job, progress)
+
+    def rundir_outcome(job):
+        from ganeval.executors import CellOutcome
+
+        return CellOutcome(trained=len(job.dirs))
+
+    outcomes, _ = run_jobs("local", tmp_path / "b", body)
+    assert outcomes["ring8/bce"].error == "user code called sys.exit(0) during the cell"
+    assert outcomes["ring8/hinge"].error.startswith("seed-run ") and "ended without metrics.json" in outcomes["ring8/hinge"].error
+    assert outcomes["ring8/lsgan"].error is None
