@@ -60,6 +60,7 @@ class Plugin:
     ref: str
     kind: str  # "file", "module" or "entry-point"
     sha256: str = ""
+    version: str = ""  # an entry point's package and version ("my-package 1.2")
 
 
 _loaded: dict[str, Plugin] = {}  # by file hash (files) or by name (modules, entry points)
@@ -264,7 +265,7 @@ def load_entry_points() -> list[Plugin]:
             if callable(obj) and not isinstance(obj, type(sys)):
                 obj()
         version = f"{ep.dist.name} {ep.dist.version}" if ep.dist else ""
-        plugin = Plugin(f"{ep.name} = {ep.value}", "entry-point", version)
+        plugin = Plugin(f"{ep.name} = {ep.value}", "entry-point", version=version)
         _loaded[f"entry-point {plugin.ref}"] = plugin
         out.append(plugin)
     return out
@@ -346,19 +347,19 @@ def shipped(refs: Sequence[str]) -> list[dict[str, Any]]:
         if plugin.kind == "file":
             item["source"] = _sources[plugin.sha256]
         out.append(item)
-    out += [{"ref": p.ref, "kind": "entry-point", "sha256": p.sha256} for p in load_entry_points()]
+    out += [{"ref": p.ref, "kind": "entry-point", "version": p.version} for p in load_entry_points()]
     return out
 
 
 def load_shipped(items: list[dict[str, Any]]) -> None:
     """In a worker: load what a driver shipped, refusing anything that is not the driver's code
     (a module or an installed entry point of another version here)."""
-    here = {p.ref: p.sha256 for p in load_entry_points()}
+    here = {p.ref: p.version for p in load_entry_points()}
     for item in items:
         if item["kind"] == "entry-point":
-            if here.get(item["ref"]) != item["sha256"]:
+            if here.get(item["ref"]) != item["version"]:
                 now = f"{here[item['ref']] or 'an unknown version'}" if item["ref"] in here else "not installed"
-                raise PluginError(f"entry point {item['ref']} ({item['sha256'] or 'unknown version'} on the driver) "
+                raise PluginError(f"entry point {item['ref']} ({item['version'] or 'unknown version'} on the driver) "
                                   f"is {now} on this worker; install the same package on every node")
         elif item["kind"] == "module":
             load_plugin(item["ref"], expected_sha256=item["sha256"], where="on this worker")

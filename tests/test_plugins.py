@@ -324,7 +324,7 @@ def test_ray_workers_get_the_bytes_that_ran_here_never_a_second_read(tmp_path, m
     load_shipped([item])  # already loaded here; a worker would run exactly these bytes
     with pytest.raises(PluginError, match="arrived damaged"):
         load_shipped([{**item, "source": item["source"] + b"#"}])
-    with pytest.raises(PluginError, match="installed entry point|is not installed|differs|on this worker"):
-        load_shipped([{"ref": "demo = not_installed_pkg", "kind": "entry-point", "sha256": "pkg 1.0"}])
+    with pytest.raises(PluginError, match=r"entry point demo = not_installed_pkg \(pkg 1.0 on the driver\) is not installed"):
+        load_shipped([{"ref": "demo = not_installed_pkg", "kind": "entry-point", "version": "pkg 1.0"}])
     with pytest.raises(PluginError, match="not loaded in this process"):
         shipped([str(tmp_path / "never_loaded.py")])
