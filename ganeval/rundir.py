@@ -571,8 +571,14 @@ def unreadable_runs(bench_dir: Path) -> list[tuple[Path, str]]:
 
 
 def require_readable(bench_dir: Path) -> None:
-    """Refuse a bench with an unreadable ``metrics.json`` (a RunFolderError naming the first): a
-    check or a baseline computed without some seeds would pass or pin what it never read."""
+    """Refuse a bench with an unreadable ``metrics.json``, or a seed-run without one (its cell failed,
+    or it has not finished): a RunFolderError naming the first. A check or a baseline computed
+    without some seeds would pass or pin what it never read."""
+    missing = [r for r in find_run_dirs(bench_dir) if not os.path.lexists(r / METRICS_FILE)]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise RunFolderError(f"{missing[0]} has no {METRICS_FILE} (its cell failed or has not finished){more}; a "
+                             "check or baseline needs every seed-run: re-run the bench to finish it")
     bad = unreadable_runs(bench_dir)
     if bad:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""

@@ -952,6 +952,10 @@ def test_a_loss_that_exits_or_raises_a_base_exception_fails_its_cell(tmp_path, c
     assert {k: v for k, v in tree(base).items() if not k.startswith(os.path.relpath(out, base))} == before
     assert main(["report", str(out)]) == 0
     assert "1 incomplete" in (out / "report.md").read_text()  # a seed-run without metrics.json is a reported one
+    capsys.readouterr()
+    assert main(["baseline", "init", str(out), "-o", str(tmp_path / "b.json")]) == 2  # and never a silent gap
+    assert "has no metrics.json (its cell failed or has not finished)" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
 
 
 def _ganeval(*args, timeout=300):
