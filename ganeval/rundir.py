@@ -143,9 +143,20 @@ REPORT_HEADING = "# ganeval "
 
 
 def is_run_folder(folder: Path) -> bool:
-    """A seed-run folder: one holding a run's ``config.json`` or ``metrics.json`` (or links by those
-    names)."""
-    return any(os.path.lexists(Path(folder) / name) for name in (CONFIG_FILE, METRICS_FILE))
+    """A seed-run folder: one holding a ganeval ``config.json`` or ``metrics.json`` (a JSON table
+    naming a benchmark and a loss, as every run's and every score's does). Another program's
+    ``config.json`` (a model's, a project's) does not make its folder a run folder."""
+    for name in (CONFIG_FILE, METRICS_FILE):
+        path = Path(folder) / name
+        if not path.is_file():
+            continue
+        try:
+            doc = fileio.read_json(path)
+        except (OSError, ValueError, DataError):
+            continue
+        if isinstance(doc, dict) and "benchmark" in doc and "loss" in doc:
+            return True
+    return False
 
 
 def enclosing_run(path: Path) -> Path | None:

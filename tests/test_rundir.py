@@ -177,8 +177,9 @@ def test_outputs_never_land_in_a_run_folder_or_on_a_file_they_did_not_write(tmp_
     bench = tmp_path / "bench"
     run = bench / "ring8" / "bce" / "seed-0"
     run.mkdir(parents=True)
-    (run / "config.json").write_text("{}")
+    (run / "config.json").write_text('{"benchmark": "ring8", "loss": "bce", "seed": 0}')
     (bench / "spec.toml").write_text("spec_version = 1\n")
+    (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')  # another program's: not a run folder
     (tmp_path / "notes.md").write_text("mine\n")
     (tmp_path / "old.md").write_text("# ganeval report: `bench`\n")
     for path, message in ((run / "config.json", "lies inside the run folder"), (run / "new.md", "lies inside"),
@@ -192,5 +193,6 @@ def test_outputs_never_land_in_a_run_folder_or_on_a_file_they_did_not_write(tmp_
     with pytest.raises(RunFolderError, match="is the run folder"):
         rundir.refuse_inside_run(run, "--out")
     rundir.refuse_inside_run(run, "--out", allow_run=True)  # train --out names the run folder itself
+    rundir.refuse_inside_run(tmp_path / "runs" / "new", "--out")  # below a project's own config.json: fine
     with pytest.raises(RunFolderError, match="lies inside the run folder"):
         rundir.refuse_inside_run(run / "deeper", "--out", allow_run=True)
