@@ -161,6 +161,30 @@ def _round4_files(root):
     os.mkfifo(root / "traced_fifo" / "layers.json")
 
 
+@pytest.fixture(autouse=True)
+def _plugins_stay_in_their_test():
+    """The plugins these cases load register losses that exit, benchmarks whose factory raises, ...:
+    every registry (and the loader's record of what it ran) is put back as it was after each test,
+    so no other test of this process meets them (`ganeval list` builds every benchmark)."""
+    from ganeval import plugins
+    from ganeval.benchmarks import base
+    from ganeval.executors.base import EXECUTORS
+    from ganeval.losses import LOSSES
+    from ganeval.metrics.catalog import METRICS
+    from ganeval.models import MODELS
+    from ganeval.optimizers import OPTIMIZERS
+    from ganeval.settings import SETTINGS
+    from ganeval.variants import VARIANTS
+
+    saved = [(d, dict(d)) for d in (*(r._entries for r in (LOSSES, VARIANTS, base.BENCHMARKS, MODELS, OPTIMIZERS,
+                                                             EXECUTORS, SETTINGS, METRICS)),
+                                    base._instances, plugins._loaded, plugins._by_ref, plugins._sources)]
+    yield
+    for d, before in saved:
+        d.clear()
+        d.update(before)
+
+
 def W(name):  # a path inside the world, resolved at test time
     return f"{{world}}/{name}"
 
