@@ -456,7 +456,7 @@ def read_spec_checked(bench_dir: Path) -> tuple[dict[str, Any], str | None]:
     return doc, warning
 
 
-def recorded_plugins(bench_dir: Path) -> dict[str, Any]:
+def spec_data(bench_dir: Path) -> dict[str, Any]:
     """The ``spec.toml`` a bench folder holds, as data (nothing it names is imported, nothing
     validated): what a re-run compares its plugins with. {} when there is none or it is unreadable."""
     path = Path(bench_dir) / SPEC_FILE
@@ -473,7 +473,7 @@ def check_plugins_unchanged(bench_dir: Path, now: dict[str, str], resume: bool) 
     describes all of them). ``now``: ``{plugin: sha256}`` of the plugins loaded for this run."""
     from ganeval.plugins import recorded_changes
 
-    changed = recorded_changes(recorded_plugins(bench_dir), now) if resume else []
+    changed = recorded_changes(spec_data(bench_dir), now) if resume else []
     if changed:
         ref, then, new = changed[0]
         raise RunFolderError(f"{bench_dir} was trained with plugin {ref} of sha256 {then}; that file now has sha256 "

@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import io
-import math
 import os
 import struct
 import sys
