@@ -23,16 +23,70 @@ from ganeval.metrics.catalog import IS_SPLITS
 from ganeval.plugins import load_plugins
 
 Names = str | Sequence[str]
+_PATH = (str, Path)
 
 
 def _names(value: Names | None, what: str) -> list[str] | None:
     if value is None:
         return None
-    names = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
+    if not isinstance(value, str) and not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
+        raise SpecError(f"{what} must be names, as 'a,b' or a list of strings, got {_shown(value)}")
+    names = [v.strip() for v in value.split(",")] if isinstance(value, str) else [v.strip() for v in value]
     names = [n for n in names if n]
     if not names:
         raise SpecError(f"{what}: give at least one name")
     return names
+
+
+# --- every keyword checked: a wrong type is one SpecError, never a bare TypeError or ValueError ------
+def _shown(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a user object whose repr fails
+        text = f"<{type(value).__name__}>"
+    return f"{type(value).__name__} {text[:60]}"
+
+
+def _expect(name: str, value: Any, types: tuple[type, ...], what: str, optional: bool = False) -> Any:
+    """``value`` if it is one of ``types`` (a bool is not an int here); else a SpecError naming the
+    keyword, what it takes and what it got."""
+    if value is None and optional:
+        return value
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise SpecError(f"{name} must be {what}{' or None' if optional else ''}, got {_shown(value)}")
+    return value
+
+
+def _count(name: str, value: Any, optional: bool = False) -> Any:
+    """A positive integer keyword."""
+    _expect(name, value, (int,), "a positive integer", optional)
+    if value is not None and value <= 0:
+        raise SpecError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _texts(name: str, value: Any) -> list[str]:
+    """``KEY=VALUE`` texts: one string is one text (never its characters), or a list of strings."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{name} must be a string or a list of strings, got {_shown(value)}")
+    return list(value)
+
+
+def _run_options(sets: Any, set_pairs: Any, steps: Any, batch_size: Any, device: Any, inception_weights: Any,
+                 plugins: Any) -> tuple[list[str], list[str]]:
+    """The keywords ``bench`` and ``train`` share, checked; returns (set_pairs, plugins) as lists."""
+    from ganeval.plugins import as_refs
+
+    _expect("sets", sets, (dict,), "a dict of settings ({'lr_d': 2e-4}; KEY=VALUE texts go in set_pairs)", True)
+    if sets is not None and not all(isinstance(k, str) for k in sets):
+        raise SpecError(f"sets: keys must be setting names (strings), got {_shown(list(sets))}")
+    _count("steps", steps, True)
+    _count("batch_size", batch_size, True)
+    _expect("device", device, (str,), "'auto', 'cpu' or 'cuda'", True)
+    _expect("inception_weights", inception_weights, _PATH, "a path", True)
+    return _texts("set_pairs", set_pairs), as_refs(plugins)
 
 
 # --- bench -----------------------------------------------------------------------------------------
@@ -59,7 +113,8 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
           plugins: Sequence[str] = (), sweep: Sequence[str] | Mapping[str, Sequence[Any]] = (),
           search: Sequence[str] | Mapping[str, str] = (), trials: int | None = None, search_seed: int | None = None,
           success: Mapping[str, Mapping[str, Any]] | None = None, out: str | Path | None = None, resume: bool = True, report: bool = True,
-          executor: str = "local", address: str | None = None, progress=None) -> BenchResult:
+          executor: str = "local", address: str | None = None, progress=None,
+          load_spec_plugins: bool = False) -> BenchResult:
     """Train every (benchmark, loss, variant) cell over seeds, evaluate, write ``results.csv`` (and
     ``report.md``). Defaults: ring8 and grid25, bce, wgan-gp and hinge, 3 seeds.
 
@@ -74,6 +129,8 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
     for the study's success rates. Every
     cell trains every setting over the seeds; settings that leave the step's structure alone
     (learning rates, betas, penalty weights, ...) train as members of one batched model.
+    ``load_spec_plugins``: also run the plugins the ``spec`` file names (their recorded SHA-256
+    checked before they run); otherwise a spec naming plugins not given in ``plugins`` is refused.
     ``out``: the bench folder (default: the bench whose ``spec.toml`` ``spec`` is, else
     ``runs/bench-<spec hash>``); an unfinished bench there resumes. ``progress``: a
     :class:`ganeval.progress.Progress` (default: silent).
@@ -84,6 +141,16 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
     from ganeval.runner import bench_out_dir, run_bench
     from ganeval.spec import build_spec, parse_seeds
 
+    set_pairs, plugins = _run_options(sets, set_pairs, steps, batch_size, device, inception_weights, plugins)
+    _expect("spec", spec, _PATH, "a path", True)
+    _expect("protocol", protocol, (str,), "a protocol name", True)
+    _expect("out", out, _PATH, "a folder", True)
+    for key, flag in (("resume", resume), ("report", report), ("load_spec_plugins", load_spec_plugins)):
+        _expect(key, flag, (bool,), "True or False")
+    _expect("executor", executor, (str,), "an executor name")
+    _expect("address", address, (str,), "a Ray address", True)
+    if seeds is not None and not isinstance(seeds, (int, list, tuple, range)) or isinstance(seeds, bool):
+        raise SpecError(f"seeds must be a count or a list of integers, got {_shown(seeds)}")
     resolved = build_spec(
         spec_file=Path(spec) if spec is not None else None, protocol=protocol, losses=_names(losses, "losses"),
         benchmarks=_names(benchmarks, "benchmarks"), variants=_names(variants, "variants"),
@@ -91,7 +158,8 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
         if seeds is not None else None,
         device=device, sets=sets, set_pairs=set_pairs, steps=steps, batch_size=batch_size,
         inception_weights=Path(inception_weights) if inception_weights is not None else None, plugins=plugins,
-        sweep=sweep, search=search, trials=trials, search_seed=search_seed, success=success)
+        sweep=sweep, search=search, trials=trials, search_seed=search_seed, success=success,
+        load_spec_plugins=load_spec_plugins)
     out_dir = Path(out) if out is not None else bench_out_dir(resolved, Path(spec) if spec is not None else None)
     outcome = run_bench(resolved, out_dir, resume=resume, progress=progress, executor=executor, address=address)
     frame = collect(out_dir)
@@ -112,6 +180,12 @@ def train(benchmark: str = "ring8", loss: str = "bce", *, variant: str = "none",
     from ganeval.runner import train_run
     from ganeval.spec import CellId, build_spec
 
+    set_pairs, plugins = _run_options(sets, set_pairs, steps, batch_size, device, inception_weights, plugins)
+    for key, value in (("benchmark", benchmark), ("loss", loss), ("variant", variant)):
+        _expect(key, value, (str,), "a name")
+    _expect("seed", seed, (int,), "an integer")
+    _expect("out", out, _PATH, "a folder", True)
+    _expect("resume", resume, (bool,), "True or False")
     spec = build_spec(losses=[loss], benchmarks=[benchmark], variants=[variant], seeds=[seed], device=device,
                       sets=sets, set_pairs=set_pairs, steps=steps, batch_size=batch_size,
                       inception_weights=Path(inception_weights) if inception_weights is not None else None,
@@ -151,7 +225,25 @@ def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | 
     from ganeval.user_score import DEFAULT_SAMPLES, make_mixture, read_user_trace, write_score
     from ganeval.user_score import score as score_document
 
-    load_plugins(list(plugins))
+    _expect("samples", samples, (*_PATH, torch.Tensor), "a path or a tensor", True)
+    _expect("real", real, (*_PATH, torch.Tensor), "a path or a tensor", True)
+    for key, value in (("generator", generator), ("benchmark", benchmark), ("name", name)):
+        _expect(key, value, (str,), "a string", True)
+    for key, value in (("centers", centers), ("trace", trace), ("inception_weights", inception_weights), ("out", out)):
+        _expect(key, value, _PATH, "a path", True)
+    _expect("latent", latent, (str,), "DIST:SIZE, e.g. 'normal:100'")
+    _count("n", n, True)
+    _expect("seed", seed, (int,), "an integer")
+    _expect("std", std, (int, float), "a number", True)
+    _expect("pixel_range", pixel_range, (str,), "'-1,1' or '0,1'")
+    _expect("resize", resize, (bool,), "True or False")
+    for key, value in (("n_real", n_real), ("is_splits", is_splits), ("kid_subset_size", kid_subset_size),
+                       ("batch_size", batch_size)):
+        _count(key, value)
+    _expect("device", device, (str,), "'auto', 'cpu' or 'cuda'")
+    if not callable(progress):
+        raise SpecError(f"progress must be a callable taking one string, got {_shown(progress)}")
+    load_plugins(plugins)
     if (samples is None) == (generator is None):
         raise SpecError("give SAMPLES (a folder of images, a tensor file or a tensor) or --generator, not both or neither")
     if benchmark is None and real is None and centers is None:
@@ -195,7 +287,7 @@ def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | 
                             inception_weights=str(inception_weights) if inception_weights else None, resize=resize,
                             n_real=n_real, is_splits=is_splits, kid_subset_size=kid_subset_size,
                             name=name, seed=seed, device=dev, progress=progress)
-    filed = write_score(Path(out), doc, given.data) if out is not None else None
+    filed = write_score(Path(out), doc, given.data, user_trace) if out is not None else None
     return ScoreResult(doc, filed)
 
 
@@ -216,15 +308,23 @@ def report(folders: str | Path | Sequence[str | Path], *, output: str | Path | N
     ``fmt`` (md, csv, latex, json): only the comparison table, written to ``output`` if given."""
     import contextlib
 
-    from ganeval.fileio import check_output_file
-    from ganeval.rundir import writing
+    from ganeval.rundir import REPORT_FILE, check_output, is_report, writing
 
-    load_plugins(list(plugins))
+    from ganeval.tables import FORMATS
+
+    if not isinstance(folders, _PATH) and not (isinstance(folders, (list, tuple))
+                                                and all(isinstance(f, _PATH) for f in folders)):
+        raise SpecError(f"folders must be a folder or a list of folders, got {_shown(folders)}")
+    _expect("output", output, _PATH, "a file", True)
+    if fmt is not None and fmt not in FORMATS:
+        raise SpecError(f"fmt must be one of {', '.join(FORMATS)} or None, got {_shown(fmt)}")
+    load_plugins(plugins)
     dirs = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
     if not dirs:
         raise SpecError("give at least one folder")
-    if output is not None:
-        check_output_file(Path(output))  # before any figure is written
+    if output is not None:  # before any figure is written: never into a run folder, never over another file
+        check_output(Path(output), "-o", default=dirs[0] / REPORT_FILE if len(dirs) == 1 else None,
+                     replaceable=is_report if fmt is None else lambda head: True)  # a table: checked as written
     # report.md and results.csv go into each folder: no bench may write it meanwhile
     with writing(*[d for d in dirs if d.is_dir()]) if fmt is None else contextlib.nullcontext():
         return bench_report(dirs, Path(output) if output is not None else None, fmt)
@@ -254,7 +354,11 @@ def check(bench_dir: str | Path, *, baseline: str | Path, alpha: float = 0.05, t
     from ganeval.regression import check as run_check
     from ganeval.rundir import check_bench_dir, require_readable, spec_warning
 
-    load_plugins(list(plugins))
+    _expect("bench_dir", bench_dir, _PATH, "a folder")
+    _expect("baseline", baseline, _PATH, "a file")
+    _expect("alpha", alpha, (int, float), "a number")
+    tolerances = _texts("tolerances", tolerances)
+    load_plugins(plugins)
     if not 0 < alpha < 1:
         raise SpecError(f"alpha must lie strictly between 0 and 1, got {alpha}")
     bench_dir = check_bench_dir(Path(bench_dir))

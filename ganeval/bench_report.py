@@ -312,7 +312,7 @@ def bench_report(dirs: Sequence[Path], output: Path | None = None, fmt: str | No
         if fmt is None:
             return ReportResult(build_trace_report(list(dirs), output), None, pd.DataFrame())
         text = render_rows(*trace_table(load_traces(list(dirs))), fmt)
-        return ReportResult(_write_table(text, output), text, pd.DataFrame())
+        return ReportResult(_write_table(text, output, fmt), text, pd.DataFrame())
     for d in dirs:
         rundir.check_bench_dir(d)
     warnings, specs, unreadable = [], {}, {}
@@ -331,7 +331,7 @@ def bench_report(dirs: Sequence[Path], output: Path | None = None, fmt: str | No
             raise SpecError("no complete runs to tabulate")
         metrics = table_metrics(frame, ("quality", "fidelity", "stability"))
         text = render(summarize(frame.drop(columns=["_root", "run_dir"]), metrics), metrics, fmt)
-        return ReportResult(_write_table(text, output), text, frame, warnings)
+        return ReportResult(_write_table(text, output, fmt), text, frame, warnings)
     path = build_report(dirs, output, collected=collected, specs=specs, unreadable=unreadable)
     return ReportResult(path, None, frame, warnings, study_table(dirs[0], specs[dirs[0]]) if len(dirs) == 1 else None)
 
@@ -346,8 +346,24 @@ def study_table(bench_dir: Path, spec: dict) -> pd.DataFrame | None:
     return pd.read_csv(io.StringIO(fileio.read_text(path, what="a study table")))
 
 
-def _write_table(text: str, output: Path | None) -> Path | None:
+def _table_heading(text: str, fmt: str) -> str:
+    """What identifies a table of one kind and its columns: the header row (csv, md), the preamble
+    and header row (latex), the first key (json); the same text for an earlier version of it."""
+    lines = text.splitlines()
+    if fmt == "latex":
+        return "\n".join(lines[:3])
+    if fmt == "json":
+        return "\n".join(lines[:2] + [lines[2].split(":")[0]]) if len(lines) > 2 else text
+    return lines[0] if lines else ""
+
+
+def _write_table(text: str, output: Path | None, fmt: str) -> Path | None:
+    """``text`` to ``output``: an existing file there is replaced only if it is an earlier table of
+    the same kind and columns (``report --format F -o FILE`` run again), never anything else."""
     if output is not None:
+        heading = _table_heading(text, fmt)
+        rundir.check_output(output, "-o", replaceable=lambda head: _table_heading(head, fmt) == heading,
+                            kind=f"{fmt} table with these columns")
         fileio.write_text(output, text if text.endswith("\n") else text + "\n")
     return output
 

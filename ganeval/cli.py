@@ -8,17 +8,50 @@ input. Every expected failure is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 
 import click
 
-from ganeval import __version__, interrupts, text
+from ganeval import __version__, interrupts, text, usercode
 from ganeval.errors import GanevalError, SpecError
 from ganeval.metrics.catalog import IS_SPLITS
 
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
+
+
+# --- numbers on the command line: ASCII decimal digits only --------------------------------------
+# Python's int() and float() also read full-width and other Unicode digits ('５') and underscores
+# ('1_0'); ganeval reads what the README says: decimal digits, a sign, a point and an exponent.
+_INT_TEXT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)",
+                         re.ASCII | re.IGNORECASE)  # nan / inf reach each option's own range check
+
+
+def ascii_number(value: str, kind: str) -> bool:
+    """Whether ``value`` is a number written as the README says (see the comment above)."""
+    text = value.strip()
+    return len(text) <= 400 and bool((_INT_TEXT if kind == "int" else _FLOAT_TEXT).fullmatch(text))
+
+
+def _ascii(base: type, kind: str) -> type:
+    class Ascii(base):
+        def convert(self, value, param, ctx):
+            if isinstance(value, str) and not ascii_number(value, kind):
+                self.fail(f"{value!r} is not a valid {'integer' if kind == 'int' else 'number'} (ASCII decimal "
+                          "digits only)", param, ctx)
+            return super().convert(value, param, ctx)
+
+    Ascii.__name__ = f"Ascii{base.__name__}"
+    return Ascii
+
+
+INT = _ascii(click.types.IntParamType, "int")()
+FLOAT = _ascii(click.types.FloatParamType, "float")()
+IntRange = _ascii(click.IntRange, "int")
+FloatRange = _ascii(click.FloatRange, "float")
 
 
 def _split_names(value: str | None, option: str) -> list[str] | None:
@@ -58,8 +91,11 @@ def _seeds_option(ctx, param, value):
         return None
     text = value.strip()
     try:
+        parts = [v.strip() for v in text.split(",") if v.strip()] if "," in text else [text]
+        if not all(ascii_number(v, "int") for v in parts):
+            raise ValueError(text)
         if "," in text:
-            return parse_seeds([int(v) for v in text.split(",") if v.strip()], "--seeds")
+            return parse_seeds([int(v) for v in parts], "--seeds")
         return parse_seeds(int(text), "--seeds")
     except ValueError:
         raise click.BadParameter(f"expects a count (3) or a list (0,4,7), got {value!r}") from None
@@ -80,16 +116,24 @@ plugin_option = click.option(
     help="load user code that registers losses, stabilizers, models, benchmarks, ... (repeatable)")
 
 run_options = [
-    click.option("--steps", type=int, callback=_positive, help="generator steps per run (overrides the protocol)"),
+    click.option("--steps", type=INT, callback=_positive, help="generator steps per run (overrides the protocol)"),
     click.option("--inception-weights", type=click.Path(path_type=Path),
                  help="FID/IS/KID with torch-fidelity's Inception-v3 from these weights (never downloaded)"),
-    click.option("--batch-size", "batch_size", type=int, callback=_positive, help="samples per batch"),
+    click.option("--batch-size", "batch_size", type=INT, callback=_positive, help="samples per batch"),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                  help="any run setting, e.g. --set lr_d=2e-4 (repeatable; same names as the spec's keys)"),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
                  help="where to train  [default: auto]"),
     plugin_option,
 ]
+
+
+def _warn_spec(bench_dir: Path | None) -> None:
+    """The one line about a bench folder's spec.toml (the plugins it names, not run), if any."""
+    from ganeval.rundir import SPEC_FILE, spec_warning
+
+    if bench_dir is not None and (Path(bench_dir) / SPEC_FILE).is_file() and (warning := spec_warning(bench_dir)):
+        click.echo(f"warning: {warning}", err=True)
 
 
 def with_options(options):
@@ -133,9 +177,12 @@ def cli(verbose: bool) -> None:
               help="a random search over this range (repeatable), --trials settings from a Sobol sequence")
 @click.option("--trials", type=int, help="how many settings --search draws (more trials extend the same study)")
 @click.option("--search-seed", "search_seed", type=int, help="the search's seed  [default: 0]")
+@click.option("--load-spec-plugins", is_flag=True,
+              help="run the plugins the --spec file names (a bench's own spec.toml: its recorded SHA-256 is checked "
+                   "before any of their code runs); without it a spec's plugins are never imported")
 def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_size, sets, device, plugins, out,
           spec_file, protocol, resume, make_report, executor, address, tensorboard, sweep, search, trials,
-          search_seed):
+          search_seed, load_spec_plugins):
     """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
     from ganeval import api, rundir
     from ganeval.progress import default_progress
@@ -149,7 +196,8 @@ def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_s
     options = dict(losses=_split_names(losses, "--losses"), benchmarks=_split_names(benchmarks, "--benchmarks"),
                    variants=_split_names(variants, "--variants"), seeds=seeds, device=device, set_pairs=sets,
                    steps=steps, batch_size=batch_size, inception_weights=inception_weights, plugins=plugins,
-                   sweep=sweep, search=search, trials=trials, search_seed=search_seed)
+                   sweep=sweep, search=search, trials=trials, search_seed=search_seed,
+                   load_spec_plugins=load_spec_plugins)
     out_dir = out if out is not None else bench_out_dir(build_spec(spec_file=spec_file, protocol=protocol, **options),
                                                         spec_file)
     result = api.bench(spec=spec_file, protocol=protocol, out=out_dir, resume=resume, report=make_report,
@@ -170,7 +218,7 @@ def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_s
 @click.option("--benchmark", default="ring8", show_default=True, help="benchmark name")
 @click.option("--loss", default="bce", show_default=True, help="loss name")
 @click.option("--variant", default="none", show_default=True, help="stabilizer variant")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1), help="run seed")
+@click.option("--seed", default=0, show_default=True, type=IntRange(0, 2**63 - 1), help="run seed")
 @with_options(run_options)
 @click.option("--out", callback=_folder, help="run folder  [default: runs/train/BENCH/LOSS/seed-K]")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="continue from the last checkpoint")
@@ -187,7 +235,7 @@ def train(benchmark, loss, variant, seed, steps, inception_weights, batch_size, 
 
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--step", type=int, help="checkpoint step to evaluate  [default: the newest good one]")
+@click.option("--step", type=INT, help="checkpoint step to evaluate  [default: the newest good one]")
 @click.option("--metrics", "metric_names", help="comma-separated: fid,is,kid,prc and/or modes  [default: the run's own]")
 @click.option("--inception-weights", type=click.Path(path_type=Path),
               help="use torch-fidelity's Inception-v3 with these weights (never downloaded) instead of ganeval-mnist")
@@ -201,7 +249,9 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
     With the run's own settings at its last step this rewrites metrics.json; otherwise the result
     goes to RUN_DIR/eval/step-<n>.json."""
     from ganeval.evaluate import evaluate_run
+    from ganeval.rundir import enclosing_bench
 
+    _warn_spec(enclosing_bench(run_dir) if run_dir.is_dir() else None)
     click.echo(text.run_metrics(evaluate_run(run_dir, step, device, metrics=_split_names(metric_names, "--metrics"),
                                              inception_weights=inception_weights, lpips_weights=lpips_weights)))
 
@@ -212,9 +262,9 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
               help="score a generator instead of SAMPLES: a callable mapping latents to samples, or a TorchScript file")
 @click.option("--latent", default="normal:100", show_default=True, metavar="DIST:SIZE",
               help="the generator's latent: normal or uniform (-1, 1), size like 100 or 100x1x1")
-@click.option("-n", "--samples", "n", type=int, callback=_positive,
+@click.option("-n", "--samples", "n", type=INT, callback=_positive,
               help="samples to draw from --generator  [default: 10000]")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+@click.option("--seed", type=IntRange(0, 2**63 - 1), default=0, show_default=True,
               help="seed of the generator's latents; also the seed the score is filed under with --out")
 @click.option("--benchmark", help="score against a built-in benchmark: its mode metrics (+ FID/IS/KID for images)")
 @click.option("--real", type=click.Path(path_type=Path),
@@ -223,7 +273,7 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
 @click.option("--centers", type=click.Path(path_type=Path),
               help="points: the centres [K, D] of your own Gaussian mixture (.npy/.npz/.pt/.csv/.txt), for modes "
                    "covered, high-quality rate and KL")
-@click.option("--std", type=float, help="with --centers: the std of each mixture component  [default: estimated "
+@click.option("--std", type=FLOAT, help="with --centers: the std of each mixture component  [default: estimated "
                                        "from --real points]")
 @click.option("--trace", "trace_dir", type=click.Path(path_type=Path),
               help="the GANTracer folder of the run that made the samples: its events and stability summary "
@@ -236,12 +286,12 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
               help="the range of float pixels (uint8 images are 0..255)")
 @click.option("--resize", is_flag=True, help="resize images to the benchmark's size (antialiased bilinear) instead "
                                             "of refusing other sizes")
-@click.option("--n-real", type=int, default=10000, show_default=True, callback=_positive,
+@click.option("--n-real", type=INT, default=10000, show_default=True, callback=_positive,
               help="benchmark test images in the reference set")
-@click.option("--is-splits", type=int, default=IS_SPLITS, show_default=True, callback=_positive, help="splits of IS")
-@click.option("--kid-subset-size", type=int, default=1000, show_default=True, callback=_positive,
+@click.option("--is-splits", type=INT, default=IS_SPLITS, show_default=True, callback=_positive, help="splits of IS")
+@click.option("--kid-subset-size", type=INT, default=1000, show_default=True, callback=_positive,
               help="KID subset size (capped at the sample counts)")
-@click.option("--batch-size", type=int, default=500, show_default=True, callback=_positive,
+@click.option("--batch-size", type=INT, default=500, show_default=True, callback=_positive,
               help="latents per generator call")
 @click.option("--name", help="the name the score is filed and tabulated under  [default: from SAMPLES or --generator]")
 @click.option("--out", "out_dir", callback=_folder,
@@ -274,6 +324,7 @@ def score_cmd(samples, generator_spec, latent, n, seed, benchmark, real, centers
     else:
         click.echo(text.score(result.doc))
     if result.filed is not None:
+        _warn_spec(out_dir)
         click.echo(f"filed as {result.filed} (ganeval report / check {out_dir})", err=True)
 
 
@@ -318,7 +369,7 @@ def list_cmd(plugins):
 @click.argument("bench_dir", type=click.Path(path_type=Path))
 @click.option("--baseline", "baseline_file", required=True, type=click.Path(path_type=Path), help="baseline JSON")
 @click.option("--alpha", default=0.05, show_default=True, callback=_probability,
-              type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              type=FloatRange(0, 1, min_open=True, max_open=True),
               help="family-wise significance level of the across-seed t-tests (Bonferroni over tracked metrics)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable verdicts on stdout")
 @click.option("--update", is_flag=True, help="write a new baseline from this bench (atomically), keeping the tracked "
@@ -408,8 +459,8 @@ def classifier():
 
 
 @classifier.command("train")
-@click.option("--epochs", default=8, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1))
+@click.option("--epochs", default=8, show_default=True, type=IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=IntRange(0, 2**63 - 1))
 @click.option("--out", type=click.Path(path_type=Path), help="folder for weights and manifest  [default: the package's assets]")
 @click.option("--root", type=click.Path(path_type=Path), help="a folder holding MNIST to use instead of downloading")
 def classifier_train(epochs, seed, out, root):
@@ -444,7 +495,8 @@ def main(argv: list[str] | None = None) -> int:
         except (AttributeError, ValueError, OSError):
             pass
     try:
-        return _main(argv)
+        with usercode.contained():  # user code cannot end the process or decide its exit status
+            return _main(argv)
     finally:
         interrupts.restore(previous)
 
@@ -454,8 +506,12 @@ def _main(argv: list[str] | None) -> int:
         result = cli.main(args=argv, prog_name="ganeval", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except SystemExit as exc:  # a command's own exit status (1: ran but found a problem)
-        return exc.code if isinstance(exc.code, int) else 1
+    except SystemExit as exc:
+        if type(exc) is SystemExit and exc.code == EXIT_PROBLEM:  # a command's own: ran but found a problem
+            return EXIT_PROBLEM
+        # anything else is user code ending the command where nothing contained it: never a success
+        click.echo(f"ganeval: error: user code {usercode.describe(exc)} during the command", err=True)
+        return EXIT_USAGE
     except click.exceptions.Abort as exc:  # click turns Ctrl-C (and our SIGTERM/SIGHUP) into Abort
         cause = exc.__cause__ or exc.__context__  # click 8.1.0 raises Abort() from None
         if isinstance(cause, KeyboardInterrupt):
@@ -473,6 +529,11 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
         return _interrupted(exc)
+    except Exception:  # a bug of ganeval's own: its traceback is what a report needs
+        raise
+    except BaseException as exc:  # noqa: BLE001 - GeneratorExit or a BaseException subclass: only user code raises these
+        click.echo(f"ganeval: error: user code {usercode.describe(exc)}", err=True)
+        return EXIT_USAGE
     return result if isinstance(result, int) else 0
 
 
@@ -483,4 +544,20 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    """The ``ganeval`` command. Exits with :func:`main`'s status; threads user code left running
+    (not daemons) are named in one line and not waited for, so they can neither hang the command
+    nor outlive it."""
+    import os
+    import threading
+
+    before = set(threading.enumerate())
+    code = main()
+    stray = usercode.stray_threads(before)
+    if stray:
+        names = ", ".join(repr(t.name) for t in stray[:3]) + (f" and {len(stray) - 3} more" if len(stray) > 3 else "")
+        click.echo(f"warning: user code left {len(stray)} thread(s) running ({names}); ganeval exits without "
+                   "waiting for them", err=True)
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -111,7 +111,15 @@ def json_safe(value: Any) -> Any:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    text = json.dumps(json_safe(obj), indent=2, sort_keys=False, default=_json_default)
+    """``obj`` as JSON (NaN and infinity as null), refused with a DataError naming the value if
+    :func:`read_json` would refuse it back (a number beyond :data:`MAX_NUMBER`, an integer outside
+    int64, nesting deeper than :data:`MAX_DEPTH`): ganeval never writes what it cannot read."""
+    doc = json_safe(obj)
+    text = json.dumps(doc, indent=2, sort_keys=False, default=_json_default)
+    try:
+        loads_json(text, str(path))
+    except ValueError as exc:
+        raise DataError(f"refusing to write {path}: {exc}; ganeval would not read it back") from None
     write_text(path, text + "\n")
 
 

@@ -54,6 +54,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import re
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,7 +67,7 @@ from ganeval import __version__, fileio, schema
 from ganeval.errors import SpecError
 from ganeval.metrics.catalog import METRICS
 from ganeval.results import collect, metric_columns, score_failed_seeds
-from ganeval.rundir import require_readable
+from ganeval.rundir import check_output, require_readable
 from ganeval.spec import CellId
 from ganeval.tables import fmt_number
 
@@ -191,15 +193,21 @@ def parse_tolerance(text: str) -> tuple[str, dict[str, Any]]:
     if info.direction == "none":
         raise SpecError(f"--tolerance {text!r}: {metric} has no better direction, so it is never tracked")
     relative = value.endswith("%")
-    try:
-        amount = float(value[:-1] if relative else value)
-    except ValueError:
-        amount = math.nan
+    number = value[:-1] if relative else value
+    amount = float(number) if len(number) <= 400 and _DECIMAL.fullmatch(number) else math.nan
     if not math.isfinite(amount) or amount < 0:
-        raise SpecError(f"--tolerance {text!r}: the value must be a number >= 0 (with % for relative)")
+        raise SpecError(f"--tolerance {text!r}: the value must be a number >= 0 in decimal digits (with % for "
+                        "relative)")
+    if amount > fileio.MAX_NUMBER:  # the baseline it is written into could not be read back
+        raise SpecError(f"--tolerance {text!r}: the value must be at most {fileio.MAX_NUMBER:g}")
     if relative:
         return name, {"kind": "relative", "value": amount / 100, "floor": 0.0}
     return name, {"kind": "absolute", "value": amount, "floor": 0.0}
+
+
+#: A tolerance's number: ASCII decimal digits with an optional fraction and exponent (no ``1_0``,
+#: no full-width digits, no ``inf`` or ``nan``), as every number on the command line.
+_DECIMAL = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 def parse_tolerances(texts: list[str] | tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -799,7 +807,7 @@ def init_baseline(bench_dir: Path, output: Path, tracked: list[str] | None = Non
     output = Path(output)
     if output.exists() or output.is_symlink():
         raise SpecError(f"{output} exists; use `ganeval check ... --update` to refresh a baseline")
-    fileio.check_output_file(output)
+    check_output(output, "-o", kind="baseline")
     doc = make_baseline(Path(bench_dir), tracked, overrides=overrides)
     fileio.write_json(output, doc)
     return doc
@@ -813,8 +821,9 @@ def update_baseline(bench_dir: Path, baseline_file: Path, retrack: bool = False,
     overrides = parse_tolerances(tolerances)
     require_readable(Path(bench_dir))
     baseline_file = Path(baseline_file)
-    fileio.check_output_file(baseline_file)
-    old = load_baseline(baseline_file) if baseline_file.exists() and not retrack else None
+    check_output(baseline_file, "--baseline", replaceable=lambda head: True, kind="baseline")
+    old = load_baseline(baseline_file) if os.path.lexists(baseline_file) else None  # only a baseline is replaced
+    old = None if retrack else old
     doc = make_baseline(Path(bench_dir), tolerances={k: v["tolerance"] for k, v in old["metrics"].items()} if old else None,
                         overrides=overrides)
     fileio.write_json(baseline_file, doc)

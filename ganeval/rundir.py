@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from ganeval import fileio, schema
-from ganeval.errors import IntegrityError, RunFolderError, SpecError
+from ganeval.errors import DataError, IntegrityError, RunFolderError, SpecError
 from ganeval.spec import IDENTITY, CellId, RunSpec, check_run_value, with_new_defaults
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,92 @@ def figure_path(report_dir: Path, name: str) -> tuple[Path, str]:
     return Path(report_dir) / rel, rel
 
 
+# --- what an output (-o, --out) may not land on ---------------------------------------------------
+#: Files a bench folder holds because the bench wrote them (never the target of an output).
+BENCH_OWN_FILES = (SPEC_FILE, ENV_FILE, RESULTS_FILE, LOCK_FILE, LOCK_OWNER_FILE)
+#: The first characters of every markdown report ganeval writes (bench, comparison, trace).
+REPORT_HEADING = "# ganeval "
+
+
+def is_run_folder(folder: Path) -> bool:
+    """A seed-run folder: one holding a ganeval ``config.json`` or ``metrics.json`` (a JSON table
+    naming a benchmark and a loss, as every run's and every score's does). Another program's
+    ``config.json`` (a model's, a project's) does not make its folder a run folder."""
+    for name in (CONFIG_FILE, METRICS_FILE):
+        path = Path(folder) / name
+        if not path.is_file():
+            continue
+        try:
+            doc = fileio.read_json(path)
+        except (OSError, ValueError, DataError):
+            continue
+        if isinstance(doc, dict) and "benchmark" in doc and "loss" in doc:
+            return True
+    return False
+
+
+def enclosing_run(path: Path) -> Path | None:
+    """The seed-run folder ``path`` is (an existing folder) or lies in, if any."""
+    for folder in (Path(path).absolute(), *Path(path).absolute().parents):
+        if folder.is_dir() and is_run_folder(folder):
+            return folder
+    return None
+
+
+def refuse_inside_run(folder: Path, what: str, allow_run: bool = False) -> None:
+    """An output folder (``--out``) must not lie inside a seed-run folder, nor be one (unless
+    ``allow_run``: ``train --out`` names the run folder itself): a run's folder holds that run's
+    files only, and a report or check reading it must find nothing else there."""
+    folder = Path(folder)
+    run = enclosing_run(folder)
+    if run is not None and not (allow_run and run == folder.absolute()):
+        raise RunFolderError(f"{what} {folder}: {'is' if run == folder.absolute() else 'lies inside'} the run "
+                             f"folder {run}, which holds that run's files only; choose a folder outside it")
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _head(path: Path, size: int = 4096) -> str:
+    fd = fileio.open_regular(path, "a report")
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(size).decode("utf-8", errors="replace")
+
+
+def check_output(path: Path, what: str = "-o", default: Path | None = None,
+                 replaceable: Any = None, kind: str = "report") -> Path:
+    """A file a command is about to write (``report -o``, ``baseline init -o``), checked before any
+    work. Refused: a folder, FIFO, device or read-only file (:func:`ganeval.fileio.check_output_file`);
+    a path inside a seed-run folder (but the command's own ``default`` output); a bench's own file
+    (``spec.toml``, ``results.csv``, ...) in a bench folder; and an existing file that
+    ``replaceable(first 4 KiB of its text)`` does not recognise as an earlier output of the same
+    kind (``replaceable`` None: any existing file is refused)."""
+    path = fileio.check_output_file(Path(path))
+    if default is None or not _same_path(path, default):
+        run = enclosing_run(path.parent)
+        if run is not None:
+            raise RunFolderError(f"{what} {path}: lies inside the run folder {run}, which holds that run's files "
+                                 "only; write it outside")
+        if path.name in BENCH_OWN_FILES and (path.parent / SPEC_FILE).is_file():
+            raise RunFolderError(f"{what} {path}: {path.name} is a file of the bench {path.parent}; choose another "
+                                 "name")
+    if os.path.lexists(path):
+        try:
+            head = _head(path)
+        except (OSError, DataError):
+            head = None
+        if head is None or replaceable is None or not replaceable(head):
+            raise RunFolderError(f"{what} {path} exists and is not a {kind} ganeval wrote; nothing else is replaced: "
+                                 "remove it or choose another file")
+    return path
+
+
+def is_report(head: str) -> bool:
+    """Whether a file beginning with ``head`` is a markdown report ganeval wrote."""
+    return head.startswith(REPORT_HEADING)
+
+
 def ensure_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -158,11 +244,13 @@ def clear_run(run_dir: Path) -> None:
 
 
 @contextmanager
-def new_folder_unless_valid(folder: Path) -> Iterator[None]:
-    """Create ``folder`` (checked writable) for a command that validates its input inside the block;
-    if the folder is new and the block fails before writing anything but the lock, remove it again:
-    a command that fails validation leaves nothing behind."""
+def new_folder_unless_valid(folder: Path, allow_run: bool = False) -> Iterator[None]:
+    """Create ``folder`` (checked writable, and not inside a seed-run folder: see
+    :func:`refuse_inside_run`) for a command that validates its input inside the block; if the
+    folder is new and the block fails before writing anything but the lock, remove it again: a
+    command that fails validation leaves nothing behind."""
     folder = Path(folder)
+    refuse_inside_run(folder, "--out", allow_run)
     created = not folder.exists()
     ensure_writable(folder)
     try:
@@ -222,6 +310,7 @@ def check_new_run(out_dir: Path, cell: CellId, seed: int) -> Path:
     its work: the names are plain, ``out_dir`` can be written, the seed-run folder holds no run, and
     no other ganeval (a bench) holds ``out_dir``. Returns the seed-run folder."""
     target = run_dir(out_dir, cell, seed)
+    refuse_inside_run(out_dir, "--out")
     writable_target(out_dir)
     found = finished_run_problem(target)
     if found:
@@ -310,7 +399,17 @@ def folder_lock(folder: Path) -> Iterator[None]:
 
 # --- bench-level files ----------------------------------------------------------------------------
 def write_spec(bench_dir: Path, toml_text: str) -> None:
-    fileio.write_text(Path(bench_dir) / SPEC_FILE, toml_text)
+    """``spec.toml``, refused (SpecError) unless it reads back as a spec: ``bench --spec`` re-runs it,
+    ``report`` and ``check`` read it, so ganeval never writes one they would refuse."""
+    from ganeval.spec import spec_from_dict
+
+    path = Path(bench_dir) / SPEC_FILE
+    written = toml_text.encode("utf-8", errors="backslashreplace").decode("utf-8")  # as write_text writes it
+    try:
+        spec_from_dict(fileio.loads_toml(written, str(path)), str(path), names=False)
+    except (tomllib.TOMLDecodeError, SpecError) as exc:
+        raise SpecError(f"refusing to write {path}: it would not read back ({exc})") from None
+    fileio.write_text(path, toml_text)
 
 
 def read_spec(bench_dir: Path) -> dict[str, Any]:
@@ -322,18 +421,21 @@ def read_spec(bench_dir: Path) -> dict[str, Any]:
 
 
 def spec_warning(bench_dir: Path) -> str | None:
-    """The one line to show about a bench's ``spec.toml`` (a plugin that cannot be loaded here, a
-    spec left out), or None: commands that read only the run folders still say why names are data."""
+    """The one line to show about a bench's ``spec.toml`` (the plugins it names, which are not
+    loaded; a spec left out), or None: commands that read only the run folders still say why names
+    are data."""
     return read_spec_checked(bench_dir)[1]
 
 
 def read_spec_checked(bench_dir: Path) -> tuple[dict[str, Any], str | None]:
     """(the resolved spec as a plain dict, one line saying what is wrong with it or None).
 
-    The spec's plugins are loaded first. Names are data: when a plugin cannot be loaded here, the
-    spec is still read (its loss and benchmark names taken as written), and the line says so."""
+    A folder's files never run code: the plugins the spec names are never imported here. When this
+    process has not loaded them (with ``--plugin``, as the recorded code), the spec is read with its
+    loss and benchmark names taken as written (names are data), and the line names the plugins."""
     from ganeval.errors import GanevalError
-    from ganeval.spec import load_spec_plugins, spec_from_dict
+    from ganeval.plugins import describe_refs, not_loaded, spec_refs
+    from ganeval.spec import spec_from_dict
 
     path = Path(bench_dir) / SPEC_FILE
     try:
@@ -342,14 +444,43 @@ def read_spec_checked(bench_dir: Path) -> tuple[dict[str, Any], str | None]:
         return {}, None
     warning, names = None, True
     try:
-        load_spec_plugins(dict(doc), path)
+        missing = not_loaded(spec_refs(doc, path))
     except GanevalError as exc:
-        warning, names = f"{exc}; names are read from the bench's files", False
+        return {}, f"{exc}; the report leaves the spec out"
+    if missing:
+        warning, names = (f"{path} names plugin(s) {describe_refs(missing)}, not run: a folder's files never run "
+                          "code (load the recorded code yourself with --plugin); names are read from the bench's "
+                          "files"), False
     try:
         spec_from_dict(dict(doc), str(path), names=names)  # the same checks as a spec file given to bench
     except (GanevalError, TypeError, ValueError, AttributeError) as exc:
         return {}, f"{path}: {exc}; the report leaves the spec out"
     return doc, warning
+
+
+def spec_data(bench_dir: Path) -> dict[str, Any]:
+    """The ``spec.toml`` a bench folder holds, as data (nothing it names is imported, nothing
+    validated): what a re-run compares its plugins with. {} when there is none or it is unreadable."""
+    path = Path(bench_dir) / SPEC_FILE
+    try:
+        return fileio.loads_toml(fileio.read_text(path, what="a spec file"), str(path))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError):
+        return {}
+
+
+def check_plugins_unchanged(bench_dir: Path, now: dict[str, str], resume: bool) -> None:
+    """A re-run into ``bench_dir`` must train with the code that trained what is there: a plugin whose
+    hash differs from the one the bench's ``spec.toml`` recorded is refused (one line, both hashes),
+    unless ``resume`` is off (``--no-resume`` retrains every seed-run, so the hash written next
+    describes all of them). ``now``: ``{plugin: sha256}`` of the plugins loaded for this run."""
+    from ganeval.plugins import recorded_changes
+
+    changed = recorded_changes(spec_data(bench_dir), now) if resume else []
+    if changed:
+        ref, then, new = changed[0]
+        raise RunFolderError(f"{bench_dir} was trained with plugin {ref} of sha256 {then}; that file now has sha256 "
+                             f"{new}: restore it, train into another --out, or pass --no-resume to retrain the "
+                             "bench with the new code")
 
 
 def write_env(bench_dir: Path, env: dict[str, Any]) -> None:
@@ -457,8 +588,14 @@ def unreadable_runs(bench_dir: Path) -> list[tuple[Path, str]]:
 
 
 def require_readable(bench_dir: Path) -> None:
-    """Refuse a bench with an unreadable ``metrics.json`` (a RunFolderError naming the first): a
-    check or a baseline computed without some seeds would pass or pin what it never read."""
+    """Refuse a bench with an unreadable ``metrics.json``, or a seed-run without one (its cell failed,
+    or it has not finished): a RunFolderError naming the first. A check or a baseline computed
+    without some seeds would pass or pin what it never read."""
+    missing = [r for r in find_run_dirs(bench_dir) if not os.path.lexists(r / METRICS_FILE)]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise RunFolderError(f"{missing[0]} has no {METRICS_FILE} (its cell failed or has not finished){more}; a "
+                             "check or baseline needs every seed-run: re-run the bench to finish it")
     bad = unreadable_runs(bench_dir)
     if bad:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
@@ -560,9 +697,22 @@ def write_layers(run_dir: Path, doc: dict[str, Any]) -> None:
 
 
 def read_layers(run_dir: Path) -> dict[str, Any]:
-    """The run's ``layers.json``; {} when it is missing or unreadable (figures then fall back to
-    the column order)."""
-    return _read_dict(Path(run_dir) / LAYERS_FILE)
+    """The run's ``layers.json``; {} when it is missing, unreadable or not a layers document
+    (figures then fall back to the column order)."""
+    doc = _read_dict(Path(run_dir) / LAYERS_FILE)
+    return doc if layers_problem(doc) is None else {}
+
+
+def layers_problem(doc: Any) -> str | None:
+    """Why ``doc`` is not a ``layers.json`` document (see :func:`write_layers`), or None."""
+    if not isinstance(doc, dict) or not set(doc) <= {"D", "G"}:
+        return "not a table of the D and G layer lists"
+    for net, layers in doc.items():
+        if not isinstance(layers, list) or not all(
+                isinstance(entry, list) and len(entry) == 2 and all(isinstance(x, str) for x in entry)
+                for entry in layers):
+            return f"{net!r} must be a list of [layer, type] pairs of strings"
+    return None
 
 
 # --- samples.pt: what the report draws, so it never regenerates samples ---------------------------

@@ -225,7 +225,7 @@ def train_run(run: RunSpec, seed: int, run_dir: Path, device: str = "auto", resu
     job = CellJob([Member(run, seed, run_dir)], resume, True, device)
     bench_dir = rundir.enclosing_bench(run_dir)
     with contextlib.ExitStack() as locks:
-        locks.enter_context(rundir.new_folder_unless_valid(run_dir))
+        locks.enter_context(rundir.new_folder_unless_valid(run_dir, allow_run=True))
         if bench_dir is not None:  # a run folder of a bench: no bench may write it meanwhile
             locks.enter_context(rundir.folder_lock(bench_dir))
         locks.enter_context(rundir.folder_lock(run_dir))
@@ -320,6 +320,7 @@ def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Pro
     out_dir = Path(out_dir)
     with rundir.new_folder_unless_valid(out_dir), rundir.folder_lock(out_dir):
         rundir.clean_stray_temp(out_dir)
+        rundir.check_plugins_unchanged(out_dir, spec.plugin_sha256, resume)  # before anything is written
         jobs = jobs_for(spec, out_dir, resume, ship_plugins=not runner.runs_here)
         preflight(jobs, device)
         if device is not None:

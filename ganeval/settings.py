@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganeval.errors import SpecError
+from ganeval.fileio import MAX_NUMBER
 from ganeval.registry import Registry
 
 _TYPES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+#: A setting's value, its default included, stays within what ganeval reads back from config.json
+#: and spec.toml (:data:`ganeval.fileio.MAX_NUMBER`, int64), or its run could not be read again.
+INT64 = 2**63
 
 
 @dataclass(frozen=True)
@@ -41,19 +45,32 @@ class Setting:
         bad = f"{where}: {self.name!r} must be"
         if self.type is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SpecError(f"{bad} a number, got {value!r}")
+                raise SpecError(f"{bad} a number, got {value!r:.60}")
+            if isinstance(value, int) and abs(value) > MAX_NUMBER:
+                raise SpecError(f"{bad} at most {MAX_NUMBER:g} in magnitude, got a {len(str(abs(value)))}-digit number")
             value = float(value)
             if value != value or value in (float("inf"), float("-inf")):
                 raise SpecError(f"{bad} finite, got {value}")
+            if abs(value) > MAX_NUMBER:  # config.json and spec.toml could not be read back
+                raise SpecError(f"{bad} at most {MAX_NUMBER:g} in magnitude, got {value:g}")
         elif self.type is int:
             if isinstance(value, bool) or not isinstance(value, int):
-                raise SpecError(f"{bad} an integer, got {value!r}")
+                raise SpecError(f"{bad} an integer, got {value!r:.60}")
+            if not -INT64 <= value < INT64:
+                raise SpecError(f"{bad} within the 64-bit range, got a {len(str(abs(value)))}-digit number")
         elif not isinstance(value, self.type):
-            raise SpecError(f"{bad} {_TYPES[self.type]}, got {value!r}")
+            raise SpecError(f"{bad} {_TYPES[self.type]}, got {value!r:.60}")
+        elif self.type is str and not value.isprintable():
+            raise SpecError(f"{bad} one line of printable text, got {value!r:.60}")
         if self.check is not None:
-            why = self.check(value)
+            from ganeval.usercode import run_user_code
+
+            why = run_user_code(f"the check of setting {self.name!r}", self.check, value)
+            if why and not isinstance(why, str):
+                raise SpecError(f"{where}: the check of setting {self.name!r} returned {type(why).__name__}, not "
+                                "a reason (a str) or None")
             if why:
-                raise SpecError(f"{where}: {self.name!r} {why}, got {value!r}")
+                raise SpecError(f"{where}: {self.name!r} {why}, got {value!r:.60}")
         return value
 
 

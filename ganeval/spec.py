@@ -324,7 +324,7 @@ def _shown(value: Any) -> str:
 
 
 # --- --set KEY=VALUE: one value of the key's type, nothing more ---------------------------------
-_INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*", re.ASCII)
+_INT_TEXT = re.compile(r"[+-]?[0-9]+", re.ASCII)  # no '1_0', no full-width digits: ASCII decimal only
 _FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
@@ -339,7 +339,7 @@ def _parse_number(text: str, kind: str) -> Any:
     """An int (decimal digits only) or a float (decimal, optional exponent; no hex, nan or inf)
     from ``text``; the text itself when it is not one (the validator then names the type)."""
     if len(text) <= 400 and _INT_TEXT.fullmatch(text):
-        return int(text.replace("_", ""))
+        return int(text)
     if kind == "float" and len(text) <= 400 and _FLOAT_TEXT.fullmatch(text):
         return float(text)
     return text
@@ -679,8 +679,11 @@ _TOP_KEYS = {"spec_version", "benchmarks", "losses", "variants", "seeds", "devic
              "benchmark", "loss", "variant", "cell", "plugins", "plugin_sha256", "sweep", "search", "success"}
 
 
-def load_spec(path: Path) -> BenchSpec:
-    """Read and validate a bench spec TOML file; every problem is a SpecError naming the key."""
+def load_spec(path: Path, load_plugins: bool = False) -> BenchSpec:
+    """Read and validate a bench spec TOML file; every problem is a SpecError naming the key.
+
+    A spec's ``plugins`` run only when ``load_plugins`` is true (``bench --load-spec-plugins``), or
+    when this process loaded them already (``--plugin``): see :func:`spec_plugins`."""
     from ganeval import fileio
     from ganeval.errors import DataError
 
@@ -697,26 +700,28 @@ def load_spec(path: Path) -> BenchSpec:
         doc = fileio.loads_toml(text, str(path))
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: invalid TOML: {exc}") from None
-    load_spec_plugins(doc, path)
+    spec_plugins(doc, path, load_plugins)
     return spec_from_dict(doc, str(path))
 
 
-def load_spec_plugins(doc: dict[str, Any], path: Path) -> list[str]:
-    """Load the plugins a spec names (paths relative to the spec file) and rewrite them in ``doc`` as
-    the absolute paths or module names they were loaded from; a recorded hash must still match."""
-    from ganeval.plugins import check_recorded, load_plugins
+def spec_plugins(doc: dict[str, Any], path: Path, load: bool = False) -> list[str]:
+    """Make sure the plugins a spec names are the ones loaded, and rewrite them in ``doc`` as the
+    absolute paths or module names they were loaded from, with the hashes of the bytes that ran.
 
-    refs = doc.get("plugins", [])
-    if isinstance(refs, str):
-        refs = [refs]
-    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
-        raise SpecError(f"{path}: 'plugins' must be a list of .py files or module names, got {refs!r}")
-    recorded = doc.get("plugin_sha256", {})
-    if not isinstance(recorded, dict):
-        raise SpecError(f"{path}: 'plugin_sha256' must be a table of file hashes")
-    loaded = load_plugins(refs, base=Path(path).parent)
-    for ref, plugin in zip(refs, loaded):
-        check_recorded(plugin.ref, recorded.get(ref) or recorded.get(plugin.ref, ""), str(path))
+    A plugin loaded already in this process (``--plugin``) must be the recorded code. One that is
+    not is imported only with ``load`` (the user's explicit opt-in), its recorded SHA-256 checked
+    before any of it runs; without ``load`` the spec is refused in one line naming its plugins: a
+    spec file can come from anyone, and reading it must not run code."""
+    from ganeval.plugins import describe_refs, load_entry_points, load_plugin, not_loaded, spec_refs
+
+    load_entry_points()
+    refs = spec_refs(doc, path)
+    missing = not_loaded(refs)
+    if missing and not load:
+        raise SpecError(f"{path} names plugin(s) {describe_refs(missing)}, which a spec file never runs unasked: "
+                        "re-run with --load-spec-plugins to load them (their recorded SHA-256 is checked before "
+                        "they run), or load them yourself with --plugin")
+    loaded = [load_plugin(ref, expected_sha256=sha, where=str(path)) for ref, sha in refs]
     doc["plugins"] = [p.ref for p in loaded]
     doc["plugin_sha256"] = {p.ref: p.sha256 for p in loaded if p.sha256}
     return doc["plugins"]
@@ -849,22 +854,24 @@ def build_spec(*, spec_file: Path | None = None, protocol: str | None = None, lo
                inception_weights: Path | None = None, plugins: list[str] | tuple[str, ...] = (),
                sweep: Sequence[str] | Mapping[str, Sequence[Any]] = (),
                search: Sequence[str] | Mapping[str, str] = (), trials: int | None = None,
-               search_seed: int | None = None, success: Mapping[str, Mapping[str, Any]] | None = None) -> BenchSpec:
+               search_seed: int | None = None, success: Mapping[str, Mapping[str, Any]] | None = None,
+               load_spec_plugins: bool = False) -> BenchSpec:
     """The bench a command asks for: a spec file or a shipped protocol (or the defaults), then the
     named arguments on top. Arguments beat every table of the spec file, so they are applied at
     the most specific level too. ``plugins`` (files or module names) are loaded and recorded, and
     the spec's own plugins loaded, before any setting is read: ``sets`` (values) and ``set_pairs``
-    (``KEY=VALUE`` text, as on the command line) may name their settings."""
+    (``KEY=VALUE`` text, as on the command line) may name their settings. The spec file's own
+    plugins run only with ``load_spec_plugins`` (see :func:`spec_plugins`)."""
     from ganeval.plugins import load_plugins
 
-    loaded = load_plugins(list(plugins))
+    loaded = load_plugins(plugins)
     if protocol is not None:
         if spec_file is not None:
             raise SpecError("give a spec file or a protocol, not both")
         from ganeval.protocols import protocol_path
 
         spec_file = protocol_path(protocol)
-    spec = load_spec(Path(spec_file)) if spec_file else BenchSpec()
+    spec = load_spec(Path(spec_file), load_spec_plugins) if spec_file else BenchSpec()
     for p in loaded:
         if p.ref not in spec.plugins:
             spec.plugins.append(p.ref)

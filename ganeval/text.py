@@ -149,5 +149,6 @@ def registries() -> str:
     out += [f"  {name:<16} ({m.direction}) {m.description}" for name, m in METRICS.items()]
     out.append("protocols (ganeval bench --protocol NAME):")
     out += [f"  {name:<22} {protocol_summary(name)}" for name in protocol_names()]
-    out += [f"plugin loaded: {p.ref}" + (f" (sha256 {p.sha256[:12]}…)" if p.sha256 else "") for p in loaded_plugins()]
+    out += [f"plugin loaded: {p.ref}" + (f" (sha256 {p.sha256[:12]}…)" if p.sha256 else "")
+            + (f" ({p.version})" if p.version else "") for p in loaded_plugins()]
     return "\n".join(out)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import io
-import math
 import os
 import struct
 import sys
@@ -138,6 +137,7 @@ def read_tensor_file(path: Path) -> torch.Tensor:
             kind = loaded.dtype if isinstance(loaded, np.ndarray) else type(loaded).__name__
             raise SampleError(f"{path}: arrays of {kind} are not samples")
         return plain_tensor(torch.from_numpy(np.ascontiguousarray(loaded)), str(path))
+    check_fits(path.stat().st_size, f"{path}: a tensor file of {path.stat().st_size:,} bytes")
     obj, _ = fileio.load_user_tensors(path)
     if isinstance(obj, dict):
         tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
@@ -185,6 +185,25 @@ def _check_npy_header(np, fh, path: Path) -> None:
     if n > MAX_ELEMENTS:
         raise SampleError(f"{path}: an array of shape {list(shape)} ({n:,} values), more than the "
                           f"{MAX_ELEMENTS:,} ganeval scores at once")
+    check_fits(n * dtype.itemsize, f"{path}: an array of shape {list(shape)}")
+
+
+#: Bytes scoring needs per byte of the array read: the array, and a float64 working copy of points
+#: (8 bytes for each value of at least 1 byte) - an estimate with the same margin as the bench's.
+WORKING_FACTOR = 9
+
+
+def check_fits(array_bytes: int, what: str) -> None:
+    """Refuse, before anything is read, an array whose scoring would need more than 90 % of the
+    available RAM (about :data:`WORKING_FACTOR` times its bytes), as ``bench`` refuses a cell its
+    memory estimate does not fit: a header or a file size may claim any size, even of a sparse file."""
+    from ganeval.feasibility import GIB, REFUSE_ABOVE, available_bytes
+
+    need = array_bytes * WORKING_FACTOR
+    free = available_bytes(torch.device("cpu"))
+    if free is not None and need > REFUSE_ABOVE * free[0]:
+        raise SampleError(f"{what} needs about {need / GIB:.1f} GiB to score (the array and a float64 working "
+                          f"copy); this machine has {free[0] / GIB:.1f} GiB {free[1]}: score a subset")
 
 
 def to_uint8(x: torch.Tensor, pixel_range: str, what: str) -> torch.Tensor:
@@ -249,6 +268,8 @@ def load_samples(path: Path, pixel_range: str = "-1,1", allow_nonfinite: bool = 
 
 
 CENTER_EXTENSIONS = (*TENSOR_EXTENSIONS, ".csv", ".txt")
+#: The most centres a user's mixture may have (stacked MNIST has 1,000 modes).
+MAX_CENTERS = 100_000
 
 
 def load_centers(path: Path) -> Samples:
@@ -266,7 +287,10 @@ def load_centers(path: Path) -> Samples:
         raise SampleError(f"{path}: give the centres as {'/'.join(CENTER_EXTENSIONS)}")
     if suffix in (".csv", ".txt"):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = fileio.read_text(path, what="a table of centres")
+            if text.count("\n") > MAX_CENTERS:
+                raise SampleError(f"{path}: more than {MAX_CENTERS:,} rows; a mixture has at most {MAX_CENTERS:,} "
+                                  "centres")
             arr = np.loadtxt(io.StringIO(text.replace(",", " ")), ndmin=2, dtype=np.float64)
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise SampleError(f"{path}: not a table of numbers ({str(exc).splitlines()[0]})") from None
@@ -275,17 +299,20 @@ def load_centers(path: Path) -> Samples:
         centers = read_tensor_file(path)
     if centers.dim() != 2 or len(centers) == 0 or centers.shape[1] == 0:
         raise SampleError(f"{path}: centres must be [K, D] (one centre per row), got shape {list(centers.shape)}")
+    if len(centers) > MAX_CENTERS:
+        raise SampleError(f"{path}: {len(centers):,} centres, more than the {MAX_CENTERS:,} a mixture may have "
+                          "(every sample is compared with every centre)")
     if centers.dtype == torch.bool or centers.is_complex():
         raise SampleError(f"{path}: centres must be numbers, got {centers.dtype}")
     centers = centers.to(torch.float64)
     if not torch.isfinite(centers).all():
         raise SampleError(f"{path}: centres contain NaN or infinite values")
-    if len(centers) > 1:
-        d = torch.cdist(centers, centers).fill_diagonal_(math.inf)
-        i, j = divmod(int(d.argmin()), len(centers))
-        if float(d[i, j]) == 0.0:
-            raise SampleError(f"{path}: centres {min(i, j)} and {max(i, j)} coincide "
-                              f"({centers[i].tolist()}); each mode needs its own centre")
+    _, inverse, counts = torch.unique(centers, dim=0, return_inverse=True, return_counts=True)
+    if bool((counts > 1).any()):  # found by sorting: no K x K distance matrix
+        same = (inverse == inverse[(counts[inverse] > 1).nonzero()[0, 0]]).nonzero().flatten()
+        i, j = int(same[0]), int(same[1])
+        raise SampleError(f"{path}: centres {i} and {j} coincide ({centers[i].tolist()}); each mode needs its "
+                          "own centre")
     return Samples(centers, {"path": str(path), "sha256": fileio.sha256_file(path), "n_modes": len(centers)})
 
 
@@ -299,11 +326,12 @@ class Latent:
 
     @classmethod
     def parse(cls, text: str) -> Latent:
+        if not isinstance(text, str):
+            raise SpecError(f"--latent must be DIST:SIZE, got {text!r:.60}")
         dist, _, dims = text.partition(":")
-        try:
-            shape = tuple(int(d) for d in dims.lower().split("x"))
-        except ValueError:
-            shape = ()
+        parts = dims.lower().split("x")
+        # ASCII decimal digits only (int() would also read '１００' and '1_0')
+        shape = tuple(int(d) for d in parts) if all(d.isascii() and d.isdigit() and len(d) <= 12 for d in parts) else ()
         if dist not in LATENT_DISTRIBUTIONS or not shape or min(shape) < 1 or len(shape) > 8:
             raise SpecError(f"--latent must be DIST:SIZE (DIST one of {', '.join(LATENT_DISTRIBUTIONS)}; "
                             f"SIZE like 100 or 100x1x1), got {text!r}")

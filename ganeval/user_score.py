@@ -19,6 +19,7 @@ weights file, reads any size).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from ganeval.metrics.catalog import IS_SPLITS, MMD2, MMD_BANDWIDTH, PRECISION, R
 from ganeval.metrics.fidelity import ALL as FIDELITY
 from ganeval.metrics.fidelity import EXTRACTOR, INCEPTION, fidelity_metrics
 from ganeval.metrics.modes import gaussian_modes
-from ganeval.metrics.points import PRC_NEIGHBORHOOD, RAW_POINTS, point_metrics
+from ganeval.metrics.points import MAX_POINTS, PRC_NEIGHBORHOOD, RAW_POINTS, SUBSAMPLE_SEED, point_metrics
 from ganeval.scoring import mode_metrics, split_fidelity
 from ganeval.user_samples import Samples
 
@@ -106,9 +107,16 @@ class Mixture:
 def estimate_std(real: torch.Tensor, centers: torch.Tensor) -> float:
     """The isotropic std of a mixture from its real points ``[M, D]``: RMS distance to the nearest
     centre over sqrt(D) (E|x - c|^2 = D std^2 for an isotropic Gaussian)."""
+    from ganeval.metrics.modes import nearest_center
+
     x = real.to(torch.float64)
-    d2 = torch.cdist(x, centers).min(dim=1).values.square()
+    d2 = nearest_center(x, centers)[0].square()
     return float((d2.mean() / x.shape[1]).sqrt())
+
+
+#: The largest ``--std``: the score records it, and every number ganeval writes must read back
+#: (:data:`ganeval.fileio.MAX_NUMBER`); far beyond any mixture of float32 points.
+MAX_STD = fileio.MAX_NUMBER
 
 
 def make_mixture(centers: Samples, std: float | None = None, real: Samples | None = None) -> Mixture:
@@ -123,8 +131,8 @@ def make_mixture(centers: Samples, std: float | None = None, real: Samples | Non
             raise SampleError(f"the centres are {c.shape[1]}-D, the real points {real.data.shape[1]}-D")
         std = estimate_std(real.data, c)
         source["std_from"] = "estimated from --real (RMS distance to the nearest centre / sqrt(D))"
-    elif not (math.isfinite(std) and std > 0):
-        raise SpecError(f"--std must be a positive number, got {std}")
+    elif isinstance(std, bool) or not isinstance(std, (int, float)) or not (math.isfinite(std) and 0 < std <= MAX_STD):
+        raise SpecError(f"--std must be a positive number of at most {MAX_STD:g}, got {std!r:.60}")
     else:
         source["std_from"] = "--std"
     return Mixture(c, float(std), source)
@@ -182,10 +190,13 @@ class Trace:
     events: list[dict[str, Any]]
     thresholds: dict[str, Any]
     events_from: str
+    #: the bytes of trace.csv that ``rows`` were parsed from (filed with the score as they were read)
+    data: bytes = b""
+    #: layers.json, read like every document and checked (None when there is none)
+    layers: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
-        path = rundir.trace_path(self.folder)
-        return {"path": str(self.folder), "rows": len(self.rows), "sha256": fileio.sha256_file(path),
+        return {"path": str(self.folder), "rows": len(self.rows), "sha256": fileio.sha256_bytes(self.data),
                 "last_step": int(self.rows[-1]["step"]), "events_from": self.events_from,
                 "thresholds": self.thresholds}
 
@@ -193,7 +204,8 @@ class Trace:
 def read_user_trace(folder: Path) -> Trace:
     """The trace of ``folder``, or a one-line refusal saying what ``--trace`` takes."""
     from ganeval.diagnostics.events import Thresholds, detect_events
-    from ganeval.diagnostics.trace import read_trace
+    from ganeval.diagnostics.trace import parse_trace
+    from ganeval.errors import DataError
 
     folder = Path(folder)
     path = rundir.trace_path(folder)
@@ -201,19 +213,33 @@ def read_user_trace(folder: Path) -> Trace:
         raise SampleError(f"--trace {folder}: not a folder (give the folder GANTracer wrote)")
     if not path.is_file():
         raise SampleError(f"--trace {folder}: no {rundir.TRACE_FILE} (give the folder GANTracer wrote)")
-    rows = read_trace(path)
+    try:
+        data = fileio.read_bytes(path, what="a trace")  # read once: these bytes are parsed, hashed and filed
+        rows = parse_trace(data.decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SampleError(f"{path}: unreadable ({exc})") from None
     if not rows:
         raise SampleError(f"{path}: no readable rows (did the loop call tracer.step?)")
+    layers = None
+    layers_path = folder / rundir.LAYERS_FILE
+    if os.path.lexists(layers_path):  # read like every other document: a regular file, bounded, checked
+        try:
+            layers = fileio.read_json(layers_path)
+        except (OSError, ValueError, DataError) as exc:
+            raise SampleError(f"{layers_path}: unreadable ({exc})") from None
+        problem = rundir.layers_problem(layers)
+        if problem:
+            raise SampleError(f"{layers_path}: {problem} (GANTracer writes {{\"D\": [[layer, type], ...], \"G\": ...}})")
     events = rundir.read_events(folder)
     if events is not None:
         try:
             thresholds = fileio.read_json(rundir.events_path(folder)).get("thresholds") or {}
         except (OSError, ValueError, AttributeError):
             thresholds = {}
-        return Trace(folder, rows, events, thresholds, rundir.EVENTS_FILE)
+        return Trace(folder, rows, events, thresholds, rundir.EVENTS_FILE, data, layers)
     th = Thresholds()
     return Trace(folder, rows, detect_events(rows, th), th.to_dict(),
-                 f"detected from {rundir.TRACE_FILE} ({rundir.EVENTS_FILE} missing or unreadable)")
+                 f"detected from {rundir.TRACE_FILE} ({rundir.EVENTS_FILE} missing or unreadable)", data, layers)
 
 
 def _check_counts(n_generated: int, n_real: int) -> None:
@@ -266,6 +292,10 @@ def score(samples: Samples, *, benchmark: str | None = None, real: Samples | Non
         details["fidelity"] = {"extractor": RAW_POINTS, "n_generated": len(data), "n_real": len(real.data),
                                "kernel": "gaussian rbf, bandwidth = median pairwise distance of the real points",
                                "prc_neighborhood": PRC_NEIGHBORHOOD}
+        if max(len(data), len(real.data)) > MAX_POINTS:  # the quadratic metrics on seeded random subsets
+            details["fidelity"].update(
+                n_generated_used=min(len(data), MAX_POINTS), n_real_used=min(len(real.data), MAX_POINTS),
+                subsample=f"at most {MAX_POINTS} points a side, uniformly without replacement, seed {SUBSAMPLE_SEED}")
         if finite:
             progress(f"{', '.join(point_groups)} of {len(data)} points against {len(real.data)} real points")
             doc_metrics.update(point_metrics(data, real.data, point_groups))
@@ -322,9 +352,12 @@ def score(samples: Samples, *, benchmark: str | None = None, real: Samples | Non
     return doc
 
 
-def write_score(out_dir: Path, doc: dict[str, Any], samples: torch.Tensor | None = None) -> Path:
+def write_score(out_dir: Path, doc: dict[str, Any], samples: torch.Tensor | None = None,
+                trace: Trace | None = None) -> Path:
     """File ``doc`` as one seed-run of a bench-shaped folder (``OUT/<benchmark>/<name>/seed-<k>``),
-    so ``ganeval report OUT`` and ``ganeval check OUT`` read it like a trained run. Returns the run folder."""
+    so ``ganeval report OUT`` and ``ganeval check OUT`` read it like a trained run; with the run's
+    ``trace``, its trace.csv (the bytes read and scored) and its checked layers.json beside it.
+    Returns the run folder."""
     from ganeval.spec import CellId
 
     cell = CellId.of(doc)
@@ -333,12 +366,10 @@ def write_score(out_dir: Path, doc: dict[str, Any], samples: torch.Tensor | None
                                                                 "source", "reference")})
         if samples is not None and doc["benchmark"] != CUSTOM:
             rundir.write_samples(run_dir, samples[: get_benchmark(doc["benchmark"]).figure_samples])
-        trace = doc.get("trace")
         if trace is not None:  # the run's own trace beside its score, for `ganeval report`
-            source = Path(trace["path"])
-            for name in (rundir.TRACE_FILE, rundir.LAYERS_FILE):
-                if (source / name).is_file() and (source / name).resolve() != (run_dir / name).resolve():
-                    fileio.write_bytes(run_dir / name, fileio.read_bytes(source / name))
-            rundir.write_events(run_dir, trace["thresholds"], doc["events"])
+            fileio.write_bytes(rundir.trace_path(run_dir), trace.data)
+            if trace.layers is not None:
+                rundir.write_layers(run_dir, trace.layers)
+            rundir.write_events(run_dir, trace.thresholds, doc["events"])
         rundir.write_metrics(run_dir, doc)
     return run_dir

@@ -97,3 +97,40 @@ def test_a_study_through_the_api_returns_its_tables_and_report_rebuilds_them(tmp
     again = report(out)  # from the files alone
     assert (out / "study.csv").read_text() == study_csv and (out / "report.md").read_text() == text
     pd.testing.assert_frame_equal(again.study, result.study)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda t: bench("bce", "ring8", sets=["steps=5"], out=t / "x"), "sets must be a dict"),
+    (lambda t: bench("bce", "ring8", steps="5", out=t / "x"), "steps must be a positive integer"),
+    (lambda t: bench("bce", "ring8", seeds="3", out=t / "x"), "seeds must be a count"),
+    (lambda t: bench(["bce", 3], "ring8", out=t / "x"), "losses must be names"),
+    (lambda t: bench("bce", "ring8", resume="no", out=t / "x"), "resume must be True or False"),
+    (lambda t: bench("bce", "ring8", plugins=[3], out=t / "x"), "plugins must be"),
+    (lambda t: report(t, fmt="xml"), "fmt must be one of md, csv, latex, json"),
+    (lambda t: report(3), "folders must be a folder"),
+    (lambda t: check(t, baseline=t / "b.json", alpha="0.05"), "alpha must be a number"),
+    (lambda t: check(t, baseline=None), "baseline must be a file"),
+    (lambda t: score(torch.zeros(10, 2), benchmark="ring8", n_real=0), "n_real must be positive"),
+    (lambda t: score(torch.zeros(10, 2), benchmark="ring8", std="wide"), "std must be a number"),
+    (lambda t: score(torch.zeros(10, 2), benchmark="ring8", progress="loud"), "progress must be a callable"),
+    (lambda t: score([[0.0, 0.0]], benchmark="ring8"), "samples must be a path or a tensor"),
+])
+def test_wrong_types_are_ganeval_errors_not_bare_type_or_value_errors(tmp_path, call, message):
+    """Issue 35, finding 9: `report(..., fmt="xml")` raised a bare ValueError and
+    `bench(..., sets=["steps=5"])` an AttributeError; errors.py promises ganeval errors only."""
+    with pytest.raises(ganeval.GanevalError, match=message.replace("(", r"\(")):
+        call(tmp_path)
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_one_plugin_given_as_a_string_is_one_plugin(tmp_path):
+    """Issue 35, finding 9: `plugins="p.py"` was iterated per character (a plugin 'p', '.', ...)."""
+    plugin = tmp_path / "api_string_plugin.py"
+    plugin.write_text("import ganeval\nganeval.register_variant(ganeval.Variant('api-string-variant', 'nothing'))\n")
+    from ganeval.errors import RunFolderError
+    from ganeval.variants import VARIANTS
+
+    with pytest.raises(RunFolderError, match="bench folder not found"):  # the plugin is loaded first
+        report(tmp_path / "nothing-here", plugins=str(plugin))
+
+    assert "api-string-variant" in VARIANTS

@@ -124,7 +124,65 @@ def world(tmp_path_factory):
     (root / "baseline_1e308.json").write_text(json.dumps(doc))
     text = (root / "baseline.json").read_text()
     (root / "baseline_bigint.json").write_text(text.replace('"format": 1', '"format": 1' + "0" * 400, 1))
+    _round4_files(root)
     return root
+
+
+def _round4_files(root):
+    """Plugins, centres and trace folders for the cases of issue 35 ("hardening, fourth round")."""
+    plugins = {
+        "plugin_base_exc.py": "class Boom(BaseException):\n    pass\nraise Boom('no')\n",
+        "plugin_generator_exit.py": "raise GeneratorExit('bye')\n",
+        "plugin_bad_str.py": "class Weird(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n"
+                             "raise Weird()\n",
+        "plugin_check_raises.py": "import ganeval\nganeval.register_variant(ganeval.Variant('r4-check', 'x', settings=("
+                                  "ganeval.Setting('r4_knob', int, 1, check=lambda v: 1 // (v - 9) and None),)))\n",
+        "plugin_bad_factory.py": "import ganeval\ndef broken():\n    raise RuntimeError('no data')\n"
+                                 "ganeval.register_benchmark('r4-broken', broken)\n",
+        "plugin_big_default.py": "import ganeval\nganeval.register_variant(ganeval.Variant('r4-big', 'x', settings=("
+                                 "ganeval.Setting('r4_big', float, 1e200),)))\n",
+        "plugin_big_int.py": "import ganeval\nganeval.register_variant(ganeval.Variant('r4-bigint', 'x', settings=("
+                             "ganeval.Setting('r4_bigint', int, 2**70),)))\n",
+        "plugin_float_knob.py": "import ganeval\nganeval.register_variant(ganeval.Variant('r4-knob', 'x', settings=("
+                                "ganeval.Setting('r4_float', float, 0.5),)))\n",
+        os.fsdecode(b"plugin-\xff.py"): "x = 1\n",
+    }
+    for name, text in plugins.items():
+        (root / name).write_text(text)
+    angles = np.arange(8) * 2 * np.pi / 8
+    np.save(root / "centers.npy", np.stack([2 * np.cos(angles), 2 * np.sin(angles)], 1))
+    np.save(root / "centers_2m.npy", np.arange(4_000_000, dtype=np.float32).reshape(-1, 2))
+    (root / "report_notes.md").write_text("my own notes, not a report\n")
+    (root / "secret.txt").write_text("a file that is nobody's trace\n")
+    for name in ("traced_link", "traced_fifo"):
+        (root / name).mkdir()
+        (root / name / "trace.csv").write_bytes((root / "run" / "trace.csv").read_bytes())
+    os.symlink(root / "secret.txt", root / "traced_link" / "layers.json")
+    os.mkfifo(root / "traced_fifo" / "layers.json")
+
+
+@pytest.fixture(autouse=True)
+def _plugins_stay_in_their_test():
+    """The plugins these cases load register losses that exit, benchmarks whose factory raises, ...:
+    every registry (and the loader's record of what it ran) is put back as it was after each test,
+    so no other test of this process meets them (`ganeval list` builds every benchmark)."""
+    from ganeval import plugins
+    from ganeval.benchmarks import base
+    from ganeval.executors.base import EXECUTORS
+    from ganeval.losses import LOSSES
+    from ganeval.metrics.catalog import METRICS
+    from ganeval.models import MODELS
+    from ganeval.optimizers import OPTIMIZERS
+    from ganeval.settings import SETTINGS
+    from ganeval.variants import VARIANTS
+
+    saved = [(d, dict(d)) for d in (*(r._entries for r in (LOSSES, VARIANTS, base.BENCHMARKS, MODELS, OPTIMIZERS,
+                                                             EXECUTORS, SETTINGS, METRICS)),
+                                    base._instances, plugins._loaded, plugins._by_ref, plugins._sources)]
+    yield
+    for d, before in saved:
+        d.clear()
+        d.update(before)
 
 
 def W(name):  # a path inside the world, resolved at test time
@@ -304,6 +362,59 @@ CASES += [
     (["score", "--generator", W("gen_exit0.py:G"), "--benchmark", "ring8", "--out", "{tmp}/NEW"], "sys.exit(0)"),
     (["report", W("bench"), "-o", W("empty")], "Is a directory"),
     (["data", "fetch", "mnist", "--root", W("missing"), "--no-download"], "MNIST folder not found"),
+]
+
+
+CASES += [  # issue 35, "hardening, fourth round" (findings 1, 2 and 4 have tests of their own below)
+    # 3. -o / --out never land on a run's files, a bench's own files, or anything that is not a report
+    (["report", W("bench"), "-o", W("bench/ring8/bce/seed-0/metrics.json")], "lies inside the run folder"),
+    (["report", W("bench"), "-o", W("bench/ring8/bce/seed-0/new-report.md")], "lies inside the run folder"),
+    (["report", W("bench"), "-o", W("bench/spec.toml")], "is a file of the bench"),
+    (["report", W("bench"), "-o", W("bench/results.csv")], "is a file of the bench"),
+    (["report", W("bench"), "--format", "csv", "-o", W("bench/ring8/bce/seed-0/config.json")],
+     "lies inside the run folder"),
+    (["report", W("bench"), "-o", W("report_notes.md")], "is not a report ganeval wrote"),
+    (["report", W("bench"), "--format", "csv", "-o", W("report_notes.md")], "is not a csv table"),
+    (["report", W("run"), "-o", W("run/checkpoints/x.md")], "lies inside the run folder"),
+    (["baseline", "init", W("bench"), "-o", W("bench/ring8/bce/seed-0/b.json")], "lies inside the run folder"),
+    (["check", W("bench"), "--baseline", W("bench/spec.toml"), "--update", "--retrack"], "is a file of the bench"),
+    ([*S, "--out", W("bench/ring8/bce/seed-0")], "is the run folder"),
+    ([*S, "--out", W("run/sub")], "lies inside the run folder"),
+    (["bench", *TINY, "--out", W("run")], "is the run folder"),
+    (["train", *TINY, "--out", W("run/nested")], "lies inside the run folder"),
+    # 5. nothing is written that ganeval would refuse to read back
+    (["check", W("bench"), "--baseline", W("baseline.json"), "--update", "--tolerance", "kl=1e200"],
+     "must be at most 1e+150"),
+    (["baseline", "init", W("bench"), "-o", "{tmp}/new.json", "--tolerance", "kl=1e200"], "must be at most 1e+150"),
+    (["score", W("ok.npy"), "--centers", W("centers.npy"), "--std", "1e308", "--out", "{tmp}/o"],
+     "--std must be a positive number of at most"),
+    (["list", "--plugin", W("plugin_big_default.py")], "at most 1e+150"),
+    (["list", "--plugin", W("plugin_big_int.py")], "within the 64-bit range"),
+    (["bench", "--plugin", W("plugin_float_knob.py"), "--variants", "r4-knob", "--set", "r4_float=1e200"],
+     "at most 1e+150"),
+    (["list", "--plugin", W(os.fsdecode(b"plugin-\xff.py"))], "is not valid UTF-8"),
+    # 6. layers.json of --trace is read like every document: regular, bounded, checked
+    ([*S, "--trace", W("traced_link"), "--out", "{tmp}/o"], "layers.json: unreadable"),
+    ([*S, "--trace", W("traced_fifo"), "--out", "{tmp}/o"], "is a FIFO"),
+    # 7. one line, never a traceback
+    (["list", "--plugin", W("plugin_base_exc.py")], "raised Boom: no"),
+    (["list", "--plugin", W("plugin_generator_exit.py")], "raised GeneratorExit: bye"),
+    (["list", "--plugin", W("plugin_bad_str.py")], "raised Weird"),
+    (["bench", "--plugin", W("plugin_check_raises.py"), "--variants", "r4-check", "--set", "r4_knob=9"],
+     "the check of setting 'r4_knob' raised ZeroDivisionError"),
+    (["bench", "--plugin", W("plugin_bad_factory.py"), "--benchmarks", "r4-broken"],
+     "the factory of benchmark 'r4-broken' raised RuntimeError: no data"),
+    (["score", W("ok.npy"), "--centers", W("centers_2m.npy"), "--std", "0.1"], "more than the 100,000"),
+    # 9. numbers on the command line are ASCII decimal digits
+    (["check", W("bench"), "--baseline", W("baseline.json"), "--tolerance", "kl=５"], "decimal digits"),
+    (["check", W("bench"), "--baseline", W("baseline.json"), "--tolerance", "kl=1_0"], "decimal digits"),
+    (["bench", "--set", "steps=1_0"], "'steps' must be an integer"),
+    (["bench", "--set", "steps=１０"], "'steps' must be an integer"),
+    (["bench", "--steps", "５"], "is not a valid integer"),
+    (["bench", "--seeds", "３"], "expects a count"),
+    (["check", W("bench"), "--baseline", W("baseline.json"), "--alpha", "０.5"], "is not a valid number"),
+    (["score", "--generator", "torch:zeros", "--latent", "normal:１００", "--benchmark", "ring8"], "--latent must be"),
+    ([*S, "--seed", "1_0"], "is not a valid integer"),
 ]
 
 
@@ -755,3 +866,205 @@ def test_a_bench_folder_whose_name_is_not_utf8_reports_in_valid_utf8(world, tmp_
     assert "bench-\\udcff" in (bench / "report.md").read_bytes().decode("utf-8")  # escaped, never raw bytes
     assert main(["baseline", "init", str(bench), "-o", str(tmp_path / "b.json")]) == 0
     assert main(["check", str(bench), "--baseline", str(tmp_path / "b.json")]) == 0
+
+
+# --- issue 35, finding 1: a bench folder someone sent never runs the code its spec.toml names ------
+_MARK = "open({marker!r}, 'a').write('{name} ran\\n')\n"
+
+
+@pytest.fixture
+def received(world, tmp_path, monkeypatch):
+    """A copy of the world's bench whose spec.toml names three plugins, each of which would leave a
+    line in ``ran`` if imported: a file inside the folder (with a wrong recorded hash), a file
+    anywhere else (an absolute path), and a module on the path."""
+    import shutil
+
+    bench = tmp_path / "sent"
+    shutil.copytree(world / "bench", bench)
+    marker, site = tmp_path / "ran", tmp_path / "site"
+    site.mkdir()
+    (bench / "inside.py").write_text(_MARK.format(marker=str(marker), name="inside"))
+    (tmp_path / "outside.py").write_text(_MARK.format(marker=str(marker), name="outside"))
+    (site / "sent_module.py").write_text(_MARK.format(marker=str(marker), name="module"))
+    monkeypatch.syspath_prepend(str(site))
+    spec = (bench / "spec.toml").read_text()
+    named = (f'plugins = ["inside.py", "{tmp_path / "outside.py"}", "sent_module"]\n'
+             f'plugin_sha256 = {{ "inside.py" = "{"0" * 64}" }}\n')
+    (bench / "spec.toml").write_text(spec.replace("spec_version = 1\n", "spec_version = 1\n" + named, 1))
+    return bench, marker
+
+
+#: (command, exit status, what it may write: paths relative to the tmp folder)
+READERS = [
+    (["report", "{b}"], 0, ("sent/report.md", "sent/results.csv", "sent/figures")),
+    (["report", "{b}", "--format", "csv"], 0, ()),
+    (["baseline", "init", "{b}", "-o", "{t}/b.json"], 0, ("b.json",)),
+    (["check", "{b}", "--baseline", "{w}/baseline.json"], 0, ()),
+    (["eval", "{b}/ring8/bce/seed-0"], 0, tuple(f"sent/ring8/bce/seed-0/{name}" for name in  # evaluated again
+                                               ("metrics.json", "events.json", "samples.p"))),
+    (["score", "{w}/ok.npy", "--benchmark", "ring8", "--out", "{b}", "--name", "new"], 0, ("sent/ring8/new",)),
+    (["bench", "--spec", "{b}/spec.toml", "--out", "{t}/again"], 2, ()),
+]
+
+
+@pytest.mark.parametrize("argv, code, writes", READERS, ids=[" ".join(a[:2]) for a, _, _ in READERS])
+def test_a_received_bench_never_runs_the_plugins_its_spec_names(world, received, tmp_path, capsys, tmp_path_factory,
+                                                              argv, code, writes):
+    """`report`, `check` and `baseline init` imported whatever BENCH/spec.toml listed (a file in the
+    folder, an absolute path, a module name). Now every command reading a folder works from its
+    files and says in one line which plugins the folder names; `bench --spec` needs
+    --load-spec-plugins. Nothing else anywhere in the tmp tree changes."""
+    bench, marker = received
+    base = tmp_path_factory.getbasetemp()
+    inside = os.path.relpath(tmp_path, base)
+    before = tree(base)
+    result = run_at_once([a.format(b=bench, t=tmp_path, w=world) for a in argv])
+    err = capsys.readouterr().err
+    assert result == code, err
+    assert not marker.exists(), marker.read_text()  # none of the three ran
+    named = [line for line in err.splitlines() if "inside.py" in line]
+    assert len(named) == 1 and "outside.py" in named[0] and "sent_module" in named[0], err
+    assert "Traceback" not in err
+    after = tree(base)
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    allowed = tuple(os.path.join(inside, w) for w in writes)
+    assert {k for k in changed if not k.startswith(allowed)} == set(), changed
+
+
+def test_a_received_spec_runs_its_plugins_only_when_asked_and_checks_them_first(received, tmp_path, capsys):
+    bench, marker = received
+    code = main(["bench", "--spec", str(bench / "spec.toml"), "--out", str(tmp_path / "again"), "--load-spec-plugins"])
+    err = capsys.readouterr().err
+    assert code == 2 and "inside.py is not the code the bench recorded" in err and "none of it was run" in err, err
+    assert not marker.exists() and not (tmp_path / "again").exists()
+
+
+# --- issue 35, finding 4: user code cannot fake success ----------------------------------------------
+_EXITING_LOSS = '''
+import ganeval
+from ganeval.losses import bce_d, bce_g
+
+def d_loss(real, fake):
+    {how}
+    return bce_d(real, fake)
+
+ganeval.register_loss(ganeval.Loss({name!r}, "exits", "", d_loss, lambda fake, real: bce_g(fake)))
+'''
+
+
+@pytest.mark.parametrize("name, how, said", [
+    ("exit0-loss", "import sys; sys.exit(0)", "called sys.exit(0)"),
+    ("base-loss", "raise type('Boom', (BaseException,), {})('mid-cell')", "raised Boom: mid-cell"),
+])
+def test_a_loss_that_exits_or_raises_a_base_exception_fails_its_cell(tmp_path, capsys, tmp_path_factory, name, how,
+                                                                    said):
+    """A plugin loss calling sys.exit(0) mid-training made `bench` exit 0, leaving a seed-run with
+    only config.json and layers.json and no failure line."""
+    plugin = tmp_path / f"{name}.py"
+    plugin.write_text(_EXITING_LOSS.format(how=how, name=name))
+    out = tmp_path / "b"
+    base = tmp_path_factory.getbasetemp()
+    before = {k: v for k, v in tree(base).items() if not k.startswith(os.path.relpath(out, base))}
+    code = run_at_once(["bench", "--plugin", str(plugin), "--losses", name, "--benchmarks", "ring8", "--seeds", "1",
+                        *TINY, "--out", str(out), "--no-report"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    failed = [line for line in err.splitlines() if line.startswith("failed:")]
+    assert failed == [f"failed: ring8/{name}: user code {said} during the cell"], err
+    run = out / "ring8" / name / "seed-0"
+    assert (run / "config.json").is_file() and not (run / "metrics.json").exists()
+    assert {k: v for k, v in tree(base).items() if not k.startswith(os.path.relpath(out, base))} == before
+    assert main(["report", str(out)]) == 0
+    assert "1 incomplete" in (out / "report.md").read_text()  # a seed-run without metrics.json is a reported one
+    capsys.readouterr()
+    assert main(["baseline", "init", str(out), "-o", str(tmp_path / "b.json")]) == 2  # and never a silent gap
+    assert "has no metrics.json (its cell failed or has not finished)" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
+
+
+def _ganeval(*args, timeout=300):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "ganeval", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("code, args, status, said", [
+    # os._exit(0) in a loss: the cell fails (a child process, the Ray worker, would die the same way)
+    ("import ganeval, os\nfrom ganeval.losses import bce_d, bce_g\n"
+     "ganeval.register_loss(ganeval.Loss('osexit', 'x', '', lambda r, f: os._exit(0), lambda f, r: bce_g(f)))\n",
+     ["bench", "--losses", "osexit", "--benchmarks", "ring8", "--seeds", "1", *TINY, "--no-report"], 1,
+     "failed: ring8/osexit: user code called os._exit(0) during the cell"),
+    # an exit handler that would turn the failure (an unknown loss: exit 2) into 0
+    ("import atexit, os\natexit.register(lambda: os._exit(0))\n", ["bench", "--losses", "nope"], 2,
+     "unknown loss 'nope'"),
+    # os._exit(0) at import: one line naming the plugin
+    ("import os\nos._exit(0)\n", ["list"], 2, "called os._exit(0)"),
+])
+def test_os_exit_and_exit_handlers_in_a_plugin_never_turn_a_failure_into_success(tmp_path, tmp_path_factory, code,
+                                                                                args, status, said):
+    plugin = tmp_path / "exits.py"
+    plugin.write_text(code)
+    out = tmp_path / "b"
+    base = tmp_path_factory.getbasetemp()
+    before = {k: v for k, v in tree(base).items() if not k.startswith(os.path.relpath(out, base))}
+    res = _ganeval(*args, "--plugin", plugin, *(["--out", out] if args[0] == "bench" else []))
+    assert res.returncode == status, res.stderr
+    assert said in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not (out / "ring8" / "osexit" / "seed-0" / "metrics.json").exists()
+    assert {k: v for k, v in tree(base).items() if not k.startswith(os.path.relpath(out, base))} == before
+
+
+def test_a_thread_a_plugin_leaves_running_does_not_keep_the_command_alive(tmp_path, tmp_path_factory):
+    """`ganeval list --plugin p.py` where p.py starts a non-daemon thread that waits forever (on an
+    event nobody sets) never exited; now it says so in one line and exits with its own status."""
+    plugin = tmp_path / "forever.py"
+    plugin.write_text("import threading\nthreading.Thread(target=threading.Event().wait, name='waits-forever').start()\n")
+    before = tree(tmp_path_factory.getbasetemp())
+    res = _ganeval("list", "--plugin", plugin, timeout=120)  # before the fix: TimeoutExpired
+    assert res.returncode == 0 and "ring8" in res.stdout
+    assert res.stderr.strip().splitlines() == [
+        "warning: user code left 1 thread(s) running ('waits-forever'); ganeval exits without waiting for them"]
+    assert tree(tmp_path_factory.getbasetemp()) == before
+
+
+# --- issue 35, finding 8: score estimates memory before it reads an array ---------------------------
+def test_an_npy_header_claiming_more_than_memory_is_refused_before_it_is_read(tmp_path, capsys, monkeypatch,
+                                                                             tmp_path_factory):
+    """An .npy header of [1.1e9, 2] on a sparse file was read in full; the estimate now refuses it
+    first. The machine's memory is set small here so the test means the same everywhere."""
+    from ganeval import feasibility
+
+    path = tmp_path / "sparse.npy"
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 2), dtype=np.float32))
+    header["shape"] = (20_000_000, 2)
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
+        fh.truncate(fh.tell() + 20_000_000 * 2 * 4)  # a sparse file: no data written
+    monkeypatch.setattr(feasibility, "available_bytes", lambda device: (1 << 30, "available RAM"))
+    reads = []
+    real_load = np.load
+    monkeypatch.setattr(np, "load", lambda *a, **k: reads.append(a) or real_load(*a, **k))
+    before = tree(tmp_path_factory.getbasetemp())
+    code = run_at_once(["score", str(path), "--benchmark", "ring8", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs about 1.3 GiB to score" in err and "1.0 GiB available RAM" in err, err
+    assert err.count("\n") == 1 and reads == []  # refused from the header alone
+    assert tree(tmp_path_factory.getbasetemp()) == before
+
+
+# --- issue 35, finding 3: -o replaces only what it wrote itself --------------------------------------
+def test_report_o_replaces_its_own_earlier_report_and_table(world, tmp_path, capsys):
+    out = tmp_path / "r.md"
+    assert main(["report", str(world / "bench"), "-o", str(out)]) == 0
+    first = out.read_text()
+    assert first.startswith("# ganeval report")
+    assert main(["report", str(world / "bench"), "-o", str(out)]) == 0  # its own report: replaced
+    for fmt in ("csv", "md", "latex", "json"):
+        table = tmp_path / f"t.{fmt}"
+        assert main(["report", str(world / "bench"), "--format", fmt, "-o", str(table)]) == 0
+        assert main(["report", str(world / "bench"), "--format", fmt, "-o", str(table)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["report", str(world / "bench"), "--format", "csv", "-o", str(out)]) == 2  # a report is not a table
+    assert "is not a csv table" in capsys.readouterr().err and out.read_text().startswith("# ganeval report")

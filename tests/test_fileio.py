@@ -160,3 +160,20 @@ def test_an_output_file_is_checked_before_any_work(tmp_path):
             fileio.check_output_file(path)
     assert fileio.check_output_file(tmp_path / "new" / "report.md") == tmp_path / "new" / "report.md"
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"tolerance": 1e200}, "out of the range"), ({"n": 2**70}, "out of the 64-bit range"),
+    ({"deep": __import__("functools").reduce(lambda inner, _: [inner], range(40), 1)}, "nests deeper than"),
+])
+def test_json_that_would_not_read_back_is_never_written(tmp_path, doc, message):
+    """Issue 35, finding 5: ganeval wrote baselines and metrics its own readers then refused."""
+    from ganeval.errors import DataError
+
+    path = tmp_path / "doc.json"
+    path.write_text("{}\n")
+    with pytest.raises(DataError, match=message):
+        fileio.write_json(path, doc)
+    assert path.read_text() == "{}\n" and [p.name for p in tmp_path.iterdir()] == ["doc.json"]
+    fileio.write_json(path, {"tolerance": 1e150, "nan": float("nan")})  # the bounds themselves read back
+    assert fileio.read_json(path) == {"tolerance": 1e150, "nan": None}

@@ -68,8 +68,10 @@ def test_a_plugin_loss_and_stabilizer_run_like_builtins_and_rerun_from_the_resol
     assert cli("baseline", "init", bench, "-o", tmp_path / "base.json").returncode == 0
     checked = cli("check", bench, "--baseline", tmp_path / "base.json")
     assert checked.returncode == 0 and "ring8/shifted-bce/decay/modes_covered" in checked.stdout
-    # the resolved spec re-runs as is in a fresh process: its plugin is loaded, nothing retrained
-    again = cli("bench", "--spec", bench / "spec.toml", "--out", bench)
+    # the resolved spec re-runs as is in a fresh process, when asked to run its plugin: nothing retrained
+    refused = cli("bench", "--spec", bench / "spec.toml", "--out", bench)
+    assert refused.returncode == 2 and "--load-spec-plugins" in refused.stderr
+    again = cli("bench", "--spec", bench / "spec.toml", "--out", bench, "--load-spec-plugins")
     assert again.returncode == 0, again.stderr
     assert "0 seed-runs trained, 8 already done" in again.stdout
 
@@ -83,14 +85,51 @@ def test_the_plugins_settings_are_checked_like_builtin_ones(plugin, tmp_path, ca
     assert not out.exists()
 
 
-def test_a_changed_plugin_is_refused_on_rerun(plugin, tmp_path):
-    bench = tmp_path / "bench"
+#: appended to the plugin: code that must never run unasked (it leaves a file behind if it does)
+def _marked(marker):
+    return PLUGIN.replace("0.5", "0.7") + f"\nopen({str(marker)!r}, 'w').write('ran')\n"
+
+
+def test_a_changed_plugin_is_refused_before_any_of_it_runs(plugin, tmp_path):
+    """Issue 35, finding 2: the SHA-256 was checked after the import, so the appended code had run
+    already (on `bench --spec --load-spec-plugins` and on `report`)."""
+    bench, marker = tmp_path / "bench", tmp_path / "ran"
     assert cli("bench", "--plugin", plugin, "--losses", "shifted-bce", *TINY, "--steps", "10", "--out", bench,
                "--no-report").returncode == 0
+    recorded = __import__("hashlib").sha256(plugin.read_bytes()).hexdigest()
+    plugin.write_text(_marked(marker))
+    now = __import__("hashlib").sha256(plugin.read_bytes()).hexdigest()
+    res = cli("bench", "--spec", bench / "spec.toml", "--out", bench, "--load-spec-plugins")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert str(plugin) in res.stderr and recorded in res.stderr and now in res.stderr and "none of it was run" in res.stderr
+    assert not marker.exists()
+    rep = cli("report", bench)  # a reader never runs it: it names it
+    assert rep.returncode == 0, rep.stderr
+    warnings = [line for line in rep.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and str(plugin) in warnings[0] and "not run" in warnings[0], rep.stderr
+    assert not marker.exists()
+
+
+def test_an_edited_plugin_never_reuses_runs_trained_with_the_old_code(plugin, tmp_path):
+    """Issue 33, finding 2: the same `bench --plugin` command after an edit said "0 seed-runs
+    trained" and recorded the new SHA-256 over results of the old code."""
+    bench = tmp_path / "bench"
+    args = ["bench", "--plugin", plugin, "--losses", "shifted-bce", *TINY, "--steps", "10", "--out", bench, "--no-report"]
+    assert cli(*args).returncode == 0
+    recorded = __import__("hashlib").sha256(plugin.read_bytes()).hexdigest()
+    spec_before = (bench / "spec.toml").read_bytes()
     plugin.write_text(PLUGIN.replace("0.5", "0.7"))
-    res = cli("bench", "--spec", bench / "spec.toml", "--out", bench)
-    assert res.returncode == 2
-    assert "has changed since the bench recorded it" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    now = __import__("hashlib").sha256(plugin.read_bytes()).hexdigest()
+    res = cli(*args)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert str(plugin) in res.stderr and recorded in res.stderr and now in res.stderr
+    assert (bench / "spec.toml").read_bytes() == spec_before  # the record still names the code that trained
+    # --no-resume is the explicit way to retrain with the new code; the record then follows it
+    res = cli(*args, "--no-resume")
+    assert res.returncode == 0, res.stderr
+    assert "2 seed-runs trained" in res.stdout
+    assert now in (bench / "spec.toml").read_text() and recorded not in (bench / "spec.toml").read_text()
+    assert "0 seed-runs trained, 2 already done" in cli(*args).stdout  # and the same code resumes as before
 
 
 def test_a_bench_whose_plugin_is_gone_still_reports_and_checks(plugin, tmp_path):
@@ -101,12 +140,12 @@ def test_a_bench_whose_plugin_is_gone_still_reports_and_checks(plugin, tmp_path)
     rep = cli("report", bench)
     assert rep.returncode == 0, rep.stderr
     warnings = [line for line in rep.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "plugin file not found" in warnings[0] and "names are read" in warnings[0]
+    assert len(warnings) == 1 and str(plugin) in warnings[0] and "names are read" in warnings[0]
     text = (bench / "report.md").read_text()
     assert "losses shifted-bce" in text and "| shifted-bce |" in text
     assert cli("baseline", "init", bench, "-o", tmp_path / "b.json").returncode == 0
     res = cli("check", bench, "--baseline", tmp_path / "b.json")
-    assert res.returncode == 0 and "plugin file not found" in res.stderr
+    assert res.returncode == 0 and str(plugin) in res.stderr
 
 
 @pytest.mark.parametrize("code, message", [
@@ -262,3 +301,57 @@ def test_a_mixture_travels_to_other_processes_with_the_jobs(tmp_path):
     res = subprocess.run([sys.executable, "-c", worker, json.dumps(items)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == pytest.approx([0.5, 1 / 3, 1 / 6])
+
+
+# --- the loader itself (in this process; each plugin here registers nothing) -------------------------
+def _marker_plugin(path, marker, extra=""):
+    path.write_text(f"open({str(marker)!r}, 'a').write('ran\\n')\n{extra}")
+    return __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_file_plugin_of_another_hash_is_refused_before_any_of_it_runs(tmp_path):
+    from ganeval.plugins import PluginError, load_plugin
+
+    marker = tmp_path / "ran"
+    path = tmp_path / "hashed_plugin.py"
+    digest = _marker_plugin(path, marker)
+    with pytest.raises(PluginError, match=f"sha256 {'0' * 64} then, {digest} now"):
+        load_plugin(path, expected_sha256="0" * 64, where="spec.toml")
+    assert not marker.exists()
+    assert load_plugin(path, expected_sha256=digest).sha256 == digest and marker.read_text() == "ran\n"
+    _marker_plugin(path, marker, "x = 2\n")  # edited after it ran: this process keeps what ran
+    assert load_plugin(path).sha256 == digest and marker.read_text() == "ran\n"
+    with pytest.raises(PluginError, match="not the code the bench recorded"):
+        load_plugin(path, expected_sha256=__import__("hashlib").sha256(path.read_bytes()).hexdigest())
+
+
+def test_a_module_plugin_is_hashed_before_it_is_imported(tmp_path, monkeypatch):
+    from ganeval.plugins import PluginError, load_plugin
+
+    marker = tmp_path / "ran"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    digest = _marker_plugin(tmp_path / "hashed_module_plugin.py", marker)
+    with pytest.raises(PluginError, match="module hashed_module_plugin is not the code the bench recorded"):
+        load_plugin("hashed_module_plugin", expected_sha256="f" * 64)
+    assert not marker.exists() and "hashed_module_plugin" not in sys.modules
+    plugin = load_plugin("hashed_module_plugin", expected_sha256=digest)
+    assert (plugin.kind, plugin.sha256) == ("module", digest) and marker.read_text() == "ran\n"
+
+
+def test_ray_workers_get_the_bytes_that_ran_here_never_a_second_read(tmp_path, monkeypatch):
+    from ganeval.plugins import PluginError, load_plugin, load_shipped, shipped
+
+    marker = tmp_path / "ran"
+    path = tmp_path / "shipped_plugin.py"
+    digest = _marker_plugin(path, marker)
+    load_plugin(path)
+    path.write_text("raise SystemExit('edited after the driver loaded it')\n")
+    item = next(i for i in shipped([str(path)]) if i["kind"] == "file")
+    assert item["sha256"] == digest and __import__("hashlib").sha256(item["source"]).hexdigest() == digest
+    load_shipped([item])  # already loaded here; a worker would run exactly these bytes
+    with pytest.raises(PluginError, match="arrived damaged"):
+        load_shipped([{**item, "source": item["source"] + b"#"}])
+    with pytest.raises(PluginError, match=r"entry point demo = not_installed_pkg \(pkg 1.0 on the driver\) is not installed"):
+        load_shipped([{"ref": "demo = not_installed_pkg", "kind": "entry-point", "version": "pkg 1.0"}])
+    with pytest.raises(PluginError, match="not loaded in this process"):
+        shipped([str(tmp_path / "never_loaded.py")])

@@ -156,3 +156,43 @@ def test_clearing_a_run_removes_everything_it_wrote(tmp_path):
     (tmp_path / "notes.txt").write_text("the user's own file")
     rundir.clear_run(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_spec_that_would_not_read_back_is_never_written(tmp_path):
+    """Issue 35, finding 5: a resolved spec naming a plugin path that is not UTF-8 was written, and
+    `bench --spec` then refused it."""
+    from ganeval.errors import SpecError
+
+    bad = BenchSpec(benchmarks=["ring8"], losses=["bce"]).to_toml().replace('spec_version = 1', 'spec_version = "one"')
+    with pytest.raises(SpecError, match="refusing to write .*spec.toml: it would not read back"):
+        rundir.write_spec(tmp_path, bad)
+    with pytest.raises(SpecError, match="would not read back"):  # a surrogate is written as an invalid escape
+        rundir.write_spec(tmp_path, 'spec_version = 1\nplugins = ["/x/\udcff.py"]\n')
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_never_land_in_a_run_folder_or_on_a_file_they_did_not_write(tmp_path):
+    """Issue 35, finding 3: `report -o BENCH/ring8/bce/seed-0/metrics.json` replaced a finished run's
+    result with report text."""
+    bench = tmp_path / "bench"
+    run = bench / "ring8" / "bce" / "seed-0"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text('{"benchmark": "ring8", "loss": "bce", "seed": 0}')
+    (bench / "spec.toml").write_text("spec_version = 1\n")
+    (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')  # another program's: not a run folder
+    (tmp_path / "notes.md").write_text("mine\n")
+    (tmp_path / "old.md").write_text("# ganeval report: `bench`\n")
+    for path, message in ((run / "config.json", "lies inside the run folder"), (run / "new.md", "lies inside"),
+                          (run / "eval" / "x.md", "lies inside"), (bench / "spec.toml", "is a file of the bench"),
+                          (bench / "results.csv", "is a file of the bench"),
+                          (tmp_path / "notes.md", "is not a report ganeval wrote")):
+        with pytest.raises(RunFolderError, match=message):
+            rundir.check_output(path, replaceable=rundir.is_report)
+    assert rundir.check_output(tmp_path / "old.md", replaceable=rundir.is_report) == tmp_path / "old.md"
+    assert rundir.check_output(run / "report.md", default=run / "report.md") == run / "report.md"  # its own default
+    with pytest.raises(RunFolderError, match="is the run folder"):
+        rundir.refuse_inside_run(run, "--out")
+    rundir.refuse_inside_run(run, "--out", allow_run=True)  # train --out names the run folder itself
+    rundir.refuse_inside_run(tmp_path / "runs" / "new", "--out")  # below a project's own config.json: fine
+    with pytest.raises(RunFolderError, match="lies inside the run folder"):
+        rundir.refuse_inside_run(run / "deeper", "--out", allow_run=True)

@@ -61,7 +61,7 @@ def test_one_is_split_count_everywhere():
 
 
 @pytest.mark.parametrize("pair, value", [
-    ("lr_d=1e-3", ("lr_d", 1e-3)), ("lr_d = 2", ("lr_d", 2.0)), ("steps=1_000", ("steps", 1000)),
+    ("lr_d=1e-3", ("lr_d", 1e-3)), ("lr_d = 2", ("lr_d", 2.0)), ("steps=1000", ("steps", 1000)),
     ("spectral_norm=true", ("spectral_norm", True)), ("betas=[0.5, 0.9]", ("betas", [0.5, 0.9])),
     ("betas=0,0.99", ("betas", [0.0, 0.99])), ("fidelity=['fid', 'kid']", ("fidelity", ["fid", "kid"])),
     ("fidelity=fid,is", ("fidelity", ["fid", "is"])), ("optimizer='rmsprop'", ("optimizer", "rmsprop")),
@@ -78,6 +78,8 @@ def test_parse_set_reads_one_value_of_the_keys_type(pair, value):
     ("steps=1e3", "must be an integer"), ("steps=" + "9" * 5000, "must be an integer"),
     (f"steps={2**63}", "at most 1,000,000,000"), (f"hidden={2**32}", "at most 1,048,576"),
     ("spectral_norm=yes", "true or false"), ("lr_d=1e308", "at most 1e.30"),
+    # ASCII decimal digits only (issue 35): Python's int() would read both
+    ("steps=1_000", "must be an integer"), ("steps=１０", "must be an integer"), ("lr_d=1_0", "must be a number"),
 ])
 def test_parse_set_refuses_anything_else(pair, message):
     from ganeval.errors import SpecError

@@ -42,3 +42,44 @@ def test_its_prints_go_to_stderr_and_stdout_comes_back(capfd):
     out, err = capfd.readouterr()
     assert out == "ganeval's own\n"
     assert "from print" in err and "from the fd" in err
+
+
+class Boom(BaseException):
+    pass
+
+
+class BadStr(Exception):
+    def __str__(self):
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize("fn, said", [
+    (lambda: (_ for _ in ()).throw(Boom("deep")), "raised Boom: deep"),
+    (lambda: (_ for _ in ()).throw(GeneratorExit("bye")), "raised GeneratorExit: bye"),
+    (lambda: (_ for _ in ()).throw(BadStr()), "raised BadStr: <BadStr whose message cannot be shown>"),
+])
+def test_base_exceptions_and_broken_messages_are_one_error_too(fn, said):
+    """Issue 35, finding 7: these gave tracebacks."""
+    with pytest.raises(UserCodeError) as info:
+        run_user_code("plugin p.py", fn)
+    assert str(info.value) == f"plugin p.py {said}"
+
+
+def test_exit_handlers_registered_during_a_command_run_at_its_end_and_decide_nothing():
+    """Issue 35, finding 4: an atexit handler of a plugin calling os._exit(0) turned exit 2 into 0.
+    Inside `contained()` handlers are recorded, run (last first) when the block ends, with os._exit
+    still guarded, and leave nothing for the interpreter's exit."""
+    import atexit
+
+    from ganeval.usercode import ProcessExit, contained
+
+    ran, before, real_exit = [], atexit._ncallbacks(), os._exit
+    with contained():
+        assert os._exit is not real_exit  # guarded: calling it below must not end the test run
+        atexit.register(ran.append, "first")
+        atexit.register(lambda: os._exit(0))  # would end the process with status 0
+        atexit.register(ran.append, "last")
+        with pytest.raises(ProcessExit):
+            os._exit(3)  # in the command's own process it raises: what called it fails in one line
+        assert ran == []
+    assert ran == ["last", "first"] and atexit._ncallbacks() == before

@@ -50,6 +50,11 @@ def read_trace(path: Path) -> list[dict[str, float]]:
     except (OSError, UnicodeDecodeError) as exc:
         log.warning("%s: unreadable (%s); its rows are left out", path, exc)
         return []
+    return parse_trace(text)
+
+
+def parse_trace(text: str) -> list[dict[str, float]]:
+    """The rows of a trace.csv's text (see :func:`read_trace`)."""
     rows = []
     for raw in csv.DictReader(io.StringIO(text.replace("\0", ""))):
         try:

@@ -85,7 +85,11 @@ def describe(exc: BaseException) -> str:
     """One line for a failed cell."""
     import torch
 
-    text = str(exc).strip()
+    from ganeval.usercode import describe as describe_user, safe_text
+
+    if not isinstance(exc, Exception):  # sys.exit, os._exit, GeneratorExit, a BaseException subclass: user code's
+        return f"user code {describe_user(exc)} during the cell"
+    text = safe_text(exc).strip()
     # torch raises OutOfMemoryError on a GPU, a RuntimeError ("DefaultCPUAllocator: not enough memory") on a CPU
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or any(
             s in text.lower() for s in ("out of memory", "not enough memory")):
@@ -97,13 +101,22 @@ def describe(exc: BaseException) -> str:
 
 
 def execute(job: CellJob, body: CellBody, progress: Progress) -> CellOutcome:
-    """Run ``body`` on ``job``, turning any exception into a failed outcome (see the module doc)."""
+    """Run ``body`` on ``job``, turning any exception into a failed outcome (see the module doc).
+
+    Whatever user code in the cell does — raise, ``sys.exit(0)``, ``os._exit(0)`` under
+    :func:`ganeval.usercode.contained`, a ``BaseException`` subclass — fails the cell in one line;
+    only Ctrl-C (and SIGTERM / SIGHUP) stop the bench. A body that returns without every seed-run's
+    ``metrics.json`` in place failed too: a seed-run without one is never counted as done."""
     progress.cell_started(job.name, len(job.members))
     try:
-        return body(job, progress)
-    except StorageError:  # the disk is full: every cell would fail alike, so the bench stops here
+        outcome = body(job, progress)
+        missing = _without_metrics(job) if outcome.error is None else []
+        if missing:
+            return CellOutcome(device=outcome.device, error=f"seed-run {missing[0]} ended without metrics.json")
+        return outcome
+    except (StorageError, KeyboardInterrupt):  # the disk is full (every cell would fail alike), Ctrl-C: stop
         raise
-    except Exception as exc:  # noqa: BLE001 - every other failure of one cell is that cell's, not the bench's
+    except BaseException as exc:  # noqa: BLE001 - every other failure of one cell is that cell's, not the bench's
         log.info("cell %s failed", job.name, exc_info=True)  # -v shows the traceback
         try:
             import torch
@@ -113,6 +126,12 @@ def execute(job: CellJob, body: CellBody, progress: Progress) -> CellOutcome:
         except Exception:  # noqa: BLE001 - cleaning up must not hide the failure
             pass
         return CellOutcome(error=describe(exc))
+
+
+def _without_metrics(job: CellJob) -> list[Path]:
+    from ganeval import rundir
+
+    return [m.dir for m in job.members if not rundir.is_complete(m.dir, m.run.eval_config())]
 
 
 class Executor(ABC):

@@ -76,13 +76,28 @@ def gaussian_modes(samples: torch.Tensor, centers: torch.Tensor, std: float, wei
     x = samples.to(torch.float64)
     finite = torch.isfinite(x).all(dim=1)
     x = torch.where(finite[:, None], x, torch.zeros_like(x))
-    nearest_dist, nearest = torch.cdist(x, centers).min(dim=1)
+    nearest_dist, nearest = nearest_center(x, centers)
     hq = finite & (nearest_dist <= hq_sigmas * std)
     counts = mode_counts(nearest[hq], centers.shape[0])
     out = coverage_metrics(counts, weights, cover_threshold)
     out[HQ_RATE] = float(hq.to(torch.float64).mean())
     out[N_SAMPLES] = float(len(x))
     return out, counts
+
+
+#: The most sample-to-centre distances held at once: beyond it they are computed in blocks of rows.
+DISTANCE_BLOCK = 2**22
+
+
+def nearest_center(x: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(distance to, index of) the nearest of ``centers [K, D]`` for each row of ``x [N, D]``, in
+    blocks of rows when N x K exceeds :data:`DISTANCE_BLOCK` (so many samples against many centres
+    never need the whole N x K matrix; the same numbers either way)."""
+    rows = max(1, DISTANCE_BLOCK // max(1, len(centers)))
+    if len(x) <= rows:
+        return torch.cdist(x, centers).min(dim=1)
+    parts = [torch.cdist(block, centers).min(dim=1) for block in x.split(rows)]
+    return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
 
 
 def check_points(samples, dim: int) -> torch.Tensor:

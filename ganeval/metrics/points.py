@@ -12,7 +12,11 @@ no known modes, no feature extractor — the coordinates are the features.
 * ``precision``, ``recall``: the k-NN manifold estimates of Kynkäänniemi et al. 2019 (k = 3), by
   torch-fidelity's own implementation (``metric_prc``), the one ganeval uses on image features.
 
-Sums run in float64 over blocks of rows, so 10,000 x 10,000 points need no 800 MB matrix.
+Both are quadratic in the number of points, so each side is limited to :data:`MAX_POINTS`: a
+larger set is scored on a uniformly random subset of that size, drawn without replacement with a
+fixed seed (``subsample``; the MMD stays unbiased for the two distributions, and the counts used
+are recorded with the score). Sums run in float64 over blocks of rows, so 10,000 x 10,000 points
+need no 800 MB matrix.
 """
 
 from __future__ import annotations
@@ -31,6 +35,17 @@ PRC_NEIGHBORHOOD = 3
 #: The name under which these metrics' "extractor" is recorded: none, the raw coordinates.
 RAW_POINTS = "raw-points"
 _BLOCK = 2048
+#: The most points of each side that MMD and precision/recall compare (the FID convention's 10k).
+MAX_POINTS = 10_000
+#: The seed of the subsets drawn from larger sets (a score is repeatable).
+SUBSAMPLE_SEED = 0
+
+
+def subsample(x: torch.Tensor, max_points: int = MAX_POINTS, seed: int = SUBSAMPLE_SEED) -> torch.Tensor:
+    """``x`` itself, or ``max_points`` of its rows drawn uniformly without replacement with ``seed``."""
+    if len(x) <= max_points:
+        return x
+    return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:max_points]]
 
 
 def _points(x: torch.Tensor, what: str) -> torch.Tensor:
@@ -97,10 +112,12 @@ def precision_recall(generated: torch.Tensor, real: torch.Tensor, k: int = PRC_N
 def point_metrics(generated: torch.Tensor, real: torch.Tensor, metrics: tuple[str, ...] = ("mmd", "prc"),
                   bandwidth: float | None = None) -> dict[str, float]:
     """The flat dict of the module docstring's metrics (``mmd``: mmd2 and its bandwidth; ``prc``:
-    precision and recall). ``bandwidth``: the kernel's sigma, default the median heuristic."""
+    precision and recall), on at most :data:`MAX_POINTS` of each side (:func:`subsample`).
+    ``bandwidth``: the kernel's sigma, default the median heuristic."""
     out: dict[str, float] = {}
+    sigma = (median_bandwidth(real) if bandwidth is None else float(bandwidth)) if "mmd" in metrics else 0.0
+    generated, real = subsample(generated), subsample(real)  # quadratic work: at most MAX_POINTS a side
     if "mmd" in metrics:
-        sigma = median_bandwidth(real) if bandwidth is None else float(bandwidth)
         if not (math.isfinite(sigma) and sigma > 0):
             raise SampleError(f"the MMD bandwidth must be a positive number, got {bandwidth}")
         out[MMD2] = mmd2_unbiased(generated, real, sigma)

@@ -226,3 +226,24 @@ def test_ray_trains_a_study_as_local_does(local_ray, tmp_path):
     pd.testing.assert_frame_equal(results(tmp_path / "ray"), results(tmp_path / "local"), check_exact=True)
     folders = {p.parent.parent.name for p in (tmp_path / "ray").rglob("metrics.json")}
     assert len(folders) == 8 and all("@" in f for f in folders)
+
+
+def test_a_cell_that_exits_or_ends_without_metrics_failed(tmp_path):
+    """Issue 35, finding 4: sys.exit(0) in a cell's code ended the bench with status 0, and a
+    seed-run left without metrics.json was never reported."""
+    def body(job, progress):
+        if job.run.loss == "bce":
+            raise SystemExit(0)
+        if job.run.loss == "hinge":
+            return rundir_outcome(job)  # says it trained, wrote nothing
+        return run_cell(job, progress)
+
+    def rundir_outcome(job):
+        from ganeval.executors import CellOutcome
+
+        return CellOutcome(trained=len(job.dirs))
+
+    outcomes, _ = run_jobs("local", tmp_path / "b", body)
+    assert outcomes["ring8/bce"].error == "user code called sys.exit(0) during the cell"
+    assert outcomes["ring8/hinge"].error.startswith("seed-run ") and "ended without metrics.json" in outcomes["ring8/hinge"].error
+    assert outcomes["ring8/lsgan"].error is None

@@ -91,3 +91,22 @@ def test_bad_points_are_refused():
         point_metrics(torch.randn(50, 3), good)
     with pytest.raises(SampleError, match="more than 3"):
         precision_recall(torch.randn(3, 2), good)
+
+
+def test_large_sets_are_scored_on_a_stated_seeded_subset():
+    """Issue 35, finding 8: 200,000 vs 200,000 points did not finish (MMD and PRC are quadratic).
+    Each side is limited to MAX_POINTS, drawn uniformly without replacement with a fixed seed: the
+    same numbers as computing on those subsets by hand, and the same on every call."""
+    from ganeval.metrics import points
+
+    g = torch.Generator().manual_seed(3)
+    gen, real = torch.randn(points.MAX_POINTS + 1500, 2, generator=g), torch.randn(points.MAX_POINTS + 700, 2, generator=g)
+    out = point_metrics(gen, real)
+    sigma = median_bandwidth(real)  # the kernel's bandwidth comes from the full real set, as before
+    gen_used, real_used = points.subsample(gen), points.subsample(real)
+    assert len(gen_used) == len(real_used) == points.MAX_POINTS
+    assert out["mmd2"] == pytest.approx(mmd2_unbiased(gen_used, real_used, sigma), rel=1e-12)
+    assert (out["precision"], out["recall"]) == precision_recall(gen_used, real_used)
+    assert point_metrics(gen, real) == out
+    small = gen[:500]
+    assert points.subsample(small) is small  # a set within the limit is used whole
