@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ganeval.bench_report import ReportResult, bench_report
-from ganeval.errors import SpecError
+from ganeval.errors import RunFolderError, SpecError
 from ganeval.metrics.catalog import IS_SPLITS
 from ganeval.plugins import load_plugins
 
@@ -322,12 +322,34 @@ def report(folders: str | Path | Sequence[str | Path], *, output: str | Path | N
     dirs = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
     if not dirs:
         raise SpecError("give at least one folder")
+    if fmt is None:
+        for d in dirs:
+            _refuse_a_published_copy(d)
     if output is not None:  # before any figure is written: never into a run folder, never over another file
         check_output(Path(output), "-o", default=dirs[0] / REPORT_FILE if len(dirs) == 1 else None,
                      replaceable=is_report if fmt is None else lambda head: True)  # a table: checked as written
     # report.md and results.csv go into each folder: no bench may write it meanwhile
     with writing(*[d for d in dirs if d.is_dir()]) if fmt is None else contextlib.nullcontext():
         return bench_report(dirs, Path(output) if output is not None else None, fmt)
+
+
+def _refuse_a_published_copy(folder: Path) -> None:
+    """A folder holding a results table with rows but no seed-run folders is a copy of a bench's
+    results (e.g. a committed ``reports/studies/NAME``): rebuilding it from its (absent) seed-runs
+    would replace its tables with empty ones, so it is refused before anything is written."""
+    from ganeval import fileio
+    from ganeval.rundir import RESULTS_FILE, find_run_dirs
+
+    table = folder / RESULTS_FILE
+    if not table.is_file() or find_run_dirs(folder):
+        return
+    try:
+        rows = fileio.read_text(table, what="results table").count("\n") - 1
+    except Exception:  # noqa: BLE001 - an unreadable table is not a published one; the report says why
+        return
+    if rows > 0:
+        raise RunFolderError(f"{folder}: {RESULTS_FILE} has {rows} rows but the folder holds no seed-run folders "
+                             "(a copy of a bench's results?); nothing rebuilt, nothing replaced")
 
 
 # --- check -----------------------------------------------------------------------------------------

@@ -93,6 +93,21 @@ def infer_keys(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in _NOT_KEYS and c not in METRICS and not c.startswith("raw_")]
 
 
+def tied_keys(frame: pd.DataFrame, keys: Sequence[str]) -> list[list[str]]:
+    """``keys`` grouped by the values they take together: keys equal on every run (a tied sweep,
+    ``lr_d+lr_g``) form one group, so a report names them and plots them once."""
+    groups: list[list[str]] = []
+    for key in keys:
+        column = frame[key].map(repr) if key in frame.columns else None
+        for group in groups:
+            if column is not None and frame[group[0]].map(repr).equals(column):
+                group.append(key)
+                break
+        else:
+            groups.append([key])
+    return groups
+
+
 def _need(frame: pd.DataFrame, columns: Sequence[str]) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:

@@ -48,9 +48,10 @@ def is_log_scaled(values: Sequence[Any]) -> bool:
 def sensitivity_figure(frame: pd.DataFrame, benchmark: str, key: str, path: Path,
                        metrics: Sequence[str] | None = None,
                        criteria: Mapping[str, study.SuccessCriterion] | None = None,
-                       log: bool | None = None) -> bool:
+                       log: bool | None = None, label: str | None = None) -> bool:
     """One panel per metric: ``metric`` against ``key`` on ``benchmark``. With several swept keys,
-    each x value pools the seeds of every setting that has it (the marginal over the others)."""
+    each x value pools the seeds of every setting that has it (the marginal over the others).
+    ``label``: what the axis calls the key (``"lr_d = lr_g"`` for a tied sweep)."""
     part = frame[frame["benchmark"] == benchmark]
     if part.empty or key not in part.columns:
         return False
@@ -99,7 +100,7 @@ def sensitivity_figure(frame: pd.DataFrame, benchmark: str, key: str, path: Path
             ax.set_xticks(range(len(levels)), [_text(v) for v in levels])
         info = METRICS.get(metric) if metric in METRICS else None
         better = f" ({info.direction} is better)" if info and info.direction != "none" else ""
-        ax.set_xlabel(key)
+        ax.set_xlabel(label or key)
         ax.set_ylabel(metric + better)
         ax.grid(alpha=0.3)
     handles, names = axes[0][0].get_legend_handles_labels()
@@ -108,7 +109,7 @@ def sensitivity_figure(frame: pd.DataFrame, benchmark: str, key: str, path: Path
              plt.Line2D([], [], ls="", marker="x", color="tab:red", ms=5, label="seed: diverged")]
     fig.legend(handles + marks, names + [m.get_label() for m in marks], loc="lower center",
                ncol=min(len(names) + 3, 6), fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(f"{benchmark}: sensitivity to {key} (median and range over seeds; success: {crit})", fontsize=10)
+    fig.suptitle(f"{benchmark}: sensitivity to {label or key} (median and range over seeds; success: {crit})", fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     save_figure(fig, path)
     return True

@@ -105,7 +105,9 @@ def study_markdown(frame: pd.DataFrame, report_dir: Path | None = None, keys: Se
     table = study.study_table(frame, keys, criteria=criteria, level=level, n_boot=n_boot, seed=seed)
     conf = f"{100 * level:.0f} %"
     out = ["## Study: robustness over settings", ""]
-    swept = ", ".join(f"`{k}` ({frame[k].nunique()} values)" for k in keys) or "none"
+    key_groups = study.tied_keys(frame, keys)
+    swept = ", ".join(" = ".join(f"`{k}`" for k in g) + f" ({frame[g[0]].nunique()} values"
+                      + (", tied" if len(g) > 1 else "") + ")" for g in key_groups) or "none"
     out.append(f"Swept: {swept}. Every statistic pools the settings and seeds of a cell; a failed run "
                f"counts as its metric's worst value and never as a success. Intervals: {n_boot:,} bootstrap "
                f"resamples, seed {seed} (also in `study.csv`). What {conf} means here, measured: the Wilson "
@@ -178,10 +180,11 @@ def study_markdown(frame: pd.DataFrame, report_dir: Path | None = None, keys: Se
     if figures and report_dir is not None:
         links = []
         for bench in dict.fromkeys(frame["benchmark"]):
-            for key in keys:
-                path, rel = figure_path(report_dir, f"{bench}-sensitivity-{key}")
-                if study_plots.sensitivity_figure(frame, bench, key, path, criteria=criteria):
-                    links.append(f"![{bench}: sensitivity to {key}]({rel})")
+            for group in key_groups:  # tied keys (lr_d = lr_g) take the same values: one figure
+                name = " = ".join(group)
+                path, rel = figure_path(report_dir, f"{bench}-sensitivity-{'+'.join(group)}")
+                if study_plots.sensitivity_figure(frame, bench, group[0], path, criteria=criteria, label=name):
+                    links.append(f"![{bench}: sensitivity to {name}]({rel})")
             path, rel = figure_path(report_dir, f"{bench}-best-of-k")
             if study_plots.best_of_k_figure(frame, bench, path, metric, keys, n_boot=min(n_boot, 1000), seed=seed):
                 links.append(f"![{bench}: best of k settings]({rel})")

@@ -489,6 +489,24 @@ def test_a_report_that_fails_leaves_results_csv_as_it_was(world, tmp_path, monke
     assert (bench / "results.csv").read_text() == "what was there\n"
 
 
+def test_report_of_a_copy_of_a_benchs_results_replaces_nothing(tmp_path, capsys):
+    """The committed study (results.csv, report.md, figures; no seed-run folders): `ganeval report`
+    on it rebuilt from no runs and wrote an empty results.csv over its 150 rows, exit 0."""
+    import shutil
+    from pathlib import Path
+
+    study = Path(__file__).resolve().parents[1] / "reports" / "studies" / "lr-study-2d"
+    copy = tmp_path / "study"
+    shutil.copytree(study, copy)
+    before = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    assert main(["report", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "results.csv has 150 rows but the folder holds no seed-run folders" in err
+    assert {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+    assert main(["report", str(copy), "--format", "csv"]) == 2  # a table needs the runs too
+    assert {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+
+
 def test_a_full_disk_is_one_line_and_the_bench_resumes(tmp_path, capsys, monkeypatch):
     import os
 

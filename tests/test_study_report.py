@@ -23,6 +23,22 @@ def test_study_markdown_carries_the_statistics(tmp_path):
     assert "sensitivity-lr_d.png" in text and "best-of-k.png" in text and "study-profile" in text
 
 
+def test_a_tied_sweep_is_named_and_plotted_once(tmp_path):
+    """lr_d+lr_g: two columns that are equal on every run are one swept quantity, not two."""
+    from ganeval.study import tied_keys
+
+    frame = study_frame()
+    frame["lr_g"] = frame["lr_d"]
+    assert tied_keys(frame, ["lr_d", "lr_g"]) == [["lr_d", "lr_g"]]
+    frame2 = frame.assign(lr_g=frame["lr_d"].iloc[::-1].to_numpy())  # same values, not tied
+    assert tied_keys(frame2, ["lr_d", "lr_g"]) == [["lr_d"], ["lr_g"]]
+    text = study_markdown(frame, tmp_path, n_boot=100)
+    assert "`lr_d` = `lr_g` (2 values, tied)" in text
+    figures = [line for line in text.splitlines() if "sensitivity" in line]
+    assert figures == ["![ring8: sensitivity to lr_d = lr_g](figures/ring8-sensitivity-lr_d+lr_g.png)"]
+    assert (tmp_path / "figures" / "ring8-sensitivity-lr_d+lr_g.png").exists()
+
+
 def test_study_markdown_without_figures_writes_nothing(tmp_path):
     text = study_markdown(sweep_frame(), tmp_path, figures=False, n_boot=100)
     assert "### Figures" not in text and not list(tmp_path.iterdir())
