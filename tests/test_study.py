@@ -8,7 +8,7 @@ import pytest
 
 from ganeval.errors import GanevalError, SpecError
 from ganeval.study import (
-    Condition, SuccessCriterion, best_of_k, best_of_k_band, default_criterion, improvement_matrix, infer_keys,
+    Condition, best_of_k, best_of_k_band, default_criterion, improvement_matrix, infer_keys,
     iqm, iqm_interval, normalized_scores, parse_success, performance_profile, probability_of_improvement,
     profile_frame, setting_scores, study_table, success_rate, wilson_interval,
 )
