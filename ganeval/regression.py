@@ -594,13 +594,19 @@ class Verdict:
         return {**asdict(self), "failed": self.failed}
 
 
-def _describe(kind: str, values: list[float]) -> str:
+def _units(key: str) -> tuple[str, str]:
+    """What one value of a tracked metric is: a seed's, or for a study's ``missed`` a run's (each
+    setting × seed)."""
+    return ("runs", "run") if key.rsplit("/", 1)[-1] == "missed" else ("seeds", "seed")
+
+
+def _describe(kind: str, values: list[float], unit: str = "seeds") -> str:
     if kind == "binary":
         k, n = _counts(values)
-        return f"{k} of {n} seeds"
+        return f"{k} of {n} {unit}"
     if kind == "count":
         k, n = _counts(values)
-        return f"{k} in {n} seeds ({k / n:.3g} per seed)" if n else "none"
+        return f"{k} in {n} {unit} ({k / n:.3g} per {unit[:-1]})" if n else "none"
     mean, _, n = _stats(values)
     return f"{mean:.4g} (mean of {n})"
 
@@ -619,7 +625,7 @@ def compare(key: str, base: list[float], now: list[float], tol_spec: dict[str, A
     test = TESTS[kind]
     if n_n == 0:
         return Verdict(key, direction, b_mean, math.nan, tol, math.nan, "missing",
-                       f"{key}: no value now ({len(now)} of {len(now)} seeds undefined)", test)
+                       f"{key}: no value now ({len(now)} of {len(now)} {_units(key)[0]} undefined)", test)
     if b_n == 0:
         return Verdict(key, direction, math.nan, n_mean, tol, math.nan, "missing",
                        f"{key}: the baseline has no value to compare with", test)
@@ -644,7 +650,7 @@ def compare(key: str, base: list[float], now: list[float], tol_spec: dict[str, A
     tested = not math.isnan(p)
     used = level if tested else math.nan
     significant = p < level if tested else True  # no test possible: the tolerance alone decides
-    moved = f"{_describe(kind, base)} -> {_describe(kind, now)}"
+    moved = f"{_describe(kind, base, _units(key)[0])} -> {_describe(kind, now, _units(key)[0])}"
     if kind == "continuous" and diverged_now:
         moved += f", {diverged_now} diverged seed(s) counted as the worst value"
     stat = f"{test} p = {p:.3g} < {level:.2g}" if tested else "one seed on a side: no test, the tolerance decides"
@@ -726,11 +732,12 @@ def guard_warnings(baseline: dict[str, Any], alpha: float = 0.05, verdicts: list
         can = detectable(info.kind, values, n_now, tol, level)
         if _guarded(info.kind, values, n_now, tol, can, key):
             continue
-        seeds = f"{n} seeds" if n_now == n else f"{n} baseline and {n_now} bench seeds"
+        units, unit = _units(key)
+        seeds = f"{n} {units}" if n_now == n else f"{n} baseline and {n_now} bench {units}"
         if info.kind == "binary":
             k, _ = _counts(values)
             best = fisher_p(n_now, n_now, k, n)
-            head = (f"{key} cannot be guarded with {seeds}: even {'every seed' if n_now > 1 else 'the seed'} "
+            head = (f"{key} cannot be guarded with {seeds}: even {f'every {unit}' if n_now > 1 else f'the {unit}'} "
                     f"failing ({k} of {n} -> {n_now} of {n_now}) gives Fisher p = {best:.3g}"
                     + (f", above the level {level:.2g}" if best >= level else
                        f", and is flagged less than {POWER:.0%} of the time at this rate"))
@@ -746,8 +753,8 @@ def guard_warnings(baseline: dict[str, Any], alpha: float = 0.05, verdicts: list
                 continue
             need = next((m for m in range(max(n, 2) + 1, 201)
                          if _detectable_shift(std, m, m, tol, level) < room), None)
-        fix = (f"about {need} seeds (baseline and bench alike) would guard it" if need
-               else "more than 200 seeds would be needed")
+        fix = (f"about {need} {units} (baseline and bench alike) would guard it" if need
+               else f"more than 200 {units} would be needed")
         v = moved.get(key)
         if v is not None and v.verdict == "ok" and "the wrong way" in v.message:
             fix += f"; this check: {v.message.split(': ', 1)[1]}"

@@ -568,7 +568,7 @@ def test_a_study_whose_success_drops_from_5_of_6_settings_to_1_fails_and_other_s
     worse = study_bench(tmp_path, "worse", working={2})
     assert main(["check", str(worse), "--baseline", str(tmp_path / "b.json")]) == 1
     out = "".join(capsys.readouterr())
-    assert "ring8/bce/missed: 3 of 18 seeds -> 15 of 18 seeds" in out and "Fisher exact test p = 7.6e-05" in out
+    assert "ring8/bce/missed: 3 of 18 runs -> 15 of 18 runs" in out and "Fisher exact test p = 7.6e-05" in out
     reseeded = study_bench(tmp_path, "reseeded", working={0, 1, 2, 3, 4}, seeds=(3, 4, 5))
     assert main(["check", str(reseeded), "--baseline", str(tmp_path / "b.json")]) == 0
     # the best setting's modes dropping is the second thing it guards
