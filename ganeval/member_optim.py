@@ -94,6 +94,26 @@ class _MemberOptimizer(torch.optim.Optimizer):
         for group in self.param_groups:
             self._check_group(group)
 
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._step_group(group)
+        return loss
+
+    def _step_group(self, group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _with_weight_decay(self, group: dict[str, Any], grad: Tensor, p: Tensor) -> Tensor:
+        """The gradient plus L2 weight decay, rounded as torch's optimizers round it."""
+        wd = group["weight_decay"]
+        if isinstance(wd, Tensor):
+            return _fused_add(grad, p, self._view(group, "weight_decay", wd, p))
+        return grad.add(p, alpha=wd) if wd != 0 else grad
+
     def _check_group(self, group: dict[str, Any]) -> None:
         sizes = {v.numel() for k, v in self._member_items(group) if isinstance(v, Tensor)}
         if len(sizes) > 1:
@@ -195,70 +215,60 @@ class MemberAdam(_MemberOptimizer):
                 state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, (beta1, beta2) = group["lr"], group["betas"]
-            eps, wd, capturable = group["eps"], group["weight_decay"], group["capturable"]
-            corrections: dict[tuple, tuple[Tensor, Tensor]] = {}  # per step value, shared by the group
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad
-                state = self._init_state(p, group)
-                exp_avg, exp_avg_sq, step_t = state["exp_avg"], state["exp_avg_sq"], state["step"]
-                step_t += 1
-                if isinstance(wd, Tensor):
-                    grad = _fused_add(grad, p, self._view(group, "weight_decay", wd, p))
-                elif wd != 0:
-                    grad = grad.add(p, alpha=wd)
-                one_minus_b1 = self._view(group, "1-beta1", 1 - beta1, p) if isinstance(beta1, Tensor) else 1 - beta1
-                exp_avg.lerp_(grad, one_minus_b1)
-                if isinstance(beta2, Tensor):
-                    # addcmul's (1 * g) * ((1 - b2) * g) rounds as torch's ((1 - b2) * g) * g
-                    exp_avg_sq.mul_(self._view(group, "beta2", beta2, p)).addcmul_(
-                        grad, self._view(group, "1-beta2", 1 - beta2, p) * grad)
-                else:
-                    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                second = exp_avg_sq
-                if group["amsgrad"]:
-                    torch.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-                    second = state["max_exp_avg_sq"]
-                per_member = any(isinstance(v, Tensor) for v in (lr, beta1, beta2))
-                if capturable:  # no host read; corrections in float64 on the device, as the host path
-                    step = step_t.to(torch.float64)
-                    b1 = self._view(group, "beta1:64", beta1 if isinstance(beta1, Tensor) else torch.tensor([beta1], dtype=torch.float64), p, torch.float64)
-                    b2 = self._view(group, "beta2:64", beta2 if isinstance(beta2, Tensor) else torch.tensor([beta2], dtype=torch.float64), p, torch.float64)
-                    lr64 = self._view(group, "lr:64", lr if isinstance(lr, Tensor) else torch.tensor([lr], dtype=torch.float64), p, torch.float64)
-                    step_size = (lr64 / (1 - b1 ** step)).to(p.dtype)
-                    bc2_sqrt = ((1 - b2 ** step) ** 0.5).to(p.dtype)
-                    denom = (second.sqrt() / bc2_sqrt).add_(self._as(group, "eps", eps, p))
-                    p.add_(-step_size * exp_avg / denom)
-                    continue
-                step = self._step_value(step_t)
-                if per_member:
-                    key = (step, p.dim(), p.dtype, p.device)
-                    if key not in corrections:
-                        b1 = beta1 if isinstance(beta1, Tensor) else torch.tensor(beta1, dtype=torch.float64)
-                        b2 = beta2 if isinstance(beta2, Tensor) else torch.tensor(beta2, dtype=torch.float64)
-                        step_size = (lr / (1 - b1 ** step)).expand(_members(lr, beta1, beta2)).contiguous()
-                        bc2_sqrt = ((1 - b2 ** step) ** 0.5).expand_as(step_size).contiguous()
-                        corrections[key] = (_fresh_view(-step_size, p), _fresh_view(bc2_sqrt, p))
-                    neg_step_size, bc2_sqrt = corrections[key]
-                    denom = second.sqrt().div_(bc2_sqrt).add_(self._as(group, "eps", eps, p))
-                    # addcdiv's (1 * t1) / t2 with t1 = -step * m rounds as torch's (-step * m) / denom
-                    p.addcdiv_(neg_step_size * exp_avg, denom)
-                else:
-                    step_size = lr / (1 - beta1 ** step)
-                    bc2_sqrt = (1 - beta2 ** step) ** 0.5
-                    denom = (second.sqrt() / bc2_sqrt)
-                    denom = denom.add_(self._as(group, "eps", eps, p))
-                    p.addcdiv_(exp_avg, denom, value=-step_size)
-        return loss
+    def _step_group(self, group: dict[str, Any]) -> None:
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        eps, capturable = group["eps"], group["capturable"]
+        corrections: dict[tuple, tuple[Tensor, Tensor]] = {}  # per step value, shared by the group
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            grad = p.grad
+            state = self._init_state(p, group)
+            exp_avg, exp_avg_sq, step_t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+            step_t += 1
+            grad = self._with_weight_decay(group, grad, p)
+            one_minus_b1 = self._view(group, "1-beta1", 1 - beta1, p) if isinstance(beta1, Tensor) else 1 - beta1
+            exp_avg.lerp_(grad, one_minus_b1)
+            if isinstance(beta2, Tensor):
+                # addcmul's (1 * g) * ((1 - b2) * g) rounds as torch's ((1 - b2) * g) * g
+                exp_avg_sq.mul_(self._view(group, "beta2", beta2, p)).addcmul_(
+                    grad, self._view(group, "1-beta2", 1 - beta2, p) * grad)
+            else:
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            second = exp_avg_sq
+            if group["amsgrad"]:
+                torch.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+                second = state["max_exp_avg_sq"]
+            per_member = any(isinstance(v, Tensor) for v in (lr, beta1, beta2))
+            if capturable:  # no host read; corrections in float64 on the device, as the host path
+                step = step_t.to(torch.float64)
+                b1 = self._view(group, "beta1:64", beta1 if isinstance(beta1, Tensor) else torch.tensor([beta1], dtype=torch.float64), p, torch.float64)
+                b2 = self._view(group, "beta2:64", beta2 if isinstance(beta2, Tensor) else torch.tensor([beta2], dtype=torch.float64), p, torch.float64)
+                lr64 = self._view(group, "lr:64", lr if isinstance(lr, Tensor) else torch.tensor([lr], dtype=torch.float64), p, torch.float64)
+                step_size = (lr64 / (1 - b1 ** step)).to(p.dtype)
+                bc2_sqrt = ((1 - b2 ** step) ** 0.5).to(p.dtype)
+                denom = (second.sqrt() / bc2_sqrt).add_(self._as(group, "eps", eps, p))
+                p.add_(-step_size * exp_avg / denom)
+                continue
+            step = self._step_value(step_t)
+            if per_member:
+                key = (step, p.dim(), p.dtype, p.device)
+                if key not in corrections:
+                    b1 = beta1 if isinstance(beta1, Tensor) else torch.tensor(beta1, dtype=torch.float64)
+                    b2 = beta2 if isinstance(beta2, Tensor) else torch.tensor(beta2, dtype=torch.float64)
+                    step_size = (lr / (1 - b1 ** step)).expand(_members(lr, beta1, beta2)).contiguous()
+                    bc2_sqrt = ((1 - b2 ** step) ** 0.5).expand_as(step_size).contiguous()
+                    corrections[key] = (_fresh_view(-step_size, p), _fresh_view(bc2_sqrt, p))
+                neg_step_size, bc2_sqrt = corrections[key]
+                denom = second.sqrt().div_(bc2_sqrt).add_(self._as(group, "eps", eps, p))
+                # addcdiv's (1 * t1) / t2 with t1 = -step * m rounds as torch's (-step * m) / denom
+                p.addcdiv_(neg_step_size * exp_avg, denom)
+            else:
+                step_size = lr / (1 - beta1 ** step)
+                bc2_sqrt = (1 - beta2 ** step) ** 0.5
+                denom = (second.sqrt() / bc2_sqrt)
+                denom = denom.add_(self._as(group, "eps", eps, p))
+                p.addcdiv_(exp_avg, denom, value=-step_size)
 
 class MemberRMSprop(_MemberOptimizer):
     """RMSprop (torch's formulation: eps added outside the square root) with per-member ``lr``,
@@ -285,55 +295,45 @@ class MemberRMSprop(_MemberOptimizer):
     def _uses_momentum(momentum: float | Tensor) -> bool:
         return bool((momentum > 0).any()) if isinstance(momentum, Tensor) else momentum > 0
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
-            wd, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = (torch.zeros((), dtype=torch.float32, device=p.device) if group["capturable"]
-                                     else torch.zeros((), dtype=torch.float32))
-                    state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    if self._uses_momentum(momentum):
-                        state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    if centered:
-                        state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["step"] += 1
-                square_avg = state["square_avg"]
-                if isinstance(wd, Tensor):
-                    grad = _fused_add(grad, p, self._view(group, "weight_decay", wd, p))
-                elif wd != 0:
-                    grad = grad.add(p, alpha=wd)
-                if isinstance(alpha, Tensor):
-                    square_avg.mul_(self._view(group, "alpha", alpha, p)).add_(self._view(group, "1-alpha", 1 - alpha, p) * grad * grad)
-                else:
-                    square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-                if centered:
-                    grad_avg = state["grad_avg"]
-                    grad_avg.lerp_(grad, self._view(group, "1-alpha", 1 - alpha, p) if isinstance(alpha, Tensor) else 1 - alpha)
-                    avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
-                else:
-                    avg = square_avg.sqrt()
-                avg = avg.add_(self._as(group, "eps", eps, p))
+    def _step_group(self, group: dict[str, Any]) -> None:
+        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        momentum, centered = group["momentum"], group["centered"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            grad = p.grad
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = (torch.zeros((), dtype=torch.float32, device=p.device) if group["capturable"]
+                                 else torch.zeros((), dtype=torch.float32))
+                state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 if self._uses_momentum(momentum):
-                    buf = state["momentum_buffer"]
-                    buf.mul_(self._as(group, "momentum", momentum, p)).addcdiv_(grad, avg)
-                    if isinstance(lr, Tensor):
-                        p.copy_(_fused_add(p, buf, self._view(group, "-lr", -lr, p)))
-                    else:
-                        p.add_(buf, alpha=-lr)
-                elif isinstance(lr, Tensor):
-                    p.add_(self._view(group, "-lr", -lr, p) * grad / avg)
+                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if centered:
+                    state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] += 1
+            square_avg = state["square_avg"]
+            grad = self._with_weight_decay(group, grad, p)
+            if isinstance(alpha, Tensor):
+                square_avg.mul_(self._view(group, "alpha", alpha, p)).add_(self._view(group, "1-alpha", 1 - alpha, p) * grad * grad)
+            else:
+                square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+            if centered:
+                grad_avg = state["grad_avg"]
+                grad_avg.lerp_(grad, self._view(group, "1-alpha", 1 - alpha, p) if isinstance(alpha, Tensor) else 1 - alpha)
+                avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
+            else:
+                avg = square_avg.sqrt()
+            avg = avg.add_(self._as(group, "eps", eps, p))
+            if self._uses_momentum(momentum):
+                buf = state["momentum_buffer"]
+                buf.mul_(self._as(group, "momentum", momentum, p)).addcdiv_(grad, avg)
+                if isinstance(lr, Tensor):
+                    p.copy_(_fused_add(p, buf, self._view(group, "-lr", -lr, p)))
                 else:
-                    p.addcdiv_(grad, avg, value=-lr)
-        return loss
+                    p.add_(buf, alpha=-lr)
+            elif isinstance(lr, Tensor):
+                p.add_(self._view(group, "-lr", -lr, p) * grad / avg)
+            else:
+                p.addcdiv_(grad, avg, value=-lr)
 

@@ -36,6 +36,18 @@ def run_batched(opt_cls, params, steps, **hp):
     return opt, history
 
 
+def assert_continues_alike(opt, params, resumed, clone, steps=range(5, 10)):
+    """The resumed optimizer on its copies of the parameters steps exactly like the original."""
+    for t in steps:
+        for p, q in zip(params, clone):
+            p.grad = gradient(p.detach(), t)
+            q.grad = gradient(q.detach(), t)
+        opt.step()
+        resumed.step()
+    for p, q in zip(params, clone):
+        assert torch.equal(p, q)
+
+
 def run_alone(torch_cls, params, k, steps, **hp):
     member = [p.detach()[k:k + 1].clone().requires_grad_() for p in params]
     opt = torch_cls(member, **hp)
@@ -131,14 +143,7 @@ def test_state_dict_has_torchs_layout_and_resumes_exactly(member_cls, torch_cls,
     clone = [p.detach().clone().requires_grad_() for p in params]
     resumed = member_cls(clone, **hp)
     resumed.load_state_dict(copy.deepcopy(mine))  # as a checkpoint would: no shared tensors
-    for t in range(5, 10):
-        for p, q in zip(params, clone):
-            p.grad = gradient(p.detach(), t)
-            q.grad = gradient(q.detach(), t)
-        opt.step()
-        resumed.step()
-    for p, q in zip(params, clone):
-        assert torch.equal(p, q)
+    assert_continues_alike(opt, params, resumed, clone)
 
 
 def test_loading_keeps_the_optimizers_own_member_values():
@@ -226,11 +231,4 @@ def test_the_trainers_per_seed_slicing_of_optimizer_state_round_trips():
     clone = [p.detach().clone().requires_grad_() for p in params]
     resumed = MemberAdam(clone, lr=LRS, betas=([0.5, 0.9, 0.0, 0.5], 0.999))
     resumed.load_state_dict(_stack_states(payloads))
-    for t in range(5, 10):
-        for p, q in zip(params, clone):
-            p.grad = gradient(p.detach(), t)
-            q.grad = gradient(q.detach(), t)
-        opt.step()
-        resumed.step()
-    for p, q in zip(params, clone):
-        assert torch.equal(p, q)
+    assert_continues_alike(opt, params, resumed, clone)
