@@ -164,7 +164,7 @@ def preflight(jobs: list[CellJob], device: torch.device | None = None) -> None:
 
 
 def pending_members(job: CellJob) -> list[Member]:
-    return [m for m in job.members if not (job.resume and rundir.is_complete(m.dir, m.run.eval_config()))]
+    return job.incomplete() if job.resume else list(job.members)
 
 
 def run_cell(job: CellJob, progress: Progress) -> CellOutcome:

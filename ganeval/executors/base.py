@@ -67,6 +67,12 @@ class CellJob:
     def dirs(self) -> list[Path]:
         return [m.dir for m in self.members]
 
+    def incomplete(self) -> list[Member]:
+        """The members whose run folder lacks a complete ``metrics.json`` (for these settings)."""
+        from ganeval import rundir
+
+        return [m for m in self.members if not rundir.is_complete(m.dir, m.run.eval_config())]
+
 
 @dataclass
 class CellOutcome:
@@ -110,9 +116,9 @@ def execute(job: CellJob, body: CellBody, progress: Progress) -> CellOutcome:
     progress.cell_started(job.name, len(job.members))
     try:
         outcome = body(job, progress)
-        missing = _without_metrics(job) if outcome.error is None else []
+        missing = job.incomplete() if outcome.error is None else []
         if missing:
-            return CellOutcome(device=outcome.device, error=f"seed-run {missing[0]} ended without metrics.json")
+            return CellOutcome(device=outcome.device, error=f"seed-run {missing[0].dir} ended without metrics.json")
         return outcome
     except (StorageError, KeyboardInterrupt):  # the disk is full (every cell would fail alike), Ctrl-C: stop
         raise
@@ -126,12 +132,6 @@ def execute(job: CellJob, body: CellBody, progress: Progress) -> CellOutcome:
         except Exception:  # noqa: BLE001 - cleaning up must not hide the failure
             pass
         return CellOutcome(error=describe(exc))
-
-
-def _without_metrics(job: CellJob) -> list[Path]:
-    from ganeval import rundir
-
-    return [m.dir for m in job.members if not rundir.is_complete(m.dir, m.run.eval_config())]
 
 
 class Executor(ABC):
