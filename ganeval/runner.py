@@ -305,23 +305,24 @@ def _means_text(dirs: list[Path]) -> str:
 
 
 def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Progress | None = None,
-              executor: str = "local", address: str | None = None) -> BenchOutcome:
+              executor: str = "local", address: str | None = None, workers: int | str | None = None) -> BenchOutcome:
     """Run every cell of ``spec`` into ``out_dir`` (resuming what is there), then write ``results.csv``.
 
-    ``executor`` names how cells run (``local``: one after another here; ``ray``: Ray tasks,
-    ``address`` a running cluster, else a local Ray). One bench per folder: a lock refuses a
-    second one. A cell that fails is reported (``outcome.failures``) and the bench goes on."""
+    ``executor`` names how cells run (``local``: on this machine, in this process or, with
+    ``workers`` (a count, or ``auto``: one per CPU core), side by side in worker processes; ``ray``:
+    Ray tasks, ``address`` a running cluster, else a local Ray). One bench per folder: a lock
+    refuses a second one. A cell that fails is reported (``outcome.failures``) and the bench goes on."""
     from ganeval.results import collect
 
     progress = progress or Progress()
     spec.validate()
-    runner = get_executor(executor, address)
+    runner = get_executor(executor, address, workers)
     device = resolve_device(spec.device) if runner.runs_here else None
     out_dir = Path(out_dir)
     with rundir.new_folder_unless_valid(out_dir), rundir.folder_lock(out_dir):
         rundir.clean_stray_temp(out_dir)
         rundir.check_plugins_unchanged(out_dir, spec.plugin_sha256, resume)  # before anything is written
-        jobs = jobs_for(spec, out_dir, resume, ship_plugins=not runner.runs_here)
+        jobs = jobs_for(spec, out_dir, resume, ship_plugins=runner.ships_plugins)
         preflight(jobs, device)
         if device is not None:
             _announce_large_grid(jobs, device)
@@ -329,6 +330,8 @@ def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Pro
         rundir.write_spec(out_dir, spec.to_toml())
         env = environment(device, spec.device)
         env["executor"] = executor
+        if workers is not None:
+            env["workers"] = str(workers)
         rundir.write_env(out_dir, env)
         if not resume:
             for job in jobs:

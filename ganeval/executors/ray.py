@@ -17,10 +17,8 @@ import dataclasses
 import logging
 import os
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ganeval import rundir
 from ganeval.errors import DeviceError, GanevalError, SpecError
@@ -35,7 +33,7 @@ from ganeval.executors.base import (
     execute,
     register_executor,
 )
-from ganeval.progress import Progress
+from ganeval.progress import Progress, QueueProgress, replay
 
 log = logging.getLogger(__name__)
 
@@ -46,39 +44,6 @@ def require_ray():
     except ImportError:
         raise SpecError("--executor ray needs Ray: pip install 'ganeval[ray]'") from None
     return ray
-
-
-class QueueProgress(Progress):
-    """A task's progress, sent to the driver through a Ray queue at most every ``interval`` seconds."""
-
-    def __init__(self, queue, interval: float = 0.5):
-        self.queue, self.interval = queue, interval
-        self.pending = 0
-        self.last = time.monotonic()
-
-    def _send(self, item: tuple[str, Any]) -> None:
-        try:
-            self.queue.put_nowait(item)
-        except Exception:  # noqa: BLE001 - progress is best effort; the cell's result is what counts
-            pass
-
-    def cell_started(self, name: str, seeds: int) -> None:
-        self._send(("started", (name, seeds)))
-
-    def advance(self, seed_steps: int) -> None:
-        self.pending += seed_steps
-        if time.monotonic() - self.last >= self.interval:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self._send(("advance", self.pending))
-            self.pending = 0
-        self.last = time.monotonic()
-
-    def phase(self, text: str) -> None:
-        self.flush()
-        self._send(("phase", text))
 
 
 def cell_task(job: CellJob, files: dict[str, bytes], body: CellBody, queue, threads: int
@@ -185,13 +150,7 @@ class RayExecutor(Executor):
     @staticmethod
     def _forward(queue, progress: Progress) -> None:
         while not queue.empty():
-            kind, value = queue.get_nowait()
-            if kind == "started":
-                progress.cell_started(*value)
-            elif kind == "advance":
-                progress.advance(value)
-            else:
-                progress.phase(value)
+            replay(queue.get_nowait(), progress)
 
 
 register_executor("ray", RayExecutor)
