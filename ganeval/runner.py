@@ -304,6 +304,17 @@ def _means_text(dirs: list[Path]) -> str:
     return ", ".join(parts)
 
 
+def _warn_on_other_threads(out_dir: Path, threads: int | None, jobs: list[CellJob]) -> None:
+    """A bench resumed with another thread count per cell than it started with: its unfinished
+    convolutional cells will not match an uninterrupted run to the last bit (the MLP benchmarks do)."""
+    before = rundir.read_env(out_dir).get("threads_per_cell") if (out_dir / rundir.ENV_FILE).is_file() else None
+    started = [m for job in jobs for m in pending_members(job) if rundir.checkpoint_steps(m.dir)]
+    if before is not None and threads is not None and before != threads and started:
+        log.warning("this bench started with %d torch thread(s) per cell and resumes with %d (--workers or the "
+                    "machine changed): a convolution's last bits can depend on it, so resumed convolutional runs "
+                    "may differ slightly from an uninterrupted one", before, threads)
+
+
 def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Progress | None = None,
               executor: str = "local", address: str | None = None, workers: int | str | None = None) -> BenchOutcome:
     """Run every cell of ``spec`` into ``out_dir`` (resuming what is there), then write ``results.csv``.
@@ -327,11 +338,16 @@ def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Pro
         if device is not None:
             _announce_large_grid(jobs, device)
         t0 = time.perf_counter()
+        threads = runner.cell_threads(jobs)
+        if resume:
+            _warn_on_other_threads(out_dir, threads, jobs)
         rundir.write_spec(out_dir, spec.to_toml())
         env = environment(device, spec.device)
         env["executor"] = executor
         if workers is not None:
             env["workers"] = str(workers)
+        if threads is not None:
+            env["threads_per_cell"] = threads
         rundir.write_env(out_dir, env)
         if not resume:
             for job in jobs:

@@ -147,6 +147,11 @@ class Executor(ABC):
     def run(self, jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, progress: Progress) -> None:
         """Run every job; never raises for one cell's failure (that is an outcome with ``error``)."""
 
+    def cell_threads(self, jobs: Sequence[CellJob]) -> int | None:
+        """The torch threads each cell of a bench of ``jobs`` trains on, where the executor fixes it
+        (recorded in ``env.json``); None where it cannot say."""
+        return None
+
 
 EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
 

@@ -2,10 +2,13 @@
 side in worker processes (``workers``), each with its share of the CPU threads.
 
 Why processes: a cell's step on a CPU is bound by per-operation overhead, which a second thread
-does not shorten (one thread trains a 3-seed ring8 cell at ~0.8 of two threads' speed), so two
-cells on two single-threaded workers train ~1.6x the seed-steps of one cell on two threads
-(``benchmarks/perf_levers.py``). Results do not depend on it: the step's kernels give the same
-bits on one thread as on two (tested), so a bench's numbers are identical with any ``workers``.
+barely shortens, so two cells on two single-threaded workers train more seed-steps than one cell
+on two threads (``benchmarks/perf_levers.py``). What it changes: a cell trains on its share of
+the threads (:meth:`LocalExecutor.plan`). The MLP benchmarks' step gives the same bits on one
+thread as on two (tested), so their numbers are identical with any ``workers``; a convolution's
+last bits can depend on the thread count, as on another machine, so the plan never depends on
+how many cells are left (a resumed bench trains each cell on the threads it started with), and
+``env.json`` records it.
 
 Workers are started fresh (``spawn``: no copy of this process's threads or CUDA state) and load
 the bench's plugins as shipped (hash-checked), like Ray workers. They write the run folders
@@ -84,30 +87,38 @@ class LocalExecutor(Executor):
         """Whether cells may run in worker processes, which need the bench's plugins."""
         return self.workers != 1
 
-    def plan(self, jobs: Sequence[CellJob], device_type: str) -> tuple[int, int]:
-        """(worker processes, torch threads each) for these pending ``jobs``: 0 workers means in
-        this process. ``auto`` uses processes on a CPU only, one per core up to one per cell."""
+    def plan(self, jobs: Sequence[CellJob]) -> tuple[int, int]:
+        """(worker processes, torch threads per cell) for a bench of these ``jobs`` (all its cells,
+        finished ones included); 0 workers: in this process, on all its threads.
+
+        ``auto`` uses processes on a CPU only: one per core, at most one per cell. The threads a
+        cell trains on depend on this plan alone, never on how many cells are still to run, so a
+        resumed bench computes with the thread count the interrupted one did (a convolution's last
+        bits can depend on it)."""
         import torch
 
-        wanted = self.workers if self.workers != AUTO else (cpu_cores() if device_type == "cpu" else 1)
+        if not jobs:
+            return 0, torch.get_num_threads()
+        wanted = self.workers if self.workers != AUTO else (cpu_cores() if _device_type(jobs[0].device) == "cpu" else 1)
         workers = min(int(wanted), len(jobs))
         if workers <= 1:
             return 0, torch.get_num_threads()
         return workers, max(1, torch.get_num_threads() // workers)
 
+    def cell_threads(self, jobs: Sequence[CellJob]) -> int:
+        return self.plan(jobs)[1]
+
     def run(self, jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, progress: Progress) -> None:
-        pending = [job for job in jobs if job.incomplete() or not job.resume] if self.workers != 1 else []
-        workers, threads = self.plan(pending, _device_type(pending[0].device)) if pending else (0, 0)
-        if workers == 0:
-            for job in jobs:
-                on_done(job, execute(job, body, progress))
-            return
+        workers, threads = self.plan(jobs)
+        pending = [job for job in jobs if job.incomplete() or not job.resume] if workers else []
         todo = {id(job) for job in pending}
-        for job in jobs:  # finished cells: said here, at once
+        for job in jobs:  # in this process: every cell, or (with workers) the finished ones, said at once
             if id(job) not in todo:
                 on_done(job, execute(job, body, progress))
-        log.info("running %d cells on %d worker processes of %d thread(s) each", len(pending), workers, threads)
-        run_in_workers(pending, body, on_done, progress, workers, threads)
+        if pending:
+            log.info("running %d cells on %d worker processes of %d thread(s) each", len(pending),
+                     min(workers, len(pending)), threads)
+            run_in_workers(pending, body, on_done, progress, min(workers, len(pending)), threads)
 
 
 def _device_type(requested: str) -> str:

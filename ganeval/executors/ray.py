@@ -36,6 +36,8 @@ from ganeval.executors.base import (
 from ganeval.progress import Progress, QueueProgress, replay
 
 log = logging.getLogger(__name__)
+#: torch threads per task: a task asks Ray for one CPU
+TASK_THREADS = 1
 
 
 def require_ray():
@@ -115,6 +117,9 @@ class RayExecutor(Executor):
                 from None
         return ray
 
+    def cell_threads(self, jobs: Sequence[CellJob]) -> int:
+        return TASK_THREADS
+
     def run(self, jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, progress: Progress) -> None:
         ray = self.connect()
         from ray.util.queue import Queue
@@ -132,7 +137,7 @@ class RayExecutor(Executor):
             while waiting or pending:
                 while waiting and len(pending) < limit:
                     job = waiting.pop(0)
-                    pending[remote.remote(job, cell_files(job), body, queue, 1)] = job
+                    pending[remote.remote(job, cell_files(job), body, queue, TASK_THREADS)] = job
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
                 self._forward(queue, progress)
                 for ref in ready:

@@ -91,17 +91,43 @@ def test_the_command_line_runs_workers_by_default_and_a_plugin_loss_reaches_them
     assert set(measured(tmp_path / "auto")["loss"]) == {"bce", "softer"}
 
 
-def test_auto_is_one_worker_per_core_and_never_more_than_the_cells(tmp_path, monkeypatch):
+def test_auto_is_one_worker_per_core_and_the_plan_never_depends_on_what_is_left(tmp_path, monkeypatch):
     from ganeval.executors import local
 
     jobs = jobs_for(spec(), tmp_path / "b", True)
     monkeypatch.setattr(local, "cpu_cores", lambda: 2)
     torch.set_num_threads(2)
-    assert LocalExecutor(workers="auto").plan(jobs, "cpu") == (2, 1)
-    assert LocalExecutor(workers="auto").plan(jobs[:1], "cpu") == (0, 2)  # one cell: in this process
-    assert LocalExecutor(workers="auto").plan(jobs, "cuda") == (0, 2)  # one GPU: one process
-    assert LocalExecutor(workers=4).plan(jobs, "cpu") == (4, 1)
-    assert LocalExecutor(workers=1).plan(jobs, "cpu") == (0, 2)
+    assert LocalExecutor(workers="auto").plan(jobs) == (2, 1)
+    assert LocalExecutor(workers="auto").plan(jobs[:1]) == (0, 2)  # a bench of one cell: in this process
+    assert LocalExecutor(workers=4).plan(jobs) == (4, 1)
+    assert LocalExecutor(workers=1).plan(jobs) == (0, 2)
+    for job in jobs:
+        job.device = "cuda"
+    assert LocalExecutor(workers="auto").plan(jobs) == (0, 2)  # one GPU: one process
+
+
+def note_threads(job, progress):
+    """A cell body that notes the torch threads its cell trains on."""
+    (job.dirs[0].parent / "threads.txt").write_text(str(torch.get_num_threads()))
+    return run_cell(job, progress)
+
+
+def test_a_resumed_bench_trains_its_last_cell_on_the_threads_it_started_with(tmp_path, caplog):
+    out = tmp_path / "b"
+    run_bench(spec(), out, workers=2)
+    assert rundir.read_env(out)["threads_per_cell"] == 1
+    for seed in (0, 1):  # one cell left to finish, from its checkpoints
+        (out / "grid25" / "hinge" / f"seed-{seed}" / "metrics.json").unlink()
+    jobs = jobs_for(spec(), out, True, ship_plugins=True)
+    outcomes = {}
+    get_executor("local", workers=2).run(jobs, note_threads, lambda job, o: outcomes.__setitem__(job.cell.key, o),
+                                         Progress())
+    assert outcomes["grid25/hinge"].trained == 2 and (out / "grid25" / "hinge" / "threads.txt").read_text() == "1"
+    assert sum(o.trained for o in outcomes.values()) == 2
+    # resumed with another thread count per cell: said, since a convolution's last bits can change
+    (out / "grid25" / "hinge" / "seed-0" / "metrics.json").unlink()
+    run_bench(spec(), out, workers=1)
+    assert "started with 1 torch thread(s) per cell and resumes with 2" in caplog.text
 
 
 def fail_some(job, progress):
