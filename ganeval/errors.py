@@ -17,7 +17,8 @@ from typing import Any
 
 #: Python keyword -> the command's flag, where the flag is not ``--`` + the keyword with dashes.
 CLI_FLAGS = {"n": "-n/--samples", "output": "-o", "samples": "SAMPLES", "bench_dir": "BENCH_DIR",
-             "run_dir": "RUN_DIR", "set_pairs": "--set", "tolerances": "--tolerance"}
+             "run_dir": "RUN_DIR", "set_pairs": "--set", "sets": "--set", "tolerances": "--tolerance",
+             "plugins": "--plugin"}
 _FLAGS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("ganeval_cli_flags", default=None)
 
 
@@ -31,10 +32,13 @@ def arg(name: str) -> str:
 
 
 def given(name: str, value: Any = True) -> str:
-    """An argument with a value as its caller would write it: ``resize=True`` / ``pixel_range='0,1'``
-    from Python, ``--resize`` / ``--pixel-range 0,1`` on the command line."""
+    """An argument with a value as its caller would write it: ``resize=True`` / ``resume=False`` /
+    ``pixel_range='0,1'`` from Python, ``--resize`` / ``--no-resume`` / ``--pixel-range 0,1`` on the
+    command line."""
     if speaking_cli():
-        return arg(name) if value is True else f"{arg(name)} {value}"
+        if isinstance(value, bool):  # a --name/--no-name switch
+            return arg(name) if value else "--no-" + arg(name).removeprefix("--")
+        return f"{arg(name)} {value}"
     return f"{name}={value!r}"
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ganeval
-from ganeval import baseline, bench, check, get_benchmark, report, score
+from ganeval import baseline, bench, check, evaluate, get_benchmark, report, score
 from ganeval.errors import SpecError, UnknownNameError
 
 SMALL = {"hidden": 16, "batch_size": 32, "eval_samples": 500, "ckpt_every": 10}
@@ -281,7 +281,7 @@ def test_check_verdicts_are_typed(small_bench, tmp_path):
 
 # --- evaluate, baseline, registries: what the commands do ------------------------------------------
 def test_evaluate_gives_what_ganeval_eval_prints(small_bench, capsys):
-    from ganeval import evaluate, text
+    from ganeval import text
     from ganeval.cli import main
 
     run = small_bench.out_dir / "ring8" / "bce" / "seed-0"
@@ -356,3 +356,35 @@ def test_registries_hold_what_ganeval_list_prints(tmp_path, capsys):
         for name in section:
             assert f"\n  {name} " in printed, name
     assert "api-listed-variant" in printed
+
+
+@pytest.mark.parametrize("call, python, cli", [
+    (lambda t: bench("bce", "ring8", set_pairs=["steps"], out=t / "x"), "set_pairs expects KEY=VALUE",
+     "--set expects KEY=VALUE"),
+    (lambda t: bench("bce", "ring8", search=["lr_d=1e-5:1e-2"], out=t / "x"), "search needs trials N",
+     "--search needs --trials N"),
+    (lambda t: bench("bce", "ring8", address="10.0.0.1:6379", steps=1, out=t / "x"),
+     "address only goes with executor='ray'", "--address only goes with --executor ray"),
+    (lambda t: evaluate(t, metrics="fid,nope"), "metrics: unknown metric 'nope'", "--metrics: unknown metric"),
+])
+def test_bench_and_evaluate_errors_name_python_arguments(tmp_path, call, python, cli):
+    from ganeval.errors import cli_wording
+
+    with pytest.raises(ganeval.GanevalError) as info:
+        call(tmp_path)
+    assert str(info.value).startswith(python) and "--" not in str(info.value)
+    with cli_wording(), pytest.raises(ganeval.GanevalError) as info:
+        call(tmp_path)
+    assert str(info.value).startswith(cli)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_filed_score_refuses_a_finished_run_in_python_words(tmp_path):
+    from ganeval.errors import cli_wording
+
+    points = get_benchmark("ring8").sample(100, torch.Generator().manual_seed(0))
+    score(points, benchmark="ring8", out=tmp_path / "o")
+    with pytest.raises(ganeval.GanevalError, match="choose another name, seed or out, or remove"):
+        score(points, benchmark="ring8", out=tmp_path / "o")
+    with cli_wording(), pytest.raises(ganeval.GanevalError, match="choose another --name, --seed or --out, or remove"):
+        score(points, benchmark="ring8", out=tmp_path / "o")

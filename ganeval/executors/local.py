@@ -14,9 +14,9 @@ class LocalExecutor(Executor):
 
     def __init__(self, address: str | None = None):
         if address is not None:
-            from ganeval.errors import SpecError
+            from ganeval.errors import SpecError, arg, given
 
-            raise SpecError("--address only goes with --executor ray")
+            raise SpecError(f"{arg('address')} only goes with {given('executor', 'ray')}")
 
     def run(self, jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, progress: Progress) -> None:
         for job in jobs:
