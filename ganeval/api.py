@@ -345,10 +345,12 @@ def score(samples: str | Path | torch.Tensor | None = None, *, generator: Genera
         else:
             G, source = generator, {"kind": "generator", "generator": f"{_object_name(generator)} (in memory)",
                                     "latent": str(lat), "seed": seed}
+        # a module in memory is fed where it lives (never moved); a loaded one or a callable, on `device`
+        own = user_samples.module_device(G) if not isinstance(generator, str) else None
         progress(f"drawing {n or DEFAULT_SAMPLES} samples from {source['generator']} ({lat}, seed {seed})")
         with user_samples.evaluating(G):
             data = user_samples.generate(G, lat, n or DEFAULT_SAMPLES, seed, batch_size, pixel_range,
-                                         user_samples.module_device(G) if not isinstance(generator, str) else dev)
+                                         own if own is not None else dev)
         given = user_samples.Samples(data, source)
     else:
         if n is not None:
