@@ -272,12 +272,14 @@ def make_baseline(bench_dir: Path, tracked: list[str] | None = None,
             if info.direction == "none":
                 raise SpecError(f"cannot track {metric}: it has no better direction (a context column)")
             if metric in STUDY_TRACKED and not study:
-                raise SpecError(f"cannot track {metric}: it is tracked for a study (a bench with --sweep or --search)")
+                raise SpecError(f"cannot track {metric}: it is tracked for a study (a bench with {arg('sweep')} or "
+                                f"{arg('search')})")
             lacking = [c for c in (study_cells if metric in STUDY_TRACKED else cells)
                        if not _defined(values.get(f"{c}/{metric}", []))]
             if lacking:
-                hint = (" (scored without --trace? `ganeval score --trace DIR` files a GANTracer run's "
-                        "events and stability summary)" if info.group == "stability" else "")
+                how = "`ganeval score --trace DIR`" if speaking_cli() else "score(..., trace=DIR)"
+                hint = (f" (scored without {arg('trace')}? {how} files a GANTracer run's events and stability "
+                        "summary)" if info.group == "stability" else "")
                 raise SpecError(f"cannot track {metric}: no seed-run of {', '.join(lacking)} has a value for it"
                                 f"{hint}")
     names = set(tracked if tracked is not None else (STUDY_TRACKED if study else DEFAULT_TRACKED))
