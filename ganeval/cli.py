@@ -249,12 +249,13 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
     With the run's own settings at its last step this rewrites metrics.json; otherwise the result
     goes to RUN_DIR/eval/step-<n>.json."""
     from ganeval import api
+    from ganeval.rundir import enclosing_bench
 
+    # said before the work (the API returns it with the result): it explains a failure it may cause
+    _warn_spec(enclosing_bench(run_dir) if run_dir.is_dir() else None)
     result = api.evaluate(run_dir, step=step, metrics=_split_names(metric_names, "--metrics"),
                           inception_weights=inception_weights, lpips_weights=lpips_weights, device=device,
                           plugins=plugins)
-    for line in result.warnings:
-        click.echo(f"warning: {line}", err=True)
     click.echo(text.run_metrics(result.doc))
 
 
