@@ -33,7 +33,14 @@ from typing import Any
 import torch
 
 from ganeval import fileio, schema
-from ganeval.errors import DataError, IntegrityError, RunFolderError, SpecError, arg, given
+from ganeval.errors import (
+    DataError,
+    IntegrityError,
+    RunFolderError,
+    SpecError,
+    arg,
+    given,
+)
 from ganeval.spec import IDENTITY, CellId, RunSpec, check_run_value, with_new_defaults
 
 log = logging.getLogger(__name__)

@@ -323,8 +323,9 @@ def test_baseline_writes_what_ganeval_baseline_init_writes(small_bench, tmp_path
      "--tolerance must be METRIC=VALUE"),
     (lambda b, t: baseline(b, t / "x.json", retrack=True), "retrack goes with update", "--retrack goes with --update"),
     (lambda b, t: report(b, output=b / "spec.toml"), "output ", "-o "),
-    (lambda b, t: baseline(b, t / "x.json", metrics="missed"), "cannot track missed: it is tracked for a study (a "
-     "bench with sweep or search)", "cannot track missed: it is tracked for a study (a bench with --sweep or --search)"),
+    (lambda b, t: baseline(b, t / "x.json", metrics="missed"),
+     "cannot track missed: it is tracked for a study (a bench with sweep or search)",
+     "cannot track missed: it is tracked for a study (a bench with --sweep or --search)"),
 ])
 def test_baseline_and_report_errors_name_python_arguments(small_bench, tmp_path, call, python, cli):
     from ganeval.errors import cli_wording
