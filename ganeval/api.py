@@ -124,7 +124,7 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
           plugins: Sequence[str] = (), sweep: Sequence[str] | Mapping[str, Sequence[Any]] = (),
           search: Sequence[str] | Mapping[str, str] = (), trials: int | None = None, search_seed: int | None = None,
           success: Mapping[str, Mapping[str, Any]] | None = None, out: str | Path | None = None, resume: bool = True, report: bool = True,
-          executor: str = "local", address: str | None = None, progress=None,
+          executor: str = "local", address: str | None = None, workers: int | str | None = 1, progress=None,
           load_spec_plugins: bool = False) -> BenchResult:
     """Train every (benchmark, loss, variant) cell over seeds, evaluate, write ``results.csv`` (and
     ``report.md``). Defaults: ring8 and grid25, bce, wgan-gp and hinge, 3 seeds.
@@ -143,7 +143,11 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
     ``load_spec_plugins``: also run the plugins the ``spec`` file names (their recorded SHA-256
     checked before they run); otherwise a spec naming plugins not given in ``plugins`` is refused.
     ``out``: the bench folder (default: the bench whose ``spec.toml`` ``spec`` is, else
-    ``runs/bench-<spec hash>``); an unfinished bench there resumes. ``progress``: a
+    ``runs/bench-<spec hash>``); an unfinished bench there resumes. ``workers``: how many worker
+    processes the local executor runs cells in, side by side (``"auto"``: one per CPU core, as the
+    command line does; the numbers do not change). Workers are fresh processes: they see ganeval's
+    own components and those of ``plugins`` files and modules, not ones registered in this session
+    (a notebook's ``register_loss``), so the default here is 1, this process. ``progress``: a
     :class:`ganeval.progress.Progress` (default: silent).
     """
     from ganeval import rundir
@@ -160,6 +164,10 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
         _expect(key, flag, (bool,), "True or False")
     _expect("executor", executor, (str,), "an executor name")
     _expect("address", address, (str,), "a Ray address", True)
+    if workers is not None:
+        from ganeval.executors.local import parse_workers
+
+        parse_workers(workers)
     if seeds is not None and not isinstance(seeds, (int, list, tuple, range)) or isinstance(seeds, bool):
         raise SpecError(f"seeds must be a count or a list of integers, got {_shown(seeds)}")
     resolved = build_spec(
@@ -172,7 +180,8 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
         sweep=sweep, search=search, trials=trials, search_seed=search_seed, success=success,
         load_spec_plugins=load_spec_plugins)
     out_dir = Path(out) if out is not None else bench_out_dir(resolved, Path(spec) if spec is not None else None)
-    outcome = run_bench(resolved, out_dir, resume=resume, progress=progress, executor=executor, address=address)
+    outcome = run_bench(resolved, out_dir, resume=resume, progress=progress, executor=executor, address=address,
+                        workers=workers if executor == "local" or workers not in (1, None) else None)
     frame = collect(out_dir)
     path = build_report(out_dir, refresh_results=False, collected={out_dir: frame}) if report else None
     table = study_table(out_dir, rundir.read_spec(out_dir)) if report else None

@@ -153,6 +153,15 @@ def cli(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _workers(workers: str | None, executor: str) -> str | None:
+    """``--workers`` as given; ``auto`` for the local executor by default; for another executor,
+    none (GANEVAL_WORKERS in the environment is for the local one; the flag itself is refused)."""
+    if executor != "local":
+        source = click.get_current_context().get_parameter_source("workers")
+        return workers if source == click.core.ParameterSource.COMMANDLINE else None
+    return workers if workers is not None else "auto"
+
+
 @cli.command()
 @click.option("--losses", help="comma-separated losses  [default: bce,wgan-gp,hinge]")
 @click.option("--benchmarks", help="comma-separated benchmarks  [default: ring8,grid25]")
@@ -168,6 +177,9 @@ def cli(verbose: bool) -> None:
 @click.option("--executor", default="local", show_default=True,
               help="local: cells here one by one; ray: as Ray tasks (pip install 'ganeval[ray]'); or a plugin's")
 @click.option("--address", help="with --executor ray: address of a running Ray cluster  [default: start a local one]")
+@click.option("--workers", envvar="GANEVAL_WORKERS", metavar="N|auto",
+              help="with --executor local: run cells side by side in N worker processes, each with its share of "
+                   "the CPU threads; the numbers do not change  [default: auto: one per CPU core on a CPU, 1 on a GPU]")
 @click.option("--tensorboard", is_flag=True, help="also write each seed-run's trace and events as TensorBoard logs in "
               "its folder (tensorboard --logdir OUT); the same as --set tensorboard=true")
 @click.option("--sweep", "sweep", multiple=True, metavar="KEY=V1,V2,...",
@@ -181,7 +193,7 @@ def cli(verbose: bool) -> None:
               help="run the plugins the --spec file names (a bench's own spec.toml: its recorded SHA-256 is checked "
                    "before any of their code runs); without it a spec's plugins are never imported")
 def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_size, sets, device, plugins, out,
-          spec_file, protocol, resume, make_report, executor, address, tensorboard, sweep, search, trials,
+          spec_file, protocol, resume, make_report, executor, address, workers, tensorboard, sweep, search, trials,
           search_seed, load_spec_plugins):
     """Train every (benchmark, loss) over seeds, evaluate, and write results.csv and report.md."""
     from ganeval import api, rundir
@@ -201,7 +213,9 @@ def bench(losses, benchmarks, variants, seeds, steps, inception_weights, batch_s
     out_dir = out if out is not None else bench_out_dir(build_spec(spec_file=spec_file, protocol=protocol, **options),
                                                         spec_file)
     result = api.bench(spec=spec_file, protocol=protocol, out=out_dir, resume=resume, report=make_report,
-                       executor=executor, address=address, progress=default_progress(header=f"bench folder: {out_dir}"),
+                       executor=executor, address=address,
+                       workers=_workers(workers, executor),
+                       progress=default_progress(header=f"bench folder: {out_dir}"),
                        **options)
     click.echo(text.bench_summary(result.results))
     if result.report is not None:

@@ -140,3 +140,48 @@ def default_progress(stream: TextIO | None = None, header: str | None = None) ->
     stream = stream or sys.stderr
     inner = BarProgress(stream) if stream.isatty() else LineProgress(stream)
     return _WithHeader(inner, header, stream) if header else inner
+
+
+class QueueProgress(Progress):
+    """A cell's progress in another process (a worker, a Ray task), sent to the bench's process
+    through a queue at most every ``interval`` seconds; :func:`forward` replays it there."""
+
+    def __init__(self, queue, interval: float = 0.5):
+        self.queue, self.interval = queue, interval
+        self.pending = 0
+        self.last = time.monotonic()
+
+    def _send(self, item: tuple[str, object]) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except Exception:  # noqa: BLE001 - progress is best effort; the cell's result is what counts
+            pass
+
+    def cell_started(self, name: str, seeds: int) -> None:
+        self._send(("started", (name, seeds)))
+
+    def advance(self, seed_steps: int) -> None:
+        self.pending += seed_steps
+        if time.monotonic() - self.last >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self._send(("advance", self.pending))
+            self.pending = 0
+        self.last = time.monotonic()
+
+    def phase(self, text: str) -> None:
+        self.flush()
+        self._send(("phase", text))
+
+
+def replay(item: tuple[str, object], progress: Progress) -> None:
+    """One :class:`QueueProgress` message, shown by ``progress``."""
+    kind, value = item
+    if kind == "started":
+        progress.cell_started(*value)  # type: ignore[misc]
+    elif kind == "advance":
+        progress.advance(value)  # type: ignore[arg-type]
+    else:
+        progress.phase(value)  # type: ignore[arg-type]

@@ -304,31 +304,50 @@ def _means_text(dirs: list[Path]) -> str:
     return ", ".join(parts)
 
 
+def _warn_on_other_threads(out_dir: Path, threads: int | None, jobs: list[CellJob]) -> None:
+    """A bench resumed with another thread count per cell than it started with: its unfinished
+    convolutional cells will not match an uninterrupted run to the last bit (the MLP benchmarks do)."""
+    before = rundir.read_env(out_dir).get("threads_per_cell") if (out_dir / rundir.ENV_FILE).is_file() else None
+    started = [m for job in jobs for m in pending_members(job) if rundir.checkpoint_steps(m.dir)]
+    if before is not None and threads is not None and before != threads and started:
+        log.warning("this bench started with %d torch thread(s) per cell and resumes with %d (--workers or the "
+                    "machine changed): a convolution's last bits can depend on it, so resumed convolutional runs "
+                    "may differ slightly from an uninterrupted one", before, threads)
+
+
 def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Progress | None = None,
-              executor: str = "local", address: str | None = None) -> BenchOutcome:
+              executor: str = "local", address: str | None = None, workers: int | str | None = None) -> BenchOutcome:
     """Run every cell of ``spec`` into ``out_dir`` (resuming what is there), then write ``results.csv``.
 
-    ``executor`` names how cells run (``local``: one after another here; ``ray``: Ray tasks,
-    ``address`` a running cluster, else a local Ray). One bench per folder: a lock refuses a
-    second one. A cell that fails is reported (``outcome.failures``) and the bench goes on."""
+    ``executor`` names how cells run (``local``: on this machine, in this process or, with
+    ``workers`` (a count, or ``auto``: one per CPU core), side by side in worker processes; ``ray``:
+    Ray tasks, ``address`` a running cluster, else a local Ray). One bench per folder: a lock
+    refuses a second one. A cell that fails is reported (``outcome.failures``) and the bench goes on."""
     from ganeval.results import collect
 
     progress = progress or Progress()
     spec.validate()
-    runner = get_executor(executor, address)
+    runner = get_executor(executor, address, workers)
     device = resolve_device(spec.device) if runner.runs_here else None
     out_dir = Path(out_dir)
     with rundir.new_folder_unless_valid(out_dir), rundir.folder_lock(out_dir):
         rundir.clean_stray_temp(out_dir)
         rundir.check_plugins_unchanged(out_dir, spec.plugin_sha256, resume)  # before anything is written
-        jobs = jobs_for(spec, out_dir, resume, ship_plugins=not runner.runs_here)
+        jobs = jobs_for(spec, out_dir, resume, ship_plugins=runner.ships_plugins)
         preflight(jobs, device)
         if device is not None:
             _announce_large_grid(jobs, device)
         t0 = time.perf_counter()
+        threads = runner.cell_threads(jobs)
+        if resume:
+            _warn_on_other_threads(out_dir, threads, jobs)
         rundir.write_spec(out_dir, spec.to_toml())
         env = environment(device, spec.device)
         env["executor"] = executor
+        if workers is not None:
+            env["workers"] = str(workers)
+        if threads is not None:
+            env["threads_per_cell"] = threads
         rundir.write_env(out_dir, env)
         if not resume:
             for job in jobs:

@@ -90,6 +90,7 @@ ENV: Fields = {
     "wall_time_s": opt(*NUMBER), "git_commit": opt(str, NONE), "git_dirty": opt(bool, NONE), "device": opt(str, NONE),
     "device_name": opt(str, NONE), "torch": opt(str), "torch_fidelity": opt(str, NONE), "ganeval": opt(str),
     "started": opt(str), "finished": opt(str), "executor": opt(str), "cell_devices": opt(list),
+    "workers": opt(str), "threads_per_cell": opt(int),
 }
 #: a checkpoint's payload
 CHECKPOINT: Fields = {

@@ -3,6 +3,11 @@ import os
 import pytest
 import torch
 
+# Cells run in this process unless a test asks for worker processes: many tests patch ganeval's
+# internals, which a fresh worker would not see. The workers themselves (the command line's
+# default, `auto`) are tested in tests/executors/test_local_workers.py with this unset.
+os.environ["GANEVAL_WORKERS"] = "1"
+
 #: CLI flags of a run that trains in a second or two (ring8-sized MLP, a few checkpoints); the one
 #: definition every CLI test uses.
 TINY = ["--steps", "30", "--set", "hidden=16", "--set", "batch_size=32", "--set", "eval_samples=500",

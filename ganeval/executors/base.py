@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ganeval.errors import GanevalError, StorageError
+from ganeval.errors import GanevalError, SpecError, StorageError, arg
 from ganeval.progress import Progress
 from ganeval.registry import Registry
 from ganeval.spec import CellId
@@ -138,12 +138,19 @@ class Executor(ABC):
     """Runs cells and calls ``on_done(job, outcome)`` in the calling process as each one ends."""
 
     name: str
-    #: whether cells run in this process (so its device must be checked here before anything runs)
+    #: whether cells run on this machine (so its device must be checked here before anything runs)
     runs_here: bool = False
+    #: whether cells may run in other processes, which then need the bench's plugins shipped (:func:`ganeval.plugins.shipped`)
+    ships_plugins: bool = True
 
     @abstractmethod
     def run(self, jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, progress: Progress) -> None:
         """Run every job; never raises for one cell's failure (that is an outcome with ``error``)."""
+
+    def cell_threads(self, jobs: Sequence[CellJob]) -> int | None:
+        """The torch threads each cell of a bench of ``jobs`` trains on, where the executor fixes it
+        (recorded in ``env.json``); None where it cannot say."""
+        return None
 
 
 EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
@@ -157,7 +164,12 @@ def register_executor(name: str, factory: Callable[..., Executor]) -> None:
     EXECUTORS.register(name, factory)
 
 
-def get_executor(name: str, address: str | None = None) -> Executor:
-    """The executor called ``name``; ``address`` is a cluster to connect to, where that applies."""
+def get_executor(name: str, address: str | None = None, workers: int | str | None = None) -> Executor:
+    """The executor called ``name``; ``address`` is a cluster to connect to, ``workers`` how many
+    local worker processes (``auto``: one per core), where each applies."""
     factory = EXECUTORS.get(name)
-    return factory(address=address)
+    if workers is None:
+        return factory(address=address)
+    if name != "local":
+        raise SpecError(f"{arg('workers')} go with the local executor (executor {name} sets its own parallelism)")
+    return factory(address=address, workers=workers)

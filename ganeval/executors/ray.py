@@ -17,10 +17,8 @@ import dataclasses
 import logging
 import os
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ganeval import rundir
 from ganeval.errors import DeviceError, GanevalError, SpecError, given
@@ -35,9 +33,11 @@ from ganeval.executors.base import (
     execute,
     register_executor,
 )
-from ganeval.progress import Progress
+from ganeval.progress import Progress, QueueProgress, replay
 
 log = logging.getLogger(__name__)
+#: torch threads per task: a task asks Ray for one CPU
+TASK_THREADS = 1
 
 
 def require_ray():
@@ -46,39 +46,6 @@ def require_ray():
     except ImportError:
         raise SpecError(f"{given('executor', 'ray')} needs Ray: pip install 'ganeval[ray]'") from None
     return ray
-
-
-class QueueProgress(Progress):
-    """A task's progress, sent to the driver through a Ray queue at most every ``interval`` seconds."""
-
-    def __init__(self, queue, interval: float = 0.5):
-        self.queue, self.interval = queue, interval
-        self.pending = 0
-        self.last = time.monotonic()
-
-    def _send(self, item: tuple[str, Any]) -> None:
-        try:
-            self.queue.put_nowait(item)
-        except Exception:  # noqa: BLE001 - progress is best effort; the cell's result is what counts
-            pass
-
-    def cell_started(self, name: str, seeds: int) -> None:
-        self._send(("started", (name, seeds)))
-
-    def advance(self, seed_steps: int) -> None:
-        self.pending += seed_steps
-        if time.monotonic() - self.last >= self.interval:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self._send(("advance", self.pending))
-            self.pending = 0
-        self.last = time.monotonic()
-
-    def phase(self, text: str) -> None:
-        self.flush()
-        self._send(("phase", text))
 
 
 def cell_task(job: CellJob, files: dict[str, bytes], body: CellBody, queue, threads: int
@@ -150,6 +117,9 @@ class RayExecutor(Executor):
                 from None
         return ray
 
+    def cell_threads(self, jobs: Sequence[CellJob]) -> int:
+        return TASK_THREADS
+
     def run(self, jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, progress: Progress) -> None:
         ray = self.connect()
         from ray.util.queue import Queue
@@ -167,7 +137,7 @@ class RayExecutor(Executor):
             while waiting or pending:
                 while waiting and len(pending) < limit:
                     job = waiting.pop(0)
-                    pending[remote.remote(job, cell_files(job), body, queue, 1)] = job
+                    pending[remote.remote(job, cell_files(job), body, queue, TASK_THREADS)] = job
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
                 self._forward(queue, progress)
                 for ref in ready:
@@ -185,13 +155,7 @@ class RayExecutor(Executor):
     @staticmethod
     def _forward(queue, progress: Progress) -> None:
         while not queue.empty():
-            kind, value = queue.get_nowait()
-            if kind == "started":
-                progress.cell_started(*value)
-            elif kind == "advance":
-                progress.advance(value)
-            else:
-                progress.phase(value)
+            replay(queue.get_nowait(), progress)
 
 
 register_executor("ray", RayExecutor)
