@@ -12,15 +12,26 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
 
 from ganeval.bench_report import ReportResult, bench_report
-from ganeval.errors import RunFolderError, SpecError
-from ganeval.metrics.catalog import IS_SPLITS
+from ganeval.errors import RunFolderError, SpecError, arg
+from ganeval.metrics.catalog import IS_SPLITS, MetricValues
 from ganeval.plugins import load_plugins
+from ganeval.regression import Verdict
+
+if TYPE_CHECKING:
+    from ganeval.benchmarks import Benchmark
+    from ganeval.executors import Executor
+    from ganeval.losses import Loss
+    from ganeval.metrics.catalog import MetricInfo
+    from ganeval.models import ModelFamily
+    from ganeval.optimizers import Optimizer
+    from ganeval.plugins import Plugin
+    from ganeval.variants import Variant
 
 Names = str | Sequence[str]
 _PATH = (str, Path)
@@ -213,22 +224,74 @@ class ScoreResult:
     doc: dict[str, Any]
     filed: Path | None = None
 
+    @property
+    def metrics(self) -> MetricValues:
+        """Metric values by name, each with its better direction (``.direction(name)``)."""
+        return MetricValues(self.doc.get("metrics") or {})
 
-def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | None = None,
-          latent: str = "normal:100", n: int | None = None, seed: int = 0, benchmark: str | None = None,
+
+#: What ``score(generator=...)`` takes: a ``MODULE:NAME`` / ``FILE.py:NAME`` / TorchScript text, or an
+#: ``nn.Module`` or callable in memory mapping a latent batch ``[B, *latent]`` to samples ``[B, ...]``.
+GeneratorLike = str | torch.nn.Module | Callable[[torch.Tensor], torch.Tensor]
+
+
+def score(samples: str | Path | torch.Tensor | None = None, *, generator: GeneratorLike | None = None,
+          latent: str | int = "normal:100", n: int | None = None, seed: int = 0, benchmark: str | None = None,
           real: str | Path | torch.Tensor | None = None, centers: str | Path | None = None, std: float | None = None,
           trace: str | Path | None = None, metrics: Names | None = None,
           inception_weights: str | Path | None = None, pixel_range: str = "-1,1", resize: bool = False,
           n_real: int = 10000, is_splits: int = IS_SPLITS, kid_subset_size: int = 1000, batch_size: int = 500,
           name: str | None = None, out: str | Path | None = None, device: str = "cpu", plugins: Sequence[str] = (),
           progress: Callable[[str], None] = lambda text: None) -> ScoreResult:
-    """Score samples you already have — a folder of images, a tensor file, a tensor, or a generator
-    (``module:NAME``, ``file.py:NAME``, a TorchScript file) — against a built-in benchmark (its mode
-    metrics, + FID/IS/KID/PRC for images), your own real images or points (``real``), and/or your
-    own mixture's centres (``centers``, with ``std`` or a std estimated from ``real`` points).
-    ``trace``: a GANTracer folder whose events and stability summary are filed with the score.
-    ``out`` files the score as ``OUT/<benchmark>/<name>/seed-<seed>`` for :func:`report` and
-    :func:`check`."""
+    """Score samples you already have, or a generator's, with no run folder.
+
+    What is scored: ``samples`` (a folder of images, a tensor file or a tensor) or ``generator``.
+    Against what: a built-in ``benchmark`` (its mode metrics, + FID/IS/KID/PRC for images), your own
+    real images or points (``real``) and/or your own mixture's centres (``centers``, with ``std`` or
+    a std estimated from ``real`` points).
+
+    Args:
+        samples: points ``[N, D]`` or images ``[N, C, H, W]`` (uint8, or floats in ``pixel_range``),
+            as a tensor, a ``.npy``/``.npz``/``.pt`` file or a folder of PNG/JPEG images.
+        generator: instead of ``samples``: an ``nn.Module`` or any callable mapping a batch of
+            latents ``[B, *latent size]`` to ``B`` samples (points ``[B, D]`` or images
+            ``[B, C, H, W]``); or, as on the command line, ``"module:NAME"``, ``"file.py:NAME"``
+            (imported: this runs that code) or a TorchScript file. It is called on batches of at
+            most ``batch_size`` latents under ``torch.no_grad()``; a module runs in eval mode on its
+            own device (it is never moved, and its train/eval modes are restored afterwards), a
+            plain callable gets latents on ``device``. A callable of a count can be wrapped:
+            ``generator=lambda z: sample(len(z))``.
+        latent: the generator's latent distribution and size, ``"normal:100"``, ``"uniform:100x1x1"``
+            (uniform on (-1, 1)), or an int ``k`` for ``"normal:k"``.
+        n: how many samples to draw from ``generator`` (default 10,000); not with ``samples``.
+        seed: seed of the latents (drawn on the CPU, so a seed gives the same latents on any
+            device); also the seed the score is filed under with ``out``.
+        benchmark: a built-in benchmark's name (``ganeval.registries().benchmarks``).
+        real: your own real images or points (a tensor or a path, as ``samples``).
+        centers: a file of your own mixture's centres ``[K, D]``; ``std``: its components' std.
+        trace: a GANTracer folder whose events and stability summary are filed with the score.
+        metrics: names among modes, fid, is, kid, prc, mmd (default: all that apply).
+        inception_weights: FID/IS/KID with torch-fidelity's Inception-v3 from these weights.
+        pixel_range: the range of float pixels, ``"-1,1"`` or ``"0,1"``.
+        resize: resize images to the benchmark's size instead of refusing other sizes.
+        n_real, is_splits, kid_subset_size: the reference-set size and the IS and KID conventions.
+        batch_size: latents per generator call.
+        name: the name the score is filed and tabulated under (default: from the source).
+        out: also file the score as ``OUT/<benchmark>/<name>/seed-<seed>`` for :func:`report`
+            and :func:`check`.
+        device: where metrics are computed (``"cpu"``, ``"cuda"``, ``"auto"``).
+        plugins: plugin files or modules to load first.
+        progress: called with one line of text per stage.
+
+    Returns:
+        A :class:`ScoreResult`: ``metrics`` (name -> value, each with its better direction), the
+        whole evaluation document ``doc`` (the same as a seed-run's ``metrics.json``) and the
+        seed-run folder it was ``filed`` as (with ``out``).
+
+    Raises:
+        GanevalError: on any bad input, in one line: a wrong type, a generator whose output is not
+            one sample per latent, samples of the wrong shape, NaN or infinite points.
+    """
     from ganeval import user_samples
     from ganeval.device import resolve_device
     from ganeval.user_score import DEFAULT_SAMPLES, make_mixture, read_user_trace, write_score
@@ -236,11 +299,14 @@ def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | 
 
     _expect("samples", samples, (*_PATH, torch.Tensor), "a path or a tensor", True)
     _expect("real", real, (*_PATH, torch.Tensor), "a path or a tensor", True)
-    for key, value in (("generator", generator), ("benchmark", benchmark), ("name", name)):
+    if generator is not None and not isinstance(generator, str) and not callable(generator):
+        raise SpecError(f"generator must be an nn.Module, a callable mapping latents to samples or a "
+                        f"'module:NAME' text, got {_shown(generator)}")
+    for key, value in (("benchmark", benchmark), ("name", name)):
         _expect(key, value, (str,), "a string", True)
     for key, value in (("centers", centers), ("trace", trace), ("inception_weights", inception_weights), ("out", out)):
         _expect(key, value, _PATH, "a path", True)
-    _expect("latent", latent, (str,), "DIST:SIZE, e.g. 'normal:100'")
+    _expect("latent", latent, (str, int), "DIST:SIZE, e.g. 'normal:100', or a size")
     _count("n", n, True)
     _expect("seed", seed, (int,), "an integer")
     _expect("std", std, (int, float), "a number", True)
@@ -254,12 +320,13 @@ def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | 
         raise SpecError(f"progress must be a callable taking one string, got {_shown(progress)}")
     load_plugins(plugins)
     if (samples is None) == (generator is None):
-        raise SpecError("give SAMPLES (a folder of images, a tensor file or a tensor) or --generator, not both or neither")
+        raise SpecError(f"give {arg('samples')} (a folder of images, a tensor file or a tensor) or {arg('generator')}, "
+                        "not both or neither")
     if benchmark is None and real is None and centers is None:
-        raise SpecError("score against --benchmark NAME, --real PATH (your own real images or points) and/or "
-                        "--centers FILE (your own mixture's centres)")
+        raise SpecError(f"score against {arg('benchmark')} NAME, {arg('real')} PATH (your own real images or points) "
+                        f"and/or {arg('centers')} FILE (your own mixture's centres)")
     if std is not None and centers is None:
-        raise SpecError("--std is the std of the mixture given by --centers")
+        raise SpecError(f"{arg('std')} is the std of the mixture given by {arg('centers')}")
     user_trace = read_user_trace(Path(trace)) if trace is not None else None
     if benchmark is not None:
         from ganeval.benchmarks import get_benchmark
@@ -270,7 +337,8 @@ def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | 
 
         check_inception_weights(Path(inception_weights))
     dev = resolve_device(device)
-    default_name = (Path(generator.rpartition(":")[2] or generator).stem if generator is not None
+    default_name = (Path(generator.rpartition(":")[2] or generator).stem if isinstance(generator, str)
+                    else _object_name(generator) if generator is not None
                     else "samples" if isinstance(samples, torch.Tensor)
                     else Path(samples).resolve().name if Path(samples).is_dir() else Path(samples).stem)
     name = name or default_name or "samples"
@@ -280,14 +348,22 @@ def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | 
 
         check_new_run(Path(out), CellId(benchmark or CUSTOM_BENCHMARK, name), seed)
     if generator is not None:
-        lat = user_samples.Latent.parse(latent)
-        G = user_samples.load_generator(generator)
-        progress(f"drawing {n or DEFAULT_SAMPLES} samples from {generator} ({lat}, seed {seed})")
-        data = user_samples.generate(G, lat, n or DEFAULT_SAMPLES, seed, batch_size, pixel_range, dev)
-        given = user_samples.Samples(data, user_samples.describe_generator(generator, lat, seed))
+        lat = _latent(latent)
+        if isinstance(generator, str):
+            G, source = user_samples.load_generator(generator), user_samples.describe_generator(generator, lat, seed)
+        else:
+            G, source = generator, {"kind": "generator", "generator": f"{_object_name(generator)} (in memory)",
+                                    "latent": str(lat), "seed": seed}
+        # a module in memory is fed where it lives (never moved); a loaded one or a callable, on `device`
+        own = user_samples.module_device(G) if not isinstance(generator, str) else None
+        progress(f"drawing {n or DEFAULT_SAMPLES} samples from {source['generator']} ({lat}, seed {seed})")
+        with user_samples.evaluating(G):
+            data = user_samples.generate(G, lat, n or DEFAULT_SAMPLES, seed, batch_size, pixel_range,
+                                         own if own is not None else dev)
+        given = user_samples.Samples(data, source)
     else:
         if n is not None:
-            raise SpecError("-n/--samples draws from --generator; SAMPLES are scored as given")
+            raise SpecError(f"{arg('n')} draws from {arg('generator')}; {arg('samples')} are scored as given")
         given = _as_samples(samples, pixel_range, allow_nonfinite=user_trace is not None)
     reference = _as_samples(real, pixel_range) if real is not None else None
     mixture = make_mixture(user_samples.load_centers(Path(centers)), std, reference) if centers is not None else None
@@ -298,6 +374,22 @@ def score(samples: str | Path | torch.Tensor | None = None, *, generator: str | 
                             name=name, seed=seed, device=dev, progress=progress)
     filed = write_score(Path(out), doc, given.data, user_trace) if out is not None else None
     return ScoreResult(doc, filed)
+
+
+def _latent(latent: str | int):
+    from ganeval import user_samples
+
+    if isinstance(latent, int):
+        if latent < 1 or latent > user_samples.MAX_LATENT:
+            raise SpecError(f"latent must be a size in [1, {user_samples.MAX_LATENT:,}] or DIST:SIZE, got {latent}")
+        return user_samples.Latent("normal", (latent,))
+    return user_samples.Latent.parse(latent)
+
+
+def _object_name(obj: Any) -> str:
+    """The name a generator in memory is filed under: its function's or its class's, if a plain word."""
+    name = getattr(obj, "__name__", None) or type(obj).__name__
+    return name if name.isidentifier() else "generator"
 
 
 def _as_samples(value: str | Path | torch.Tensor, pixel_range: str, allow_nonfinite: bool = False):
@@ -335,7 +427,7 @@ def report(folders: str | Path | Sequence[str | Path], *, output: str | Path | N
         for d in dirs:
             _refuse_a_published_copy(d)
     if output is not None:  # before any figure is written: never into a run folder, never over another file
-        check_output(Path(output), "-o", default=dirs[0] / REPORT_FILE if len(dirs) == 1 else None,
+        check_output(Path(output), arg("output"), default=dirs[0] / REPORT_FILE if len(dirs) == 1 else None,
                      replaceable=is_report if fmt is None else lambda head: True)  # a table: checked as written
     # report.md and results.csv go into each folder: no bench may write it meanwhile
     with writing(*[d for d in dirs if d.is_dir()]) if fmt is None else contextlib.nullcontext():
@@ -366,12 +458,12 @@ def _refuse_a_published_copy(folder: Path) -> None:
 class CheckResult:
     """The verdict on every tracked metric; ``failed`` lists those that regressed."""
 
-    verdicts: list
+    verdicts: list[Verdict]
     alpha: float
     warnings: list[str] = field(default_factory=list)
 
     @property
-    def failed(self) -> list:
+    def failed(self) -> list[Verdict]:
         return [v for v in self.verdicts if v.failed]
 
 
@@ -399,3 +491,171 @@ def check(bench_dir: str | Path, *, baseline: str | Path, alpha: float = 0.05, t
     warnings = ([warning] if warning else []) + settings_warnings(base, bench_dir)
     verdicts = run_check(bench_dir, base, alpha)
     return CheckResult(verdicts, alpha, warnings + guard_warnings(base, alpha, verdicts))
+
+
+# --- evaluate --------------------------------------------------------------------------------------
+@dataclass
+class EvalResult:
+    """The evaluation document of a run folder at one checkpoint (``metrics.json``'s form) and the
+    warnings about its bench (e.g. plugins its spec names that were not loaded)."""
+
+    doc: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> MetricValues:
+        """Metric values by name, each with its better direction (``.direction(name)``)."""
+        return MetricValues(self.doc.get("metrics") or {})
+
+
+def evaluate(run_dir: str | Path, *, step: int | None = None, metrics: Names | None = None,
+             inception_weights: str | Path | None = None, lpips_weights: str | Path | None = None,
+             device: str = "cpu", plugins: Sequence[str] = ()) -> EvalResult:
+    """Re-evaluate a finished or partial seed-run from its checkpoint (``ganeval eval``).
+
+    With the run's own settings at its last step this rewrites ``metrics.json``; otherwise the
+    document goes to ``RUN_DIR/eval/step-<n>.json``.
+
+    Args:
+        run_dir: a seed-run folder (``BENCH/<benchmark>/<cell>/seed-<k>`` or one of :func:`train`).
+        step: the checkpoint step to evaluate (default: the newest good one).
+        metrics: ``fid``, ``is``, ``kid``, ``prc`` and/or ``modes`` (default: the run's own).
+        inception_weights: FID/IS/KID with torch-fidelity's Inception-v3 from these weights (never
+            downloaded) instead of the offline ganeval-mnist extractor.
+        lpips_weights: also LPIPS diversity; a folder with ``alexnet-owt-7be5be79.pth`` and lpips'
+            ``alex.pth``.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        plugins: plugin files or modules to load first.
+
+    Returns:
+        An :class:`EvalResult`: ``metrics`` (name -> value, with directions), the document ``doc``
+        and ``warnings``.
+    """
+    from ganeval.evaluate import evaluate_run
+    from ganeval.rundir import SPEC_FILE, enclosing_bench, spec_warning
+
+    _expect("run_dir", run_dir, _PATH, "a folder")
+    _expect("step", step, (int,), "a checkpoint step (an integer)", True)
+    for key, value in (("inception_weights", inception_weights), ("lpips_weights", lpips_weights)):
+        _expect(key, value, _PATH, "a path", True)
+    _expect("device", device, (str,), "'auto', 'cpu' or 'cuda'")
+    load_plugins(plugins)
+    run_dir = Path(run_dir)
+    bench_dir = enclosing_bench(run_dir) if run_dir.is_dir() else None
+    warning = spec_warning(bench_dir) if bench_dir is not None and (bench_dir / SPEC_FILE).is_file() else None
+    doc = evaluate_run(run_dir, step, device, metrics=_names(metrics, "metrics"),
+                       inception_weights=Path(inception_weights) if inception_weights is not None else None,
+                       lpips_weights=Path(lpips_weights) if lpips_weights is not None else None)
+    return EvalResult(doc, [warning] if warning else [])
+
+
+# --- baseline --------------------------------------------------------------------------------------
+@dataclass
+class BaselineResult:
+    """The baseline file written, its document (tracked metrics with their seed values and
+    tolerances) and the warnings about what it can and cannot guard."""
+
+    path: Path
+    doc: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def tracked(self) -> list[str]:
+        """The tracked keys, ``BENCHMARK/CELL/METRIC``."""
+        return list(self.doc["metrics"])
+
+
+def baseline(bench_dir: str | Path, output: str | Path, *, update: bool = False, metrics: Names | None = None,
+             retrack: bool = False, tolerances: Sequence[str] = (), plugins: Sequence[str] = ()) -> BaselineResult:
+    """Write a baseline for :func:`check` from a bench (``ganeval baseline init``, and
+    ``ganeval check --update``).
+
+    Args:
+        bench_dir: the bench folder whose seed-runs the baseline records.
+        output: the baseline file. A new one is never written over an existing file; with
+            ``update`` an earlier baseline there is replaced (atomically).
+        update: refresh the baseline at ``output``, keeping its tracked metrics and tolerances.
+        metrics: for a new baseline, the metrics to track in every cell (default: those of the
+            quality and stability set the bench has).
+        retrack: with ``update``, track the default metric set again.
+        tolerances: ``METRIC=VALUE[%]`` texts instead of the default tolerances (VALUE in the
+            metric's units, VALUE% relative to the baseline mean; METRIC may be a full key).
+        plugins: plugin files or modules to load first.
+
+    Returns:
+        A :class:`BaselineResult`: the file, its document and warnings (a spec's plugins not
+        loaded, metrics the bench's seed count cannot guard).
+    """
+    from ganeval.regression import guard_warnings, init_baseline, update_baseline
+    from ganeval.rundir import check_bench_dir, spec_warning
+
+    _expect("bench_dir", bench_dir, _PATH, "a folder")
+    _expect("output", output, _PATH, "a file")
+    _expect("update", update, (bool,), "True or False")
+    _expect("retrack", retrack, (bool,), "True or False")
+    tolerances = _texts("tolerances", tolerances)
+    tracked = _names(metrics, "metrics")
+    if update and tracked is not None:
+        raise SpecError(f"{arg('metrics')} chooses what a new baseline tracks; an update keeps the tracked metrics "
+                        f"(or, with {arg('retrack')}, tracks the default set again)")
+    if retrack and not update:
+        raise SpecError(f"{arg('retrack')} goes with {arg('update')}")
+    load_plugins(plugins)
+    folder = check_bench_dir(Path(bench_dir))
+    if update:
+        doc = update_baseline(folder, Path(output), retrack, tolerances)
+    else:
+        doc = init_baseline(folder, Path(output), tracked, tolerances)
+    warning = spec_warning(folder)
+    return BaselineResult(Path(output), doc, ([warning] if warning else []) + guard_warnings(doc))
+
+
+# --- registries ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Registries:
+    """Everything that can be named (``ganeval list``): each registry's entries by name, in
+    registration order, as registered objects (their ``description``, defaults, ...)."""
+
+    losses: dict[str, Loss]
+    benchmarks: dict[str, Benchmark]
+    variants: dict[str, Variant]
+    models: dict[str, ModelFamily]
+    optimizers: dict[str, Optimizer]
+    #: executor factories by name (``local``, ``ray``, a plugin's)
+    executors: dict[str, Callable[..., Executor]]
+    #: settings declared by plugins, by name (each with its ``setting`` and ``owner``)
+    settings: dict[str, Any]
+    metrics: dict[str, MetricInfo]
+    #: shipped protocols: name -> one-line summary
+    protocols: dict[str, str]
+    #: the plugins loaded in this process
+    plugins: list[Plugin]
+
+
+def registries(*, plugins: Sequence[str] = ()) -> Registries:
+    """What losses, benchmarks, variants, models, optimizers, executors, plugin settings, metrics
+    and protocols can be named, after loading ``plugins`` (``ganeval list``).
+
+    Args:
+        plugins: plugin files or modules to load first (their entries are listed too).
+
+    Returns:
+        A :class:`Registries` (``registries().losses["hinge"].description``).
+    """
+    from ganeval.benchmarks import BENCHMARKS, get_benchmark
+    from ganeval.executors import EXECUTORS
+    from ganeval.losses import LOSSES
+    from ganeval.metrics.catalog import METRICS
+    from ganeval.models import MODELS
+    from ganeval.optimizers import OPTIMIZERS
+    from ganeval.plugins import loaded_plugins
+    from ganeval.protocols import protocol_names, protocol_summary
+    from ganeval.settings import SETTINGS
+    from ganeval.variants import VARIANTS
+
+    load_plugins(plugins)
+    return Registries(
+        losses=dict(LOSSES.items()), benchmarks={name: get_benchmark(name) for name in BENCHMARKS.names()},
+        variants=dict(VARIANTS.items()), models=dict(MODELS.items()), optimizers=dict(OPTIMIZERS.items()),
+        executors=dict(EXECUTORS.items()), settings=dict(SETTINGS.items()), metrics=dict(METRICS.items()),
+        protocols={name: protocol_summary(name) for name in protocol_names()}, plugins=loaded_plugins())

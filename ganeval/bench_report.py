@@ -15,7 +15,7 @@ import pandas as pd
 
 from ganeval import fileio, rundir
 from ganeval.benchmarks import BENCHMARKS, get_benchmark
-from ganeval.errors import RunFolderError, SpecError
+from ganeval.errors import RunFolderError, SpecError, arg
 from ganeval.metrics.catalog import METRICS
 from ganeval.results import SETTING, collect, incomplete_runs, metric_columns, score_failed_seeds, summarize
 from ganeval.spec import CellId
@@ -362,7 +362,7 @@ def _write_table(text: str, output: Path | None, fmt: str) -> Path | None:
     the same kind and columns (``report --format F -o FILE`` run again), never anything else."""
     if output is not None:
         heading = _table_heading(text, fmt)
-        rundir.check_output(output, "-o", replaceable=lambda head: _table_heading(head, fmt) == heading,
+        rundir.check_output(output, arg("output"), replaceable=lambda head: _table_heading(head, fmt) == heading,
                             kind=f"{fmt} table with these columns")
         fileio.write_text(output, text if text.endswith("\n") else text + "\n")
     return output

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from ganeval import __version__, interrupts, text, usercode
-from ganeval.errors import GanevalError, SpecError
+from ganeval.errors import GanevalError, SpecError, cli_wording
 from ganeval.metrics.catalog import IS_SPLITS
 
 EXIT_PROBLEM = 1
@@ -262,12 +262,15 @@ def eval_cmd(run_dir, step, metric_names, inception_weights, lpips_weights, devi
 
     With the run's own settings at its last step this rewrites metrics.json; otherwise the result
     goes to RUN_DIR/eval/step-<n>.json."""
-    from ganeval.evaluate import evaluate_run
+    from ganeval import api
     from ganeval.rundir import enclosing_bench
 
+    # said before the work (the API returns it with the result): it explains a failure it may cause
     _warn_spec(enclosing_bench(run_dir) if run_dir.is_dir() else None)
-    click.echo(text.run_metrics(evaluate_run(run_dir, step, device, metrics=_split_names(metric_names, "--metrics"),
-                                             inception_weights=inception_weights, lpips_weights=lpips_weights)))
+    result = api.evaluate(run_dir, step=step, metrics=_split_names(metric_names, "--metrics"),
+                          inception_weights=inception_weights, lpips_weights=lpips_weights, device=device,
+                          plugins=plugins)
+    click.echo(text.run_metrics(result.doc))
 
 
 @cli.command("score")
@@ -376,7 +379,9 @@ def report(bench_dirs, output, fmt, plugins):
 @plugin_option
 def list_cmd(plugins):
     """Available losses, benchmarks, variants, models, optimizers, executors, settings and metrics."""
-    click.echo(text.registries())
+    from ganeval import api
+
+    click.echo(text.registries(api.registries(plugins=plugins)))
 
 
 @cli.command("check")
@@ -399,12 +404,12 @@ def check_cmd(bench_dir, baseline_file, alpha, as_json, update, retrack, toleran
     import json
 
     from ganeval import api, fileio
-    from ganeval.regression import update_baseline
-    from ganeval.rundir import check_bench_dir
 
     if update:
-        doc = update_baseline(check_bench_dir(bench_dir), baseline_file, retrack, tolerances)
-        click.echo(f"baseline updated: {baseline_file} ({len(doc['metrics'])} tracked metrics)")
+        with cli_wording(output="--baseline"):  # the file updated is this command's --baseline
+            updated = api.baseline(bench_dir, baseline_file, update=True, retrack=retrack, tolerances=tolerances,
+                                   plugins=plugins)
+        click.echo(f"baseline updated: {baseline_file} ({len(updated.tracked)} tracked metrics)")
         return
     result = api.check(bench_dir, baseline=baseline_file, alpha=alpha, tolerances=tolerances, plugins=plugins)
     for line in result.warnings:
@@ -437,15 +442,13 @@ def baseline():
 @plugin_option
 def baseline_init(bench_dir, output, metric_names, tolerances, plugins):
     """Create a baseline from a bench, with the default tolerance of each metric (or --tolerance)."""
-    from ganeval.regression import guard_warnings, init_baseline
-    from ganeval.rundir import check_bench_dir, spec_warning
+    from ganeval import api
 
-    doc = init_baseline(check_bench_dir(bench_dir), output, _split_names(metric_names, "--metrics"), tolerances)
-    if warning := spec_warning(bench_dir):
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"baseline written: {output} ({len(doc['metrics'])} tracked metrics)")
-    click.echo(text.power(doc))
-    for line in guard_warnings(doc):
+    result = api.baseline(bench_dir, output, metrics=_split_names(metric_names, "--metrics"), tolerances=tolerances,
+                          plugins=plugins)
+    click.echo(f"baseline written: {output} ({len(result.tracked)} tracked metrics)")
+    click.echo(text.power(result.doc))
+    for line in result.warnings:
         click.echo(f"warning: {line}", err=True)
 
 
@@ -517,7 +520,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     try:
-        result = cli.main(args=argv, prog_name="ganeval", standalone_mode=False)
+        with cli_wording():  # messages name the command's flags, not the API's keywords
+            result = cli.main(args=argv, prog_name="ganeval", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except SystemExit as exc:

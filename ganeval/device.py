@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ganeval.errors import DeviceError
+from ganeval.errors import DeviceError, given
 
 
 def resolve_device(name: str) -> torch.device:
@@ -14,7 +14,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError("--device cuda was asked for, but torch sees no CUDA device "
+            raise DeviceError(f"{given('device', 'cuda')} was asked for, but torch sees no CUDA device "
                               f"(torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'})")
         return torch.device("cuda")
     raise DeviceError(f"unknown device {name!r}; use auto, cpu or cuda")

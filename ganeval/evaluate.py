@@ -21,7 +21,7 @@ import torch
 from ganeval import rundir
 from ganeval.benchmarks import get_benchmark
 from ganeval.diagnostics.trace import STEP, read_trace
-from ganeval.errors import SpecError
+from ganeval.errors import SpecError, arg, given
 from ganeval.generator import Generators, load_generators
 from ganeval.scoring import check_inputs, score_samples
 from ganeval.spec import CellId, RunSpec, check_run_value
@@ -157,7 +157,7 @@ def _evaluate_run_dir(run_dir: Path, step: int | None, device: torch.device | st
     run = gens.run
     changes: dict[str, Any] = {}
     if fidelity is not None:
-        changes["fidelity"] = check_run_value("fidelity", fidelity, "--metrics")
+        changes["fidelity"] = check_run_value("fidelity", fidelity, arg("metrics"))
     if extractor is not None:
         changes["extractor"] = check_run_value("extractor", extractor, "--extractor")
     if extractor_weights is not None:
@@ -167,7 +167,7 @@ def _evaluate_run_dir(run_dir: Path, step: int | None, device: torch.device | st
     eval_run = dataclasses.replace(run, **changes)
     if (extractor is not None or extractor_weights is not None) and not eval_run.fidelity:
         raise SpecError(f"{run_dir} computes no FID/IS/KID (its benchmark is {run.benchmark}); "
-                        "add --metrics fid,is,kid to choose some, or drop the extractor option")
+                        f"add {given('metrics', 'fid,is,kid')} to choose some, or drop the extractor option")
     check_inputs(eval_run)
     own = not changes and modes
     return evaluate_generators(gens, [run_dir], eval_run, final=own and gens.step >= run.steps,
@@ -186,7 +186,7 @@ def evaluate_run(run_dir: Path, step: int | None = None, device: str = "cpu", me
     if metrics is not None:
         for name in metrics:
             if name not in (*FIDELITY_METRICS, "modes"):
-                raise SpecError("--metrics: " + unknown_name_message("metric", name, [*FIDELITY_METRICS, "modes"]))
+                raise SpecError(f"{arg('metrics')}: " + unknown_name_message("metric", name, [*FIDELITY_METRICS, "modes"]))
         modes = "modes" in metrics
         fidelity = [n for n in metrics if n != "modes"]
     return evaluate_run_dir(run_dir, step, resolve_device(device), fidelity=fidelity, modes=modes,

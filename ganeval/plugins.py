@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganeval.errors import DataError, GanevalError
+from ganeval.errors import DataError, GanevalError, arg
 from ganeval.usercode import UserCodeError, user_code
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def _file_path(ref: str, base: Path | None) -> Path:
 
 def _mismatch(where: str, what: str, recorded: str, now: str) -> PluginError:
     return PluginError(f"{where}plugin {what} is not the code the bench recorded (sha256 {recorded} then, "
-                       f"{now} now); none of it was run: restore that file, or train a new bench with --plugin")
+                       f"{now} now); none of it was run: restore that file, or train a new bench with {arg('plugins')}")
 
 
 def load_plugin(ref: str | Path, base: Path | None = None, *, expected_sha256: str = "", where: str = "") -> Plugin:

@@ -59,13 +59,13 @@ import re
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from ganeval import __version__, fileio, schema
-from ganeval.errors import SpecError
-from ganeval.metrics.catalog import METRICS
+from ganeval.errors import SpecError, arg, speaking_cli
+from ganeval.metrics.catalog import METRICS, Direction
 from ganeval.results import collect, metric_columns, score_failed_seeds
 from ganeval.rundir import check_output, require_readable
 from ganeval.spec import CellId
@@ -184,22 +184,22 @@ def parse_tolerance(text: str) -> tuple[str, dict[str, Any]]:
     name, sep, value = text.partition("=")
     name, value = name.strip(), value.strip()
     if not sep or not name or not value:
-        raise SpecError(f"--tolerance must be METRIC=VALUE or METRIC=VALUE% (e.g. modes_covered=1, hq_rate=10%), "
+        raise SpecError(f"{arg('tolerances')} must be METRIC=VALUE or METRIC=VALUE% (e.g. modes_covered=1, hq_rate=10%), "
                         f"got {text!r}")
     metric = name.rsplit("/", 1)[-1]
     if "/" in name and name.count("/") not in (2, 3):
-        raise SpecError(f"--tolerance {text!r}: {name!r} is neither a metric nor BENCHMARK/LOSS[/VARIANT]/METRIC")
+        raise SpecError(f"{arg('tolerances')} {text!r}: {name!r} is neither a metric nor BENCHMARK/LOSS[/VARIANT]/METRIC")
     info = METRICS.get(metric)
     if info.direction == "none":
-        raise SpecError(f"--tolerance {text!r}: {metric} has no better direction, so it is never tracked")
+        raise SpecError(f"{arg('tolerances')} {text!r}: {metric} has no better direction, so it is never tracked")
     relative = value.endswith("%")
     number = value[:-1] if relative else value
     amount = float(number) if len(number) <= 400 and _DECIMAL.fullmatch(number) else math.nan
     if not math.isfinite(amount) or amount < 0:
-        raise SpecError(f"--tolerance {text!r}: the value must be a number >= 0 in decimal digits (with % for "
+        raise SpecError(f"{arg('tolerances')} {text!r}: the value must be a number >= 0 in decimal digits (with % for "
                         "relative)")
     if amount > fileio.MAX_NUMBER:  # the baseline it is written into could not be read back
-        raise SpecError(f"--tolerance {text!r}: the value must be at most {fileio.MAX_NUMBER:g}")
+        raise SpecError(f"{arg('tolerances')} {text!r}: the value must be at most {fileio.MAX_NUMBER:g}")
     if relative:
         return name, {"kind": "relative", "value": amount / 100, "floor": 0.0}
     return name, {"kind": "absolute", "value": amount, "floor": 0.0}
@@ -216,7 +216,7 @@ def parse_tolerances(texts: list[str] | tuple[str, ...]) -> dict[str, dict[str, 
     for text in texts:
         name, tol = parse_tolerance(text)
         if name in out:
-            raise SpecError(f"--tolerance sets {name} twice")
+            raise SpecError(f"{arg('tolerances')} sets {name} twice")
         out[name] = tol
     return out
 
@@ -230,7 +230,7 @@ def _unused_overrides(keys, overrides: dict[str, dict[str, Any]], where: str) ->
     keys = list(keys)
     for name in overrides:
         if not any(k == name or k.rsplit("/", 1)[1] == name for k in keys):
-            raise SpecError(f"--tolerance {name}: {where} tracks no such metric "
+            raise SpecError(f"{arg('tolerances')} {name}: {where} tracks no such metric "
                             f"(tracked: {', '.join(sorted({k.rsplit('/', 1)[1] for k in keys})) or 'none'})")
 
 
@@ -272,12 +272,14 @@ def make_baseline(bench_dir: Path, tracked: list[str] | None = None,
             if info.direction == "none":
                 raise SpecError(f"cannot track {metric}: it has no better direction (a context column)")
             if metric in STUDY_TRACKED and not study:
-                raise SpecError(f"cannot track {metric}: it is tracked for a study (a bench with --sweep or --search)")
+                raise SpecError(f"cannot track {metric}: it is tracked for a study (a bench with {arg('sweep')} or "
+                                f"{arg('search')})")
             lacking = [c for c in (study_cells if metric in STUDY_TRACKED else cells)
                        if not _defined(values.get(f"{c}/{metric}", []))]
             if lacking:
-                hint = (" (scored without --trace? `ganeval score --trace DIR` files a GANTracer run's "
-                        "events and stability summary)" if info.group == "stability" else "")
+                how = "`ganeval score --trace DIR`" if speaking_cli() else "score(..., trace=DIR)"
+                hint = (f" (scored without {arg('trace')}? {how} files a GANTracer run's events and stability "
+                        "summary)" if info.group == "stability" else "")
                 raise SpecError(f"cannot track {metric}: no seed-run of {', '.join(lacking)} has a value for it"
                                 f"{hint}")
     names = set(tracked if tracked is not None else (STUDY_TRACKED if study else DEFAULT_TRACKED))
@@ -570,15 +572,24 @@ def _detectable_rise(kind: str, rate: float, n_base: int, n_now: int, tol: float
     return float(optimize.brentq(lambda r: curve(r) - POWER, rate, top, xtol=1e-12)) - rate
 
 
+#: a tracked metric's outcome: within tolerance, better, worse beyond tolerance (a regression), or
+#: missing from the bench (also a failure: a guard never passes by losing what it guards)
+Outcome = Literal["ok", "better", "worse", "missing"]
+
+
 @dataclass
 class Verdict:
+    """The check of one tracked metric (``key`` = ``BENCHMARK/LOSS[-VARIANT]/METRIC``): its baseline
+    and current means, the tolerance in the metric's units, the test's p-value, the ``verdict`` and
+    its one-line ``message``; ``failed`` when worse or missing."""
+
     key: str
-    direction: str
+    direction: Direction
     baseline: float
     now: float
     tolerance: float
     p_value: float
-    verdict: str  # ok | better | worse | missing
+    verdict: Outcome
     message: str
     test: str = ""
     detectable: float = math.nan  # the smallest worsening this check flags with 80 % power (detectable())
@@ -813,8 +824,9 @@ def init_baseline(bench_dir: Path, output: Path, tracked: list[str] | None = Non
     require_readable(Path(bench_dir))
     output = Path(output)
     if output.exists() or output.is_symlink():
-        raise SpecError(f"{output} exists; use `ganeval check ... --update` to refresh a baseline")
-    check_output(output, "-o", kind="baseline")
+        refresh = "`ganeval check ... --update`" if speaking_cli() else "baseline(..., update=True)"
+        raise SpecError(f"{output} exists; use {refresh} to refresh a baseline")
+    check_output(output, arg("output"), kind="baseline")
     doc = make_baseline(Path(bench_dir), tracked, overrides=overrides)
     fileio.write_json(output, doc)
     return doc
@@ -828,7 +840,7 @@ def update_baseline(bench_dir: Path, baseline_file: Path, retrack: bool = False,
     overrides = parse_tolerances(tolerances)
     require_readable(Path(bench_dir))
     baseline_file = Path(baseline_file)
-    check_output(baseline_file, "--baseline", replaceable=lambda head: True, kind="baseline")
+    check_output(baseline_file, arg("output"), replaceable=lambda head: True, kind="baseline")
     old = load_baseline(baseline_file) if os.path.lexists(baseline_file) else None  # only a baseline is replaced
     old = None if retrack else old
     doc = make_baseline(Path(bench_dir), tolerances={k: v["tolerance"] for k, v in old["metrics"].items()} if old else None,

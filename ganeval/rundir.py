@@ -33,7 +33,14 @@ from typing import Any
 import torch
 
 from ganeval import fileio, schema
-from ganeval.errors import DataError, IntegrityError, RunFolderError, SpecError
+from ganeval.errors import (
+    DataError,
+    IntegrityError,
+    RunFolderError,
+    SpecError,
+    arg,
+    given,
+)
 from ganeval.spec import IDENTITY, CellId, RunSpec, check_run_value, with_new_defaults
 
 log = logging.getLogger(__name__)
@@ -250,7 +257,7 @@ def new_folder_unless_valid(folder: Path, allow_run: bool = False) -> Iterator[N
     folder is new and the block fails before writing anything but the lock, remove it again: a
     command that fails validation leaves nothing behind."""
     folder = Path(folder)
-    refuse_inside_run(folder, "--out", allow_run)
+    refuse_inside_run(folder, arg("out"), allow_run)
     created = not folder.exists()
     ensure_writable(folder)
     try:
@@ -281,7 +288,8 @@ def finished_run_problem(run_dir: Path) -> str | None:
     for name in (METRICS_FILE, CONFIG_FILE):
         if (Path(run_dir) / name).exists():
             return (f"{run_dir} already holds a {'finished' if name == METRICS_FILE else 'started'} run "
-                    f"({name}); nothing that a run wrote is replaced: choose another --name, --seed or --out, "
+                    f"({name}); nothing that a run wrote is replaced: choose another {arg('name')}, {arg('seed')} or "
+                    f"{arg('out')}, "
                     "or remove that folder first")
     return None
 
@@ -310,7 +318,7 @@ def check_new_run(out_dir: Path, cell: CellId, seed: int) -> Path:
     its work: the names are plain, ``out_dir`` can be written, the seed-run folder holds no run, and
     no other ganeval (a bench) holds ``out_dir``. Returns the seed-run folder."""
     target = run_dir(out_dir, cell, seed)
-    refuse_inside_run(out_dir, "--out")
+    refuse_inside_run(out_dir, arg("out"))
     writable_target(out_dir)
     found = finished_run_problem(target)
     if found:
@@ -380,7 +388,7 @@ def folder_lock(folder: Path) -> Iterator[None]:
         holder = _read_dict(owner)
         where = f" on host {holder['host']}" if holder.get("host") not in (None, socket.gethostname()) else ""
         raise RunFolderError(f"{folder} is in use by another ganeval (pid {holder.get('pid', '?')}{where}, since "
-                             f"{holder.get('started', '?')}); wait for it or use another --out") from None
+                             f"{holder.get('started', '?')}); wait for it or use another {arg('out')}") from None
     except OSError as exc:
         raise RunFolderError(f"cannot write to {folder}: {exc.strerror or exc}") from None
     try:
@@ -449,7 +457,7 @@ def read_spec_checked(bench_dir: Path) -> tuple[dict[str, Any], str | None]:
         return {}, f"{exc}; the report leaves the spec out"
     if missing:
         warning, names = (f"{path} names plugin(s) {describe_refs(missing)}, not run: a folder's files never run "
-                          "code (load the recorded code yourself with --plugin); names are read from the bench's "
+                          f"code (load the recorded code yourself with {arg('plugins')}); names are read from the bench's "
                           "files"), False
     try:
         spec_from_dict(dict(doc), str(path), names=names)  # the same checks as a spec file given to bench
@@ -479,7 +487,7 @@ def check_plugins_unchanged(bench_dir: Path, now: dict[str, str], resume: bool) 
     if changed:
         ref, then, new = changed[0]
         raise RunFolderError(f"{bench_dir} was trained with plugin {ref} of sha256 {then}; that file now has sha256 "
-                             f"{new}: restore it, train into another --out, or pass --no-resume to retrain the "
+                             f"{new}: restore it, train into another {arg('out')}, or pass {given('resume', False)} to retrain the "
                              "bench with the new code")
 
 
@@ -548,7 +556,7 @@ def read_config(run_dir: Path) -> tuple[RunSpec, int]:
         if not isinstance(run.swept, list) or any(not isinstance(k, str) or k not in doc for k in run.swept):
             raise SpecError(f"{path}: 'swept' must list settings of this config, got {run.swept!r}")
     except SpecError as exc:
-        raise RunFolderError(f"{exc} (a plugin's setting? load the plugin that declares it with --plugin)") from None
+        raise RunFolderError(f"{exc} (a plugin's setting? load the plugin that declares it with {arg('plugins')})") from None
     except (TypeError, KeyError, AttributeError) as exc:
         raise RunFolderError(f"{path}: not a ganeval run config ({exc})") from None
     return run, int(seed)
@@ -759,7 +767,7 @@ def load_checkpoint(run_dir: Path, step: int, config: dict[str, Any] | None = No
         raise IntegrityError(f"{path}: {found}")
     if config is not None and with_new_defaults(payload.get("config") or {}) != with_new_defaults(config):
         raise RunFolderError(f"{path} was written by a run with a different configuration; "
-                             "use another output folder or --no-resume")
+                             f"use another output folder or {given('resume', False)}")
     return payload
 
 

@@ -22,7 +22,7 @@ import torch
 
 from ganeval import __version__, rundir
 from ganeval.device import device_name, resolve_device
-from ganeval.errors import RunFolderError
+from ganeval.errors import RunFolderError, arg, given
 from ganeval.executors import CellJob, CellOutcome, Member, get_executor
 from ganeval.progress import Progress
 from ganeval.spec import BenchSpec, CellId, RunSpec, with_new_defaults
@@ -113,7 +113,7 @@ def check_run_folder(run_dir: Path, run: RunSpec, seed: int) -> None:
         changed = sorted(k for k in wanted if have.get(k) != wanted[k])
         raise RunFolderError(
             f"{run_dir} holds a run with a different configuration ({', '.join(changed) or 'unreadable'}); "
-            "use another --out, or --no-resume to retrain it")
+            f"use another {arg('out')}, or {given('resume', False)} to retrain it")
 
 
 def jobs_for(spec: BenchSpec, out_dir: Path, resume: bool, ship_plugins: bool = False) -> list[CellJob]:

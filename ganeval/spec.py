@@ -25,7 +25,7 @@ from typing import Any
 
 import tomli_w
 
-from ganeval.errors import GanevalError, SpecError
+from ganeval.errors import GanevalError, SpecError, arg, given
 from ganeval.metrics.catalog import EXTRACTORS, FIDELITY_METRICS, IS_SPLITS
 from ganeval.registry import did_you_mean, unknown_name_message
 from ganeval.settings import RESERVED, SETTINGS, get_setting, owned_defaults
@@ -366,9 +366,9 @@ def parse_set(pair: str) -> tuple[str, Any]:
     read as another setting.
     """
     if "=" not in pair:
-        raise SpecError(f"--set expects KEY=VALUE, got {_shown(pair)}")
+        raise SpecError(f"{arg('set_pairs')} expects KEY=VALUE, got {_shown(pair)}")
     key, raw = (part.strip() for part in pair.split("=", 1))
-    return key, parse_typed(key, raw, "--set")
+    return key, parse_typed(key, raw, arg("set_pairs"))
 
 
 def parse_typed(key: str, raw: str, where: str) -> Any:
@@ -719,8 +719,8 @@ def spec_plugins(doc: dict[str, Any], path: Path, load: bool = False) -> list[st
     missing = not_loaded(refs)
     if missing and not load:
         raise SpecError(f"{path} names plugin(s) {describe_refs(missing)}, which a spec file never runs unasked: "
-                        "re-run with --load-spec-plugins to load them (their recorded SHA-256 is checked before "
-                        "they run), or load them yourself with --plugin")
+                        f"re-run with {given('load_spec_plugins')} to load them (their recorded SHA-256 is checked "
+                        f"before they run), or load them yourself with {arg('plugins')}")
     loaded = [load_plugin(ref, expected_sha256=sha, where=str(path)) for ref, sha in refs]
     doc["plugins"] = [p.ref for p in loaded]
     doc["plugin_sha256"] = {p.ref: p.sha256 for p in loaded if p.sha256}
@@ -881,7 +881,7 @@ def build_spec(*, spec_file: Path | None = None, protocol: str | None = None, lo
                         ("device", device)):
         if value is not None:
             setattr(spec, name, list(value) if isinstance(value, (list, tuple)) else value)
-    cli_run = {**parse_sets(set_pairs), **{k: check_run_value(k, v, "--set") for k, v in (sets or {}).items()}}
+    cli_run = {**parse_sets(set_pairs), **{k: check_run_value(k, v, arg("sets")) for k, v in (sets or {}).items()}}
     if steps is not None:
         cli_run["steps"] = check_run_value("steps", steps, "steps")
     if batch_size is not None:
@@ -915,14 +915,15 @@ def _apply_study(spec: BenchSpec, sweep: Sequence[str] | Mapping[str, Sequence[A
         raise SpecError("sweep and search take a list of 'KEY=VALUES' items or a table, not one string")
     if sweep:
         spec.sweep = ({k: list(v) for k, v in sweep.items()} if isinstance(sweep, Mapping)
-                      else sweep_table(list(sweep), lambda key, text: parse_typed(key, text, "--sweep")))
+                      else sweep_table(list(sweep), lambda key, text: parse_typed(key, text, arg("sweep"))))
     if search:
         if trials is None:
-            raise SpecError("--search needs --trials N (how many settings to draw)")
+            raise SpecError(f"{arg('search')} needs {arg('trials')} N (how many settings to draw)")
         items = [f"{k}={v}" for k, v in search.items()] if isinstance(search, Mapping) else list(search)
         spec.search = search_table(items, trials, 0 if search_seed is None else search_seed)
     elif trials is not None or search_seed is not None:
         if not spec.search:
-            raise SpecError("--trials and --search-seed go with --search KEY=LOW:HIGH[:log] (or a spec's [search])")
+            raise SpecError(f"{arg('trials')} and {arg('search_seed')} go with {arg('search')} KEY=LOW:HIGH[:log] (or a "
+                              "spec's [search])")
         spec.search = {**spec.search, **({"trials": trials} if trials is not None else {}),
                        **({"seed": search_seed} if search_seed is not None else {})}

@@ -4,12 +4,15 @@ CLI only echoes it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ganeval.metrics.catalog import IS_MEAN, METRICS
 from ganeval.tables import fmt_number, markdown_table, table_markdown
+
+if TYPE_CHECKING:
+    from ganeval.api import Registries
 
 
 def bench_summary(frame: pd.DataFrame) -> str:
@@ -108,47 +111,36 @@ def power(baseline: dict[str, Any], seeds: tuple[int, ...] = (3, 5, 10, 20)) -> 
                              power_table(baseline, seeds)))
 
 
-def registries() -> str:
+def registries(found: Registries) -> str:
     """``ganeval list``: every registered loss, benchmark, variant, model, optimizer, executor,
-    plugin setting, metric and shipped protocol, and the plugins loaded."""
-    from ganeval.benchmarks import BENCHMARKS, get_benchmark
-    from ganeval.executors import EXECUTORS
-    from ganeval.losses import LOSSES
-    from ganeval.models import MODELS
-    from ganeval.optimizers import OPTIMIZERS
-    from ganeval.plugins import loaded_plugins
-    from ganeval.protocols import protocol_names, protocol_summary
-    from ganeval.settings import SETTINGS
-    from ganeval.variants import VARIANTS
-
+    plugin setting, metric and shipped protocol, and the plugins loaded (:func:`ganeval.registries`)."""
     out = ["losses:"]
-    for name, loss in LOSSES.items():
+    for name, loss in found.losses.items():
         defaults = ", ".join(f"{k}={v}" for k, v in loss.defaults.items())
         out.append(f"  {name:<10} {loss.description}\n  {'':<10} defaults: {defaults} ({loss.paper})")
     out.append("benchmarks:")
-    for name, _ in BENCHMARKS.items():
-        b = get_benchmark(name)
+    for name, b in found.benchmarks.items():
         out.append(f"  {name:<14} {b.description} ({b.n_modes} modes)")
     out.append("variants (combine with +, e.g. sn+ttur):")
-    for name, v in VARIANTS.items():
+    for name, v in found.variants.items():
         defaults = ", ".join(f"{k}={val}" for k, val in v.defaults.items())
         paper = f" ({v.paper})" if v.paper else ""
         out.append(f"  {name:<10} {v.description}" + (f"\n  {'':<10} sets: {defaults}{paper}" if defaults else ""))
-    for title, registry in (("models", MODELS), ("optimizers", OPTIMIZERS)):
+    for title, registry in (("models", found.models), ("optimizers", found.optimizers)):
         out.append(f"{title}:")
         out += [f"  {name:<10} {m.description}" for name, m in registry.items()]
-    out.append(f"executors: {', '.join(EXECUTORS.names())}")
-    if SETTINGS.names():
+    out.append(f"executors: {', '.join(found.executors)}")
+    if found.settings:
         out.append("plugin settings:")
-        for name, owned in SETTINGS.items():
+        for name, owned in found.settings.items():
             s = owned.setting
             out.append(f"  {name:<16} {s.type.__name__}, default {s.default!r} ({owned.owner}"
                        + (", batchable in a study" if s.batchable else "") + ")"
                        + (f": {s.description}" if s.description else ""))
     out.append("metrics:")
-    out += [f"  {name:<16} ({m.direction}) {m.description}" for name, m in METRICS.items()]
+    out += [f"  {name:<16} ({m.direction}) {m.description}" for name, m in found.metrics.items()]
     out.append("protocols (ganeval bench --protocol NAME):")
-    out += [f"  {name:<22} {protocol_summary(name)}" for name in protocol_names()]
+    out += [f"  {name:<22} {summary}" for name, summary in found.protocols.items()]
     out += [f"plugin loaded: {p.ref}" + (f" (sha256 {p.sha256[:12]}…)" if p.sha256 else "")
-            + (f" ({p.version})" if p.version else "") for p in loaded_plugins()]
+            + (f" ({p.version})" if p.version else "") for p in found.plugins]
     return "\n".join(out)

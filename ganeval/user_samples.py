@@ -14,15 +14,17 @@ named distribution. Every conversion is a stated convention, never a guess:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import io
+import itertools
 import os
 import struct
 import sys
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from typing import Any
 import torch
 
 from ganeval import fileio
-from ganeval.errors import DataError, GanevalError, SampleError, SpecError
+from ganeval.errors import DataError, GanevalError, SampleError, SpecError, arg, given
 from ganeval.usercode import user_code
 
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg")
@@ -216,8 +218,8 @@ def to_uint8(x: torch.Tensor, pixel_range: str, what: str) -> torch.Tensor:
     lo = -1.0 if pixel_range == "-1,1" else 0.0
     if x.numel() and (float(x.min()) < lo - 1e-3 or float(x.max()) > 1.0 + 1e-3):
         raise SampleError(f"{what}: pixels span [{float(x.min()):.3g}, {float(x.max()):.3g}], outside the "
-                          f"pixel range [{pixel_range}]; pass --pixel-range "
-                          f"{'0,1' if pixel_range == '-1,1' else '-1,1'} or uint8 images")
+                          f"pixel range [{pixel_range}]; pass {given('pixel_range', '0,1' if pixel_range == '-1,1' else '-1,1')} "
+                          "or uint8 images")
     unit = x.add(1).div(2) if pixel_range == "-1,1" else x
     return unit.clamp(0, 1).mul(255).round().to(torch.uint8)
 
@@ -327,19 +329,19 @@ class Latent:
     @classmethod
     def parse(cls, text: str) -> Latent:
         if not isinstance(text, str):
-            raise SpecError(f"--latent must be DIST:SIZE, got {text!r:.60}")
+            raise SpecError(f"{arg('latent')} must be DIST:SIZE, got {text!r:.60}")
         dist, _, dims = text.partition(":")
         parts = dims.lower().split("x")
         # ASCII decimal digits only (int() would also read '１００' and '1_0')
         shape = tuple(int(d) for d in parts) if all(d.isascii() and d.isdigit() and len(d) <= 12 for d in parts) else ()
         if dist not in LATENT_DISTRIBUTIONS or not shape or min(shape) < 1 or len(shape) > 8:
-            raise SpecError(f"--latent must be DIST:SIZE (DIST one of {', '.join(LATENT_DISTRIBUTIONS)}; "
+            raise SpecError(f"{arg('latent')} must be DIST:SIZE (DIST one of {', '.join(LATENT_DISTRIBUTIONS)}; "
                             f"SIZE like 100 or 100x1x1), got {text!r}")
         size = 1
         for d in shape:
             size *= d
         if size > MAX_LATENT:
-            raise SpecError(f"--latent {text}: {size:,} values per latent, more than the {MAX_LATENT:,} ganeval draws")
+            raise SpecError(f"{arg('latent')} {text}: {size:,} values per latent, more than the {MAX_LATENT:,} ganeval draws")
         return cls(dist, shape)
 
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -381,7 +383,7 @@ def load_generator(spec: str) -> Callable[[torch.Tensor], torch.Tensor]:
         return model.eval()
     target, sep, name = spec.rpartition(":")
     if not sep or not target or not name.isidentifier():
-        raise SpecError(f"--generator must be MODULE:NAME, FILE.py:NAME or a TorchScript file, got {spec!r}")
+        raise SpecError(f"{arg('generator')} must be MODULE:NAME, FILE.py:NAME or a TorchScript file, got {spec!r}")
     with user_code(f"generator {spec}"):  # importing runs the user's code: its exit, errors and prints are contained
         return _import_generator(target, name)
 
@@ -417,7 +419,7 @@ def generate(G: Callable[[torch.Tensor], torch.Tensor], latent: Latent, n: int, 
     """``n`` samples of ``G`` in ganeval's form, from latents drawn with ``seed`` (on the CPU, so a
     seed gives the same latents on any device)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise SpecError(f"--seed must be an integer in [0, 2^63), got {seed!r}")
+        raise SpecError(f"{arg('seed')} must be an integer in [0, 2^63), got {seed!r}")
     gen = torch.Generator().manual_seed(seed)
     if isinstance(G, torch.nn.Module):
         with user_code("the generator"):
@@ -443,6 +445,33 @@ def generate(G: Callable[[torch.Tensor], torch.Tensor], latent: Latent, n: int, 
         out = plain_tensor(out, "generator output")
         parts.append(as_samples(out.detach().cpu(), pixel_range, "generator output"))
     return torch.cat(parts)
+
+
+def module_device(G: Callable[[torch.Tensor], torch.Tensor]) -> torch.device | None:
+    """Where an ``nn.Module`` lives (its first parameter or buffer; CPU if it has neither), so that
+    an in-memory generator is fed latents there and never moved; None for a plain callable."""
+    if not isinstance(G, torch.nn.Module):
+        return None
+    for tensor in itertools.chain(G.parameters(), G.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def evaluating(G: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
+    """An ``nn.Module`` in eval mode for the block (dropout off, batch-norm statistics neither used
+    per batch nor updated), then every submodule's own mode back: scoring leaves a user's model
+    as it found it."""
+    if not isinstance(G, torch.nn.Module):
+        yield
+        return
+    modes = [(m, m.training) for m in G.modules()]
+    G.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def describe_generator(spec: str, latent: Latent, seed: int) -> dict[str, Any]:

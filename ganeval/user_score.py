@@ -30,7 +30,7 @@ import torch
 from ganeval import fileio, rundir
 from ganeval.benchmarks import get_benchmark
 from ganeval.diagnostics.events import DIVERGENCE
-from ganeval.errors import SampleError, SpecError
+from ganeval.errors import SampleError, SpecError, arg, given
 from ganeval.metrics.catalog import IS_SPLITS, MMD2, MMD_BANDWIDTH, PRECISION, RECALL
 from ganeval.metrics.fidelity import ALL as FIDELITY
 from ganeval.metrics.fidelity import EXTRACTOR, INCEPTION, fidelity_metrics
@@ -76,15 +76,16 @@ def fit_to_benchmark(samples: Samples, bench, resize: bool) -> tuple[torch.Tenso
     if tuple(data.shape[2:]) == want[1:]:
         return data, {}
     if not resize:
-        raise SampleError(f"{bench.name} samples are {'x'.join(map(str, want))}, got {_shape(data)}; pass --resize to "
-                          f"resize them to {want[1]}x{want[2]} (antialiased bilinear), or score against --real")
+        raise SampleError(f"{bench.name} samples are {'x'.join(map(str, want))}, got {_shape(data)}; pass {given('resize')} "
+                          f"to resize them to {want[1]}x{want[2]} (antialiased bilinear), or score against {arg('real')}")
     return resize_images(data, want[1:]), {"resized_from": _shape(data), "resize": "bilinear, antialiased"}
 
 
 def _check_extractor(extractor: str, images: torch.Tensor, what: str) -> None:
     if extractor == EXTRACTOR and tuple(images.shape[2:]) != (28, 28):
         raise SampleError(f"{what} are {_shape(images)}: the offline extractor {EXTRACTOR} reads 28x28 digits only; "
-                          f"pass --inception-weights PATH ({INCEPTION}, any size) or --resize with --benchmark")
+                          f"pass {arg('inception_weights')} ({INCEPTION} weights, any size) or {given('resize')} with "
+                          f"{arg('benchmark')}")
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,14 @@ def make_mixture(centers: Samples, std: float | None = None, real: Samples | Non
     source = dict(centers.source)
     if std is None:
         if real is None or real.images:
-            raise SpecError("--centers needs --std S (the std of each mixture component), or --real points to "
-                            "estimate it from")
+            raise SpecError(f"{arg('centers')} needs {arg('std')} (the std of each mixture component), or "
+                            f"{arg('real')} points to estimate it from")
         if real.data.shape[1] != c.shape[1]:
             raise SampleError(f"the centres are {c.shape[1]}-D, the real points {real.data.shape[1]}-D")
         std = estimate_std(real.data, c)
         source["std_from"] = "estimated from --real (RMS distance to the nearest centre / sqrt(D))"
     elif isinstance(std, bool) or not isinstance(std, (int, float)) or not (math.isfinite(std) and 0 < std <= MAX_STD):
-        raise SpecError(f"--std must be a positive number of at most {MAX_STD:g}, got {std!r:.60}")
+        raise SpecError(f"{arg('std')} must be a positive number of at most {MAX_STD:g}, got {std!r:.60}")
     else:
         source["std_from"] = "--std"
     return Mixture(c, float(std), source)
@@ -147,9 +148,10 @@ def _wanted(samples: Samples, bench, real: Samples | None, mixture: Mixture | No
         raise SampleError(f"the samples are {'images' if images else 'points'} and the real reference "
                           f"{real.source.get('path')} is {'images' if real.images else 'points'}: score like with like")
     if mixture is not None and images:
-        raise SampleError("--centers gives the modes of points [N, D]; these samples are images")
+        raise SampleError(f"{arg('centers')} gives the modes of points [N, D]; these samples are images")
     if mixture is not None and bench is not None:
-        raise SpecError("--centers replaces a built-in benchmark's modes: give --benchmark or --centers, not both")
+        raise SpecError(f"{arg('centers')} replaces a built-in benchmark's modes: give {arg('benchmark')} or "
+                        f"{arg('centers')}, not both")
     if not images and real is not None and real.data.shape[1] != samples.data.shape[1]:
         raise SampleError(f"the samples are {samples.data.shape[1]}-D points, the real ones {real.data.shape[1]}-D")
     if mixture is not None and mixture.centers.shape[1] != samples.data.shape[1]:
@@ -166,17 +168,18 @@ def _wanted(samples: Samples, bench, real: Samples | None, mixture: Mixture | No
             raise SpecError(f"unknown metric {m!r}; choose from {', '.join(METRIC_CHOICES)}")
         if m not in applicable:
             if m == MODES:
-                why = "modes need a built-in benchmark (--benchmark) or your mixture's centres (--centers)"
+                why = f"modes need a built-in benchmark ({arg('benchmark')}) or your mixture's centres ({arg('centers')})"
             elif m == MMD:
-                why = "the MMD compares points [N, D] with your own real points (--real)"
+                why = f"the MMD compares points [N, D] with your own real points ({arg('real')})"
             elif images:
-                why = "FID/IS/KID/precision-recall need image references (--real or an image benchmark)"
+                why = f"FID/IS/KID/precision-recall need image references ({arg('real')} or an image benchmark)"
             else:
-                why = ("precision/recall of points need your own real points (--real)" if m == "prc" else
-                       "FID/IS/KID read images; points get mmd and prc against --real")
+                why = (f"precision/recall of points need your own real points ({arg('real')})" if m == "prc" else
+                       f"FID/IS/KID read images; points get mmd and prc against {arg('real')}")
             raise SpecError(f"cannot compute {m} here: {why}")
     if not wanted:
-        raise SampleError("nothing to score these samples with: give --benchmark, --real or (points) --centers")
+        raise SampleError(f"nothing to score these samples with: give {arg('benchmark')}, {arg('real')} or (points) "
+                          f"{arg('centers')}")
     return wanted
 
 
@@ -210,9 +213,9 @@ def read_user_trace(folder: Path) -> Trace:
     folder = Path(folder)
     path = rundir.trace_path(folder)
     if not folder.is_dir():
-        raise SampleError(f"--trace {folder}: not a folder (give the folder GANTracer wrote)")
+        raise SampleError(f"{arg('trace')} {folder}: not a folder (give the folder GANTracer wrote)")
     if not path.is_file():
-        raise SampleError(f"--trace {folder}: no {rundir.TRACE_FILE} (give the folder GANTracer wrote)")
+        raise SampleError(f"{arg('trace')} {folder}: no {rundir.TRACE_FILE} (give the folder GANTracer wrote)")
     try:
         data = fileio.read_bytes(path, what="a trace")  # read once: these bytes are parsed, hashed and filed
         rows = parse_trace(data.decode("utf-8"))
@@ -261,8 +264,8 @@ def score(samples: Samples, *, benchmark: str | None = None, real: Samples | Non
     exactly as a trained seed-run's are (:func:`ganeval.evaluate.stability_metrics`).
     ``progress(text)`` hears of each stage as it starts."""
     if benchmark is None and real is None and mixture is None:
-        raise SpecError("score against a built-in benchmark (--benchmark), your own real samples (--real) or "
-                        "your mixture's centres (--centers)")
+        raise SpecError(f"score against a built-in benchmark ({arg('benchmark')}), your own real samples "
+                        f"({arg('real')}) or your mixture's centres ({arg('centers')})")
     bench = get_benchmark(benchmark) if benchmark is not None else None
     wanted = _wanted(samples, bench, real, mixture, metrics)
     data, conversion = fit_to_benchmark(samples, bench, resize) if bench is not None else (samples.data, {})

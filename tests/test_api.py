@@ -1,11 +1,13 @@
 """The Python API: every command as a function a notebook calls, returning what the CLI prints."""
 
+import math
+
 import pandas as pd
 import pytest
 import torch
 
 import ganeval
-from ganeval import bench, check, get_benchmark, report, score
+from ganeval import baseline, bench, check, evaluate, get_benchmark, report, score
 from ganeval.errors import SpecError, UnknownNameError
 
 SMALL = {"hidden": 16, "batch_size": 32, "eval_samples": 500, "ckpt_every": 10}
@@ -71,11 +73,19 @@ def test_bad_arguments_are_ganeval_errors(tmp_path):
 
 
 def test_the_top_level_names_are_the_api():
+    import ganeval.evaluate  # noqa: F401 - a module of the same name must not shadow the API function
     import ganeval.train.trainer  # noqa: F401 - a subpackage import must not shadow an API function
 
-    for name in ("bench", "score", "report", "check", "register_loss", "register_variant",
+    for name in ("bench", "score", "report", "check", "evaluate", "baseline", "registries", "register_loss", "register_variant",
                  "register_model", "register_benchmark", "register_optimizer", "register_executor"):
         assert callable(getattr(ganeval, name)), name
+
+
+def test_the_tracer_is_importable_from_the_top():
+    from ganeval import GANTracer
+    from ganeval.diagnostics.tracer import GANTracer as where_it_lives
+
+    assert GANTracer is where_it_lives and "GANTracer" in ganeval.__all__
 
 
 def test_a_study_through_the_api_returns_its_tables_and_report_rebuilds_them(tmp_path):
@@ -134,3 +144,263 @@ def test_one_plugin_given_as_a_string_is_one_plugin(tmp_path):
         report(tmp_path / "nothing-here", plugins=str(plugin))
 
     assert "api-string-variant" in VARIANTS
+
+
+# --- score(generator=...): a generator in memory ---------------------------------------------------
+RING8 = torch.tensor([[2 * math.cos(k * math.pi / 4), 2 * math.sin(k * math.pi / 4)] for k in range(8)])
+
+
+class Centres(torch.nn.Module):
+    """Each latent mapped to one of ``centres`` (in turn) plus noise of std 0.001, far inside the
+    ring's 3-std high-quality radius (0.06): it covers exactly ``len(centres)`` modes. It records
+    what it was called with, and holds a batch norm whose statistics must not move."""
+
+    def __init__(self, centres):
+        super().__init__()
+        self.register_buffer("centres", centres)
+        self.norm = torch.nn.BatchNorm1d(2)
+        self.calls = []
+
+    def forward(self, z):
+        self.calls.append((len(z), self.training, torch.is_grad_enabled()))
+        k = torch.arange(len(z)) % len(self.centres)
+        return self.centres[k] + 0.001 * z + 0 * self.norm(z)
+
+
+def test_a_module_generator_is_scored_in_batches_without_grad_and_left_as_it_was():
+    G = Centres(RING8)
+    result = score(generator=G, latent=2, n=250, batch_size=100, benchmark="ring8")
+    assert result.metrics["modes_covered"] == 8 and result.metrics["n_samples"] == 250
+    assert result.metrics["hq_rate"] == 1.0
+    assert G.calls == [(100, False, False), (100, False, False), (50, False, False)]
+    assert G.training and G.norm.training  # its own mode back
+    assert torch.equal(G.norm.running_mean, torch.zeros(2)) and int(G.norm.num_batches_tracked) == 0
+    assert result.doc["source"] == {"kind": "generator", "generator": "Centres (in memory)", "latent": "normal:2",
+                                    "seed": 0, "n": 250}
+
+
+def test_a_generator_of_one_centre_covers_one_mode_and_a_seed_repeats_its_latents():
+    one = score(generator=Centres(RING8[:1]), latent="uniform:2", n=300, benchmark="ring8")
+    assert one.metrics["modes_covered"] == 1 and one.metrics["hq_rate"] == 1.0
+
+    def latents_of(seed):
+        seen = []
+        score(generator=lambda z: seen.append(z.clone()) or RING8[:1].expand(len(z), 2), latent="uniform:3", n=40,
+              batch_size=16, benchmark="ring8", seed=seed)
+        return torch.cat(seen)
+
+    first = latents_of(0)
+    assert first.shape == (40, 3) and -1 <= float(first.min()) and float(first.max()) <= 1
+    assert torch.equal(latents_of(0), first) and not torch.equal(latents_of(1), first)
+
+
+def test_a_plain_callable_is_a_generator_and_is_filed_under_its_name(tmp_path):
+    def two_modes(z):
+        return RING8[:2][torch.arange(len(z)) % 2] + 0.001 * z[:, :2]
+
+    result = score(generator=two_modes, latent=16, n=200, benchmark="ring8", out=tmp_path / "scores")
+    assert result.metrics["modes_covered"] == 2
+    assert result.filed == tmp_path / "scores" / "ring8" / "two_modes" / "seed-0"
+    assert score(generator=lambda z: two_modes(z), latent=16, n=10, benchmark="ring8").doc["source"]["generator"] \
+        == "generator (in memory)"  # a lambda has no name worth filing under
+
+
+@pytest.mark.parametrize("generator, message", [
+    (3, "generator must be an nn.Module, a callable mapping latents to samples"),
+    (lambda z: z.tolist(), "the generator must return one sample per latent as a tensor, got list"),
+    (lambda z: z[:1], "the generator must return one sample per latent as a tensor, got Tensor [1, 2] for 50"),
+    (lambda z: z * float("nan"), "generator output: points contain NaN or infinite values"),
+    (lambda z: torch.cat([z, z[:, :1]], 1), "ring8 samples are points [N, 2], got [N, 3]"),
+    (lambda z: z.sum(1), "generator output: expected points [N, D] or images [N, C, H, W], got shape [50]"),
+    (lambda z: 1 / 0, "the generator failed on latents [50, 2] (normal:2): raised ZeroDivisionError"),
+])
+def test_a_bad_generator_is_refused_in_one_line(generator, message):
+    with pytest.raises(ganeval.GanevalError) as info:
+        score(generator=generator, latent=2, n=100, batch_size=50, benchmark="ring8")
+    text = str(info.value)
+    assert message in text and "\n" not in text
+
+
+# --- errors raised from Python name Python's arguments -------------------------------------------
+@pytest.mark.parametrize("call, python, cli", [
+    (lambda t: score(t / "s.npy", n=5, benchmark="ring8"),
+     "n draws from generator; samples are scored as given", "-n/--samples draws from --generator"),
+    (lambda t: score(t / "s.npy"), "score against benchmark NAME, real PATH", "--benchmark NAME, --real PATH"),
+    (lambda t: score(t / "s.npy", benchmark="ring8", std=0.1), "std is the std of the mixture given by centers",
+     "--std is the std of the mixture given by --centers"),
+    (lambda t: score(generator=Centres(RING8), latent="gauss:2", benchmark="ring8"), "latent must be DIST:SIZE",
+     "--latent must be DIST:SIZE"),
+    (lambda t: score(t / "s.npy", benchmark="ring8", trace=t), "trace ", "--trace "),
+])
+def test_score_errors_speak_python_from_python_and_flags_from_the_command(tmp_path, call, python, cli):
+    import numpy as np
+
+    from ganeval.errors import cli_wording
+
+    np.save(tmp_path / "s.npy", np.zeros((10, 2), np.float32))
+    with pytest.raises(ganeval.GanevalError) as info:
+        call(tmp_path)
+    assert str(info.value).startswith(python) or python in str(info.value)
+    assert "--" not in str(info.value)
+    with cli_wording(), pytest.raises(ganeval.GanevalError) as info:
+        call(tmp_path)
+    assert cli in str(info.value)
+
+
+def test_the_command_still_names_its_flags(tmp_path, capsys):
+    import numpy as np
+
+    from ganeval.cli import main
+
+    np.save(tmp_path / "s.npy", np.zeros((10, 2), np.float32))
+    assert main(["score", str(tmp_path / "s.npy"), "--benchmark", "ring8", "-n", "5"]) == 2
+    assert "-n/--samples draws from --generator; SAMPLES are scored as given" in capsys.readouterr().err
+
+
+# --- typed results -----------------------------------------------------------------------------------
+def test_score_metrics_are_a_mapping_with_directions():
+    ring = get_benchmark("ring8")
+    result = score(ring.sample(500, torch.Generator().manual_seed(0)), benchmark="ring8")
+    assert dict(result.metrics) == result.doc["metrics"]  # .doc still holds the whole document
+    assert (result.metrics.direction("modes_covered"), result.metrics.direction("kl"),
+            result.metrics.direction("n_modes")) == ("higher", "lower", "none")
+    assert set(result.metrics.directions) == set(result.metrics)
+
+
+def test_check_verdicts_are_typed(small_bench, tmp_path):
+    import typing
+
+    from ganeval import CheckResult, Verdict, baseline
+
+    assert typing.get_type_hints(CheckResult)["verdicts"] == list[Verdict]
+    baseline(small_bench.out_dir, tmp_path / "base.json")
+    result = check(small_bench.out_dir, baseline=tmp_path / "base.json")
+    assert result.verdicts and all(isinstance(v, Verdict) for v in result.verdicts)
+    assert {v.verdict for v in result.verdicts} <= {"ok", "better"}
+
+
+# --- evaluate, baseline, registries: what the commands do ------------------------------------------
+def test_evaluate_gives_what_ganeval_eval_prints(small_bench, capsys):
+    from ganeval import text
+    from ganeval.cli import main
+
+    run = small_bench.out_dir / "ring8" / "bce" / "seed-0"
+    result = evaluate(run, step=10)
+    assert result.metrics["n_samples"] == 500 and result.doc["step"] == 10 and result.warnings == []
+    assert (run / "eval" / "step-10.json").is_file()
+    assert main(["eval", str(run), "--step", "10"]) == 0
+    assert capsys.readouterr().out.strip() == text.run_metrics(result.doc).strip()
+    with pytest.raises(ganeval.GanevalError, match="step must be a checkpoint step"):
+        evaluate(run, step="10")
+
+
+def test_baseline_writes_what_ganeval_baseline_init_writes(small_bench, tmp_path, capsys):
+    import json
+
+    from ganeval import baseline
+    from ganeval.cli import main
+
+    result = baseline(small_bench.out_dir, tmp_path / "api.json")
+    assert main(["baseline", "init", str(small_bench.out_dir), "-o", str(tmp_path / "cli.json")]) == 0
+    by_cli = json.loads((tmp_path / "cli.json").read_text())
+    on_disk = json.loads((tmp_path / "api.json").read_text())
+    for doc in (by_cli, on_disk):
+        doc.pop("created")
+    assert on_disk == by_cli and result.path == tmp_path / "api.json"
+    assert result.tracked == list(by_cli["metrics"]) and any(k.endswith("/modes_covered") for k in result.tracked)
+    assert result.warnings and all(" cannot be guarded with 2 seeds: " in w for w in result.warnings)
+    with pytest.raises(ganeval.GanevalError, match=r"exists; use baseline\(\.\.\., update=True\)"):
+        baseline(small_bench.out_dir, tmp_path / "api.json")
+    updated = baseline(small_bench.out_dir, tmp_path / "api.json", update=True, tolerances=["kl=0.5"])
+    assert all(v["tolerance"] == {"kind": "absolute", "value": 0.5, "floor": 0.0}
+               for k, v in updated.doc["metrics"].items() if k.endswith("/kl"))
+
+
+@pytest.mark.parametrize("call, python, cli", [
+    (lambda b, t: baseline(b, b / "ring8" / "bce" / "seed-0" / "x.json"), "output ", "-o "),
+    (lambda b, t: baseline(b, b / "spec.toml", update=True), "output ", "--baseline "),
+    (lambda b, t: baseline(b, t / "x.json", tolerances=["kl"]), "tolerances must be METRIC=VALUE",
+     "--tolerance must be METRIC=VALUE"),
+    (lambda b, t: baseline(b, t / "x.json", retrack=True), "retrack goes with update", "--retrack goes with --update"),
+    (lambda b, t: report(b, output=b / "spec.toml"), "output ", "-o "),
+    (lambda b, t: baseline(b, t / "x.json", metrics="missed"),
+     "cannot track missed: it is tracked for a study (a bench with sweep or search)",
+     "cannot track missed: it is tracked for a study (a bench with --sweep or --search)"),
+])
+def test_baseline_and_report_errors_name_python_arguments(small_bench, tmp_path, call, python, cli):
+    from ganeval.errors import cli_wording
+
+    with pytest.raises(ganeval.GanevalError) as info:
+        call(small_bench.out_dir, tmp_path)
+    assert str(info.value).startswith(python) and "--" not in str(info.value)
+    overrides = {"output": "--baseline"} if "--baseline" in cli else {}
+    with cli_wording(**overrides), pytest.raises(ganeval.GanevalError) as info:
+        call(small_bench.out_dir, tmp_path)
+    assert str(info.value).startswith(cli)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_registries_hold_what_ganeval_list_prints(tmp_path, capsys):
+    from ganeval import registries
+    from ganeval.cli import main
+    from ganeval.losses import LOSSES
+
+    plugin = tmp_path / "api_listed_plugin.py"
+    plugin.write_text("import ganeval\nganeval.register_variant(ganeval.Variant('api-listed-variant', 'listed'))\n")
+    found = registries(plugins=[str(plugin)])
+    assert list(found.losses) == LOSSES.names() and {"bce", "hinge", "wgan-gp"} <= set(found.losses)
+    assert "api-listed-variant" in found.variants and found.benchmarks["ring8"].n_modes == 8
+    assert found.metrics["modes_covered"].direction == "higher" and "local" in found.executors
+    assert any(p.ref.endswith("api_listed_plugin.py") for p in found.plugins)
+    assert main(["list", "--plugin", str(plugin)]) == 0
+    printed = capsys.readouterr().out
+    for section in (found.losses, found.benchmarks, found.variants, found.models, found.optimizers,
+                    found.metrics, found.protocols):
+        for name in section:
+            assert f"\n  {name} " in printed, name
+    assert "api-listed-variant" in printed
+
+
+@pytest.mark.parametrize("call, python, cli", [
+    (lambda t: bench("bce", "ring8", set_pairs=["steps"], out=t / "x"), "set_pairs expects KEY=VALUE",
+     "--set expects KEY=VALUE"),
+    (lambda t: bench("bce", "ring8", search=["lr_d=1e-5:1e-2"], out=t / "x"), "search needs trials N",
+     "--search needs --trials N"),
+    (lambda t: bench("bce", "ring8", address="10.0.0.1:6379", steps=1, out=t / "x"),
+     "address only goes with executor='ray'", "--address only goes with --executor ray"),
+    (lambda t: evaluate(t, metrics="fid,nope"), "metrics: unknown metric 'nope'", "--metrics: unknown metric"),
+])
+def test_bench_and_evaluate_errors_name_python_arguments(tmp_path, call, python, cli):
+    from ganeval.errors import cli_wording
+
+    with pytest.raises(ganeval.GanevalError) as info:
+        call(tmp_path)
+    assert str(info.value).startswith(python) and "--" not in str(info.value)
+    with cli_wording(), pytest.raises(ganeval.GanevalError) as info:
+        call(tmp_path)
+    assert str(info.value).startswith(cli)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_filed_score_refuses_a_finished_run_in_python_words(tmp_path):
+    from ganeval.errors import cli_wording
+
+    points = get_benchmark("ring8").sample(100, torch.Generator().manual_seed(0))
+    score(points, benchmark="ring8", out=tmp_path / "o")
+    with pytest.raises(ganeval.GanevalError, match="choose another name, seed or out, or remove"):
+        score(points, benchmark="ring8", out=tmp_path / "o")
+    with cli_wording(), pytest.raises(ganeval.GanevalError, match="choose another --name, --seed or --out, or remove"):
+        score(points, benchmark="ring8", out=tmp_path / "o")
+
+
+def test_the_readme_s_in_memory_generator_example_runs_as_written(capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    after = readme.split("From Python, the same with a generator in memory", 1)[1]
+    code = after.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
+    first, second = capsys.readouterr().out.strip().splitlines()
+    modes, direction = first.split()
+    assert direction == "higher" and 0 <= float(modes) <= 8
+    assert second == ganeval.registries().losses["hinge"].description

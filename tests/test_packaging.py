@@ -58,3 +58,13 @@ def test_the_scipy_calls_that_set_the_floor_exist_there():
     assert declared()["scipy"] >= Version("1.15")
     assert "rng" in inspect.signature(stats.bootstrap).parameters
     assert "rng" in inspect.signature(stats.qmc.Sobol).parameters
+
+
+def test_the_package_ships_its_py_typed_marker():
+    """PEP 561: type checkers read ganeval's hints only if ``py.typed`` is in the installed package,
+    which setuptools copies only when package-data names it."""
+    from fnmatch import fnmatch
+
+    assert (ROOT / "ganeval" / "py.typed").is_file()
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ganeval"]
+    assert any(fnmatch("py.typed", p) for p in patterns)

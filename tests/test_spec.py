@@ -167,7 +167,7 @@ def test_a_plugin_setting_applies_to_the_cells_whose_entries_own_it():
 
 @pytest.mark.parametrize("kw,message", [
     (dict(sweep=["lr_dd=1e-4"]), "unknown key 'lr_dd'"),
-    (dict(sweep=["lr_d=1e-4,fast"]), "--sweep: 'lr_d' must be a number"),
+    (dict(sweep=["lr_d=1e-4,fast"]), "sweep: 'lr_d' must be a number"),
     (dict(sweep=["lr_d=-1"]), "'lr_d' must be positive"),
     (dict(sweep=["lr_d="]), "empty value"),
     (dict(sweep=["lr_d=1e-4,0.0001"]), "the same value twice"),
@@ -177,8 +177,8 @@ def test_a_plugin_setting_applies_to_the_cells_whose_entries_own_it():
     (dict(search=["lr_d=0:1e-2:log"], trials=3), "log scale needs LOW > 0"),
     (dict(search=["gp_weight=-1:1:log"], trials=3), "log scale needs LOW > 0"),
     (dict(search=["lr_d=1e-5:1e-2"], trials=10_001), "at most 10,000 trials"),
-    (dict(search=["lr_d=1e-5:1e-2"]), "--search needs --trials"),
-    (dict(trials=3), "--trials and --search-seed go with --search"),
+    (dict(search=["lr_d=1e-5:1e-2"]), "search needs trials"),
+    (dict(trials=3), "trials and search_seed go with search"),
     (dict(sweep=["lr_d=1e-4"], search=["lr_d=1e-5:1e-2"], trials=2), "both swept and searched"),
     (dict(search=["ema_beta=0.5:1.5"], trials=4), "'ema_beta' must be a number in [0, 1)"),
     (dict(sweep=["r2_gamma=1,2"]), "not a setting of any cell"),

@@ -62,3 +62,24 @@ def test_latents_are_seeded_and_shaped():
     a, b = (lat.draw(5, torch.Generator().manual_seed(3)) for _ in range(2))
     assert a.shape == (5, 100, 1, 1) and torch.equal(a, b) and float(a.min()) >= -1 and float(a.max()) <= 1
     assert str(lat) == "uniform:100x1x1"
+
+
+def test_evaluating_restores_every_submodules_own_mode():
+    from ganeval.user_samples import evaluating, module_device
+
+    G = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(2))
+    G[1].eval()  # a mixed model: one submodule already in eval mode
+    with evaluating(G):
+        assert not any(m.training for m in G.modules())
+    assert [m.training for m in G.modules()] == [True, True, False, True]
+    assert module_device(G) == torch.device("cpu") and module_device(torch.nn.ReLU()) == torch.device("cpu")
+    assert module_device(lambda z: z) is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_module_on_the_gpu_is_fed_there_and_stays_there():
+    import ganeval
+
+    G = torch.nn.Linear(2, 2).cuda()
+    result = ganeval.score(generator=G, latent=2, n=64, benchmark="ring8")
+    assert result.metrics["n_samples"] == 64 and next(G.parameters()).is_cuda

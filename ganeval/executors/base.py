@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ganeval.errors import GanevalError, SpecError, StorageError
+from ganeval.errors import GanevalError, SpecError, StorageError, arg
 from ganeval.progress import Progress
 from ganeval.registry import Registry
 from ganeval.spec import CellId
@@ -171,5 +171,5 @@ def get_executor(name: str, address: str | None = None, workers: int | str | Non
     if workers is None:
         return factory(address=address)
     if name != "local":
-        raise SpecError(f"workers go with the local executor (executor {name} sets its own parallelism)")
+        raise SpecError(f"{arg('workers')} go with the local executor (executor {name} sets its own parallelism)")
     return factory(address=address, workers=workers)

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from ganeval.errors import SpecError
+from ganeval.errors import SpecError, arg, given
 from ganeval.executors.base import (
     WORKER_RETRIES,
     CellBody,
@@ -62,7 +62,7 @@ def parse_workers(value: int | str | None) -> int | str:
             return int(text)
     elif isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
-    raise SpecError(f"workers must be 'auto' or a whole number >= 1, got {value!r}")
+    raise SpecError(f"{arg('workers')} must be 'auto' or a whole number >= 1, got {value!r}")
 
 
 def cpu_cores() -> int:
@@ -79,7 +79,7 @@ class LocalExecutor(Executor):
 
     def __init__(self, address: str | None = None, workers: int | str = 1):
         if address is not None:
-            raise SpecError("--address only goes with --executor ray")
+            raise SpecError(f"{arg('address')} only goes with {given('executor', 'ray')}")
         self.workers = parse_workers(workers)
 
     @property

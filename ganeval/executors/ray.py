@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ganeval import rundir
-from ganeval.errors import DeviceError, GanevalError, SpecError
+from ganeval.errors import DeviceError, GanevalError, SpecError, given
 from ganeval.executors.base import (
     WORKER_RETRIES,
     CellBody,
@@ -44,7 +44,7 @@ def require_ray():
     try:
         import ray
     except ImportError:
-        raise SpecError("--executor ray needs Ray: pip install 'ganeval[ray]'") from None
+        raise SpecError(f"{given('executor', 'ray')} needs Ray: pip install 'ganeval[ray]'") from None
     return ray
 
 
@@ -127,7 +127,7 @@ class RayExecutor(Executor):
         resources = ray.cluster_resources()
         gpus = resources.get("GPU", 0)
         if gpus == 0 and any(j.device == "cuda" for j in jobs):  # a task asking for one would wait forever
-            raise DeviceError("--device cuda was asked for, but the Ray cluster has no GPU")
+            raise DeviceError(f"{given('device', 'cuda')} was asked for, but the Ray cluster has no GPU")
         wants_gpu = any(j.device == "cuda" or (j.device == "auto" and gpus > 0) for j in jobs)
         remote = ray.remote(num_cpus=1, num_gpus=1 if wants_gpu else 0, max_retries=WORKER_RETRIES)(cell_task)
         limit = max(1, int(resources.get("GPU" if wants_gpu else "CPU", 1)))

@@ -7,7 +7,7 @@ better" in one table and "lower is better" in another.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -169,3 +169,35 @@ BEST_MODES_COVERED = register_metric(MetricInfo(
 BEST_FINAL_GAP = register_metric(MetricInfo(
     "best_final_gap", "lower", "best modes covered at any evaluated checkpoint minus the final value", ".1f",
     "stability")).name
+
+
+class MetricValues(Mapping[str, float]):
+    """A result's metric values by name (``values["modes_covered"]`` -> 8.0), in the order they were
+    computed, each with the direction the catalog says is better (:meth:`direction`): a notebook
+    compares two results without looking up which way is up."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        self._values = {str(k): math.nan if v is None else float(v) for k, v in values.items()}
+
+    def __getitem__(self, name: str) -> float:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def direction(self, name: str) -> Direction:
+        """``"higher"`` or ``"lower"`` is better, or ``"none"`` (context, such as ``n_modes``, and
+        any metric the catalog does not know)."""
+        if name not in self._values:
+            raise KeyError(name)
+        return METRICS.get(name).direction if name in METRICS else "none"
+
+    @property
+    def directions(self) -> dict[str, Direction]:
+        return {name: self.direction(name) for name in self._values}
+
+    def __repr__(self) -> str:
+        return f"MetricValues({self._values!r})"
