@@ -147,7 +147,9 @@ def bench(losses: Names | None = None, benchmarks: Names | None = None, *, varia
     processes the local executor runs cells in, side by side (``"auto"``: one per CPU core, as the
     command line does; the numbers do not change). Workers are fresh processes: they see ganeval's
     own components and those of ``plugins`` files and modules, not ones registered in this session
-    (a notebook's ``register_loss``), so the default here is 1, this process. ``progress``: a
+    (a notebook's ``register_loss``), so the default here is 1, this process; a script that asks
+    for workers runs its bench under ``if __name__ == "__main__":`` (workers are spawned, and
+    Python's spawn imports the script's top level). ``progress``: a
     :class:`ganeval.progress.Progress` (default: silent).
     """
     from ganeval import rundir
