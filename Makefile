@@ -1,4 +1,5 @@
-# The two commands of the README: `make bench` and `make test`. Both build .venv on first use.
+# The two commands of the README: `make bench` and `make test`. Both build .venv on first use, as
+# does `make docs` (the docs site from docs/, into site/).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ LOSSES ?= bce,wgan-gp,hinge
 
 VENV_MIN ?= .venv-min
 
-.PHONY: bench test test-fast test-min data install clean
+.PHONY: bench test test-fast test-min data docs install clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +35,11 @@ test: install data
 test-fast: install data
 	$(PY) -m pytest -q -m "not slow"
 
+# The docs site: docs/*.md, the CLI reference generated from click, the API from docstrings;
+# --strict turns every warning (a broken link, a docstring that does not parse) into a failure.
+docs: install
+	$(VENV)/bin/mkdocs build --strict
+
 # The lowest version of every dependency pyproject.toml declares (.ci/min-versions.txt, held to
 # pyproject.toml's floors by tests/test_packaging.py), in an environment of its own: the floors
 # are tested, not assumed.
@@ -47,4 +53,4 @@ test-min: $(VENV_MIN)/.installed
 	$(VENV_MIN)/bin/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) $(VENV_MIN) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VENV_MIN) *.egg-info .pytest_cache site

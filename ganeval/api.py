@@ -276,7 +276,9 @@ def score(samples: str | Path | torch.Tensor | None = None, *, generator: Genera
         inception_weights: FID/IS/KID with torch-fidelity's Inception-v3 from these weights.
         pixel_range: the range of float pixels, ``"-1,1"`` or ``"0,1"``.
         resize: resize images to the benchmark's size instead of refusing other sizes.
-        n_real, is_splits, kid_subset_size: the reference-set size and the IS and KID conventions.
+        n_real: the number of real samples of a benchmark's reference set.
+        is_splits: the IS convention: the number of splits (10, the papers').
+        kid_subset_size: the KID convention: the subset size (capped at the sample counts).
         batch_size: latents per generator call.
         name: the name the score is filed and tabulated under (default: from the source).
         out: also file the score as ``OUT/<benchmark>/<name>/seed-<seed>`` for :func:`report`

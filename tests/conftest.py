@@ -99,7 +99,7 @@ def evil(tmp_path):
 
 
 def user_loop(run_dir, steps=60, lr=1e-3, trace_every=1, check_norms_at=None):
-    """A user's own plain PyTorch GAN loop on ring8, traced with GANTracer exactly as the README
+    """A user's own plain PyTorch GAN loop on ring8, traced with GANTracer exactly as docs/trace.md
     shows; returns (events, gradient norms computed by hand at step ``check_norms_at``)."""
     from torch import nn
 

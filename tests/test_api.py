@@ -393,13 +393,13 @@ def test_a_filed_score_refuses_a_finished_run_in_python_words(tmp_path):
         score(points, benchmark="ring8", out=tmp_path / "o")
 
 
-def test_the_readme_s_in_memory_generator_example_runs_as_written(capsys):
+def test_the_docs_in_memory_generator_example_runs_as_written(capsys):
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    after = readme.split("From Python, the same with a generator in memory", 1)[1]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "score.md").read_text(encoding="utf-8")
+    after = page.split("From Python, the same with a generator in memory", 1)[1]
     code = after.split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, "docs/score.md", "exec"), {})
     first, second = capsys.readouterr().out.strip().splitlines()
     modes, direction = first.split()
     assert direction == "higher" and 0 <= float(modes) <= 8

@@ -41,6 +41,9 @@ def test_every_declared_floor_is_the_version_test_min_installs():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     for name in ("ray", "tensorboard"):
         assert {str(Requirement(t).specifier) for t in extras[name]} == {f">={floors[name]}"}
+    for text in extras["docs"]:  # the docs site's packages, in dev at the same floors
+        req = Requirement(text)
+        assert str(req.specifier) == f">={floors[req.name.lower()]}", text
 
 
 def test_test_min_uses_the_floors_and_ci_runs_it():

@@ -1,4 +1,4 @@
-"""GANTracer on a user's own plain training loop, exactly as the README shows it."""
+"""GANTracer on a user's own plain training loop, exactly as docs/trace.md shows it."""
 
 import json
 import math
@@ -230,7 +230,7 @@ def test_the_trainer_traces_the_new_columns_and_writes_layers_json(tmp_path):
 
 # --- multi-critic loops, TensorBoard (issue 26) ----------------------------------------------------
 def critic_loop(run_dir, steps=6, n_critic=5, lr_d=1e-3, **tracer_kw):
-    """A WGAN-GP-style loop with ``n_critic`` D updates per G update, traced as the README shows;
+    """A WGAN-GP-style loop with ``n_critic`` D updates per G update, traced as docs/trace.md shows;
     returns (events, D's weight norm before each step's first critic update, penalties given)."""
     G, D = tiny_gan()
     opt_d, opt_g = torch.optim.Adam(D.parameters(), lr_d), torch.optim.Adam(G.parameters(), 1e-3)
