@@ -5,7 +5,6 @@ leave no worker behind and the bench resumes to the uninterrupted numbers."""
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import TINY
+from test_executors import Recorder
 from test_runner import ENV, bench_cmd, finish_like_an_uninterrupted_bench, measured
 
 from ganeval import rundir
@@ -33,23 +33,6 @@ def spec(sweep=None):
     if sweep:
         s.sweep = sweep
     return s.validate()
-
-
-class Recorder(Progress):
-    def __init__(self):
-        self.started, self.done, self.steps, self.phases = [], [], 0, []
-
-    def cell_started(self, name, seeds):
-        self.started.append(name)
-
-    def advance(self, seed_steps):
-        self.steps += seed_steps
-
-    def phase(self, text):
-        self.phases.append(text)
-
-    def cell_done(self, name, summary=""):
-        self.done.append(name)
 
 
 def test_two_workers_write_the_bits_one_process_writes(tmp_path):
