@@ -239,20 +239,28 @@ def train_run(run: RunSpec, seed: int, run_dir: Path, device: str = "auto", resu
     return doc
 
 
-def _announce_large_grid(jobs: list[CellJob], device: torch.device) -> None:
-    """Before a large grid starts: how long it will take at the rate measured here, now."""
+def _announce_large_grid(jobs: list[CellJob], device: torch.device, threads: int | None = None,
+                         side_by_side: int = 1) -> None:
+    """Before a large grid starts: how long it will take at the rate measured here, now, with each
+    cell on ``threads`` torch threads and ``side_by_side`` cells at a time (local workers)."""
     from ganeval.feasibility import LARGE_GRID, estimate_time, format_duration
 
     cells = [(job.run, len(pending_members(job))) for job in jobs]
     seed_steps = sum(run.steps * n for run, n in cells)
     if seed_steps > LARGE_GRID:
-        seconds = estimate_time(cells, device)
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads or before)
+        try:
+            seconds = estimate_time(cells, device) / max(1, side_by_side)
+        finally:
+            torch.set_num_threads(before)
         study = any(m.run.swept for job in jobs for m in job.members)
         what = (f"{seed_steps:,} member-steps ({sum(n for _, n in cells):,} members: settings x seeds)" if study
                 else f"{seed_steps:,} seed-steps")
-        log.warning("large grid: %s in %d cells; estimated training time on %s: %s (measured now on a few steps of "
+        how = f"{side_by_side} cells at a time, " if side_by_side > 1 else ""
+        log.warning("large grid: %s in %d cells; estimated training time on %s: %s (%smeasured now on a few steps of "
                     "each batched cell; evaluation not included)", what, len(jobs), device_name(device),
-                    format_duration(seconds))
+                    format_duration(seconds), how)
 
 
 def _cell_summary(job: CellJob) -> str:
@@ -335,10 +343,10 @@ def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Pro
         rundir.check_plugins_unchanged(out_dir, spec.plugin_sha256, resume)  # before anything is written
         jobs = jobs_for(spec, out_dir, resume, ship_plugins=runner.ships_plugins)
         preflight(jobs, device)
-        if device is not None:
-            _announce_large_grid(jobs, device)
-        t0 = time.perf_counter()
         threads = runner.cell_threads(jobs)
+        if device is not None:
+            _announce_large_grid(jobs, device, threads, runner.cells_at_once(jobs))
+        t0 = time.perf_counter()
         if resume:
             _warn_on_other_threads(out_dir, threads, jobs)
         rundir.write_spec(out_dir, spec.to_toml())

@@ -152,6 +152,10 @@ class Executor(ABC):
         (recorded in ``env.json``); None where it cannot say."""
         return None
 
+    def cells_at_once(self, jobs: Sequence[CellJob]) -> int:
+        """How many of ``jobs``' cells train at the same time on this machine (for the time estimate)."""
+        return 1
+
 
 EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
 

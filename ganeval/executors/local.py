@@ -108,6 +108,10 @@ class LocalExecutor(Executor):
     def cell_threads(self, jobs: Sequence[CellJob]) -> int:
         return self.plan(jobs)[1]
 
+    def cells_at_once(self, jobs: Sequence[CellJob]) -> int:
+        pending = sum(1 for job in jobs if job.incomplete() or not job.resume)
+        return max(1, min(self.plan(jobs)[0], pending))
+
     def run(self, jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, progress: Progress) -> None:
         workers, threads = self.plan(jobs)
         pending = [job for job in jobs if job.incomplete() or not job.resume] if workers else []

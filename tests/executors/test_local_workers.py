@@ -206,3 +206,23 @@ def test_stopped_with_workers_it_leaves_none_behind_and_resumes_to_the_same_numb
     assert not any(alive(p) for p in workers)
     finish_like_an_uninterrupted_bench(cmd, killed, tmp_path / "whole", "grid25/bce/seed-1/trace.csv")
     assert len(measured(killed)) == 2 * 2 * 2
+
+
+def test_the_time_estimate_counts_the_cells_side_by_side_on_their_threads(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from ganeval import feasibility
+
+    seen = []
+
+    def estimate(cells, device):
+        seen.append(torch.get_num_threads())
+        return 600.0
+
+    monkeypatch.setattr(feasibility, "LARGE_GRID", 10)
+    monkeypatch.setattr(feasibility, "estimate_time", estimate)
+    torch.set_num_threads(2)
+    with caplog.at_level(logging.WARNING):
+        run_bench(spec(), tmp_path / "b", workers=2)
+    assert seen == [1] and torch.get_num_threads() == 2  # timed on a worker's one thread, then restored
+    assert ": 5 min (2 cells at a time, measured now" in caplog.text  # 600 s of cells, two at a time
