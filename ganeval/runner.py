@@ -188,10 +188,17 @@ def run_cell(job: CellJob, progress: Progress) -> CellOutcome:
                 _recompute_lost_evals(runs, seeds, dirs, trainer.step, device)
         curve = (lambda t=trainer, g=dirs: evaluate_generators(t.generators(), g, final=False)) \
             if run.eval_checkpoints else None
-        trainer.train(on_steps=lambda n, k=len(group): progress.advance(n * k), on_checkpoint=curve)
+        trainer.train(on_steps=lambda n, k=len(group): _advance(progress, n * k), on_checkpoint=curve)
         progress.phase(f"evaluating {job.name} ({_members_text(group)})")
         evaluate_generators(trainer.generators(), dirs)
     return CellOutcome(trained=len(todo), skipped=len(job.members) - len(todo), device=str(device))
+
+
+def _advance(progress: Progress, seed_steps: int) -> None:
+    from ganeval.interrupts import check
+
+    check()  # an interruption Python swallowed in a finalizer stops the cell here
+    progress.advance(seed_steps)
 
 
 def _members_text(members: list[Member]) -> str:

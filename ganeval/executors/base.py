@@ -113,6 +113,9 @@ def execute(job: CellJob, body: CellBody, progress: Progress) -> CellOutcome:
     :func:`ganeval.usercode.contained`, a ``BaseException`` subclass — fails the cell in one line;
     only Ctrl-C (and SIGTERM / SIGHUP) stop the bench. A body that returns without every seed-run's
     ``metrics.json`` in place failed too: a seed-run without one is never counted as done."""
+    from ganeval.interrupts import check
+
+    check()  # between cells too
     progress.cell_started(job.name, len(job.members))
     try:
         outcome = body(job, progress)

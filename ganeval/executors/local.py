@@ -31,6 +31,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 
 from ganeval.errors import SpecError, arg, given
+from ganeval.interrupts import check
 from ganeval.executors.base import (
     WORKER_RETRIES,
     CellBody,
@@ -167,6 +168,7 @@ def run_in_workers(jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, pro
                     i = waiting.popleft()
                     running[slots[slot].submit(_run_cell, jobs[i], body)] = (slot, i)
             done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            check()  # an interruption Python swallowed in a finalizer stops the workers here
             _drain(messages, progress)
             for future in done:
                 slot, i = running.pop(future)
