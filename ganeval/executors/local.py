@@ -31,7 +31,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 
 from ganeval.errors import SpecError, arg, given
-from ganeval.interrupts import check
 from ganeval.executors.base import (
     WORKER_RETRIES,
     CellBody,
@@ -43,11 +42,12 @@ from ganeval.executors.base import (
     execute,
     register_executor,
 )
+from ganeval.interrupts import check
 from ganeval.progress import Progress, QueueProgress, replay
 
 log = logging.getLogger(__name__)
 
-#: ``workers="auto"``: one worker per CPU core (at most one per pending cell) on a CPU, one on a GPU
+#: ``workers="auto"``: one worker per CPU core (at most one per cell of the bench) on a CPU, one on a GPU
 AUTO = "auto"
 
 
