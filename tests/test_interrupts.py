@@ -16,6 +16,7 @@ class Thing:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interruption_swallowed_in_a_finalizer_is_raised_again_at_the_next_check(sig, capfd):
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, however pytest was started
     previous = interrupts.catch_termination()
     try:
         interrupts.check()  # nothing pending: nothing raised
@@ -28,6 +29,7 @@ def test_an_interruption_swallowed_in_a_finalizer_is_raised_again_at_the_next_ch
         assert interrupts.exit_status(raised.value)[0] == 128 + sig
     finally:
         interrupts.restore(previous)
+        signal.signal(signal.SIGINT, before)
     interrupts.check()  # restored: nothing pending any more
     assert "Exception ignored" not in capfd.readouterr().err
 

@@ -27,11 +27,17 @@ def bench_cmd(out: Path) -> list[str]:
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 
 
+def like_a_terminal() -> None:
+    """In the child: take Ctrl-C as a command started from a terminal does, even when this test run
+    itself was started with SIGINT ignored (nohup, a background job), which children inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_until(out: Path, trigger: Path, timeout: float = 120, cmd=bench_cmd, sig: int = signal.SIGKILL) -> None:
     """Start the bench ``cmd(out)`` and, as soon as ``trigger`` exists, SIGKILL it with its process
     group (or send it ``sig``: SIGINT is Ctrl-C)."""
     proc = subprocess.Popen(cmd(out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=like_a_terminal)
     deadline = time.monotonic() + timeout
     while not trigger.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -13,8 +13,9 @@ how many cells are left (a resumed bench trains each cell on the threads it star
 Workers are started fresh (``spawn``: no copy of this process's threads or CUDA state) and load
 the bench's plugins as shipped (hash-checked), like Ray workers. They write the run folders
 directly, so layout, atomic writes and resume rules are the in-process ones. They ignore Ctrl-C:
-the bench process stops them (SIGTERM) and re-raises, and they die with it if it is killed
-outright; a killed worker leaves what a killed bench leaves, which the same command resumes.
+the bench process stops them (SIGTERM ends a worker at once), removes the temporary files their
+writes left, and re-raises; they die with it if it is killed outright. A stopped or killed worker
+leaves what a killed bench leaves, finished files and checkpoints, which the same command resumes.
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def run_in_workers(jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, pro
     attempts = [0] * len(jobs)
     slots: list[ProcessPoolExecutor | None] = [None] * workers
     running: dict[Future, tuple[int, int]] = {}  # future -> (slot, job index)
+    finished = False
     try:
         while waiting or running:
             busy = {slot for slot, _ in running.values()}
@@ -174,9 +176,10 @@ def run_in_workers(jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, pro
                 slot, i = running.pop(future)
                 try:
                     outcome = future.result()
-                except BrokenProcessPool:  # this cell's worker died
+                except BrokenProcessPool:  # this cell's worker died, perhaps mid-write
                     slots[slot].shutdown(wait=False)
                     slots[slot] = None
+                    _clean(jobs[i])
                     attempts[i] += 1
                     if attempts[i] <= WORKER_RETRIES:
                         log.warning("%s: its worker process died; starting it again from its files", jobs[i].name)
@@ -187,11 +190,23 @@ def run_in_workers(jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, pro
                 except Exception as exc:  # noqa: BLE001 - e.g. a job that cannot be sent to a worker
                     outcome = CellOutcome(error=describe(exc))
                 on_done(jobs[i], outcome)
+        finished = True
     finally:  # done, or Ctrl-C, SIGTERM, a failure here: stop the workers now, not after their cells
         for pool in slots:
             if pool is not None:
                 _stop(pool)
+        if not finished:  # the stopped workers' half-done writes (this process holds the bench's lock)
+            for job in jobs:
+                _clean(job)
         _drain(messages, progress)
+
+
+def _clean(job: CellJob) -> None:
+    from ganeval.rundir import clean_stray_temp
+
+    for folder in job.dirs:
+        if folder.is_dir():
+            clean_stray_temp(folder)
 
 
 def _drain(messages, progress: Progress) -> None:
@@ -219,8 +234,8 @@ _progress: QueueProgress | None = None
 
 
 def _start_worker(threads: int, messages, parent: int) -> None:
-    """Each worker: its threads, no Ctrl-C of its own (the bench process stops it), death with the
-    bench process."""
+    """Each worker: its threads, no Ctrl-C of its own and an immediate end on SIGTERM (the bench
+    process stops it, then removes what its writes left half done), death with the bench process."""
     global _progress
     import torch
 
@@ -228,22 +243,9 @@ def _start_worker(threads: int, messages, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _on_stop)
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
     _die_with(parent)
     _progress = QueueProgress(messages)
-
-
-_in_cell = False
-
-
-def _on_stop(signum, frame) -> None:
-    """The bench process stops this worker: inside a cell, unwind it as Ctrl-C does (every
-    ``finally`` runs, so no temporary file is left); idle, just end."""
-    if not _in_cell:
-        os._exit(128 + signum)
-    from ganeval.interrupts import Terminated
-
-    raise Terminated(signum)
 
 
 def _die_with(parent: int) -> None:
@@ -266,9 +268,7 @@ def _die_with(parent: int) -> None:
 
 
 def _run_cell(job: CellJob, body: CellBody) -> CellOutcome:
-    global _in_cell
     from ganeval.errors import GanevalError
-    from ganeval.interrupts import Terminated
     from ganeval.plugins import load_shipped
 
     assert _progress is not None
@@ -276,13 +276,7 @@ def _run_cell(job: CellJob, body: CellBody) -> CellOutcome:
         load_shipped(job.plugins)
     except GanevalError as exc:
         return CellOutcome(error=str(exc))
-    _in_cell = True
-    try:
-        outcome = execute(job, body, _progress)
-    except Terminated as stop:  # unwound; the bench process, which stopped us, reports the interruption
-        os._exit(128 + stop.signum)
-    finally:
-        _in_cell = False
+    outcome = execute(job, body, _progress)
     _progress.flush()
     return outcome
 

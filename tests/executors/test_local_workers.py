@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import TINY
 from test_executors import Recorder
-from test_runner import ENV, bench_cmd, finish_like_an_uninterrupted_bench, measured
+from test_runner import ENV, bench_cmd, finish_like_an_uninterrupted_bench, like_a_terminal, measured
 
 from ganeval import rundir
 from ganeval.cli import main
@@ -185,7 +185,7 @@ def test_stopped_with_workers_it_leaves_none_behind_and_resumes_to_the_same_numb
     killed = tmp_path / "killed"
     trigger = killed / "grid25" / "bce" / "seed-1" / "checkpoints" / "step-100.pt.sha256"
     proc = subprocess.Popen(cmd(killed), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=like_a_terminal)
     deadline = time.monotonic() + 300
     while not trigger.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
