@@ -154,17 +154,13 @@ def preflight(jobs: list[CellJob], device: torch.device | None = None) -> None:
         check_inputs(job.run)
     if device is not None:
         for job in jobs:
-            pending = pending_members(job)
+            pending = job.pending()
             if pending:
                 check_memory(job.run, len(pending) if job.batch_seeds else 1, device)
     for job in jobs:
         if job.resume:
             for m in job.members:
                 check_run_folder(m.dir, m.run, m.seed)
-
-
-def pending_members(job: CellJob) -> list[Member]:
-    return job.incomplete() if job.resume else list(job.members)
 
 
 def run_cell(job: CellJob, progress: Progress) -> CellOutcome:
@@ -174,7 +170,7 @@ def run_cell(job: CellJob, progress: Progress) -> CellOutcome:
 
     run = job.run
     device = resolve_device(job.device)
-    todo = pending_members(job)
+    todo = job.pending()
     if not todo:
         return CellOutcome(trained=0, skipped=len(job.members), device=str(device))
     for m in todo:
@@ -252,7 +248,7 @@ def _announce_large_grid(jobs: list[CellJob], device: torch.device, threads: int
     cell on ``threads`` torch threads and ``side_by_side`` cells at a time (local workers)."""
     from ganeval.feasibility import LARGE_GRID, estimate_time, format_duration
 
-    cells = [(job.run, len(pending_members(job))) for job in jobs]
+    cells = [(job.run, len(job.pending())) for job in jobs]
     seed_steps = sum(run.steps * n for run, n in cells)
     if seed_steps > LARGE_GRID:
         before = torch.get_num_threads()
@@ -323,7 +319,7 @@ def _warn_on_other_threads(out_dir: Path, threads: int | None, jobs: list[CellJo
     """A bench resumed with another thread count per cell than it started with: its unfinished
     convolutional cells will not match an uninterrupted run to the last bit (the MLP benchmarks do)."""
     before = rundir.read_env(out_dir).get("threads_per_cell") if (out_dir / rundir.ENV_FILE).is_file() else None
-    started = [m for job in jobs for m in pending_members(job) if rundir.checkpoint_steps(m.dir)]
+    started = [m for job in jobs for m in job.pending() if rundir.checkpoint_steps(m.dir)]
     if before is not None and threads is not None and before != threads and started:
         log.warning("this bench started with %d torch thread(s) per cell and resumes with %d (--workers or the "
                     "machine changed): a convolution's last bits can depend on it, so resumed convolutional runs "
@@ -370,7 +366,7 @@ def run_bench(spec: BenchSpec, out_dir: Path, resume: bool = True, progress: Pro
                     rundir.clear_run(d)
         outcome = BenchOutcome(out_dir)
         devices: set[str] = set()
-        progress.start(sum(job.run.steps * len(pending_members(job)) for job in jobs), len(jobs))
+        progress.start(sum(job.run.steps * len(job.pending()) for job in jobs), len(jobs))
 
         def done(job: CellJob, result: CellOutcome) -> None:
             if result.device:

@@ -73,6 +73,10 @@ class CellJob:
 
         return [m for m in self.members if not rundir.is_complete(m.dir, m.run.eval_config())]
 
+    def pending(self) -> list[Member]:
+        """The members this run trains or evaluates: the incomplete ones, or all without resume."""
+        return self.incomplete() if self.resume else list(self.members)
+
 
 @dataclass
 class CellOutcome:

@@ -111,12 +111,12 @@ class LocalExecutor(Executor):
         return self.plan(jobs)[1]
 
     def cells_at_once(self, jobs: Sequence[CellJob]) -> int:
-        pending = sum(1 for job in jobs if job.incomplete() or not job.resume)
+        pending = sum(1 for job in jobs if job.pending())
         return max(1, min(self.plan(jobs)[0], pending))
 
     def run(self, jobs: Sequence[CellJob], body: CellBody, on_done: OnDone, progress: Progress) -> None:
         workers, threads = self.plan(jobs)
-        pending = [job for job in jobs if job.incomplete() or not job.resume] if workers else []
+        pending = [job for job in jobs if job.pending()] if workers else []
         todo = {id(job) for job in pending}
         for job in jobs:  # in this process: every cell, or (with workers) the finished ones, said at once
             if id(job) not in todo:
